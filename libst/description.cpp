@@ -1,0 +1,118 @@
+// Loading, writing and comparing quant_model_description.json.
+#include "libst/description.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace st {
+
+const char* const kQuantTypes[] = {"FLOAT", "W8A8", "W8A8S", "W8A8SC", "W8A8_DYNAMIC", "FAQuant", "C8", nullptr};
+
+bool is_quant_type(std::string_view s) {
+  for (const char* const* t = kQuantTypes; *t; ++t)
+    if (s == *t) return true;
+  return false;
+}
+
+namespace {
+// Keys that are description-wide, not tensors. "<attn>.quant_type" is FAKQuant's marker.
+bool is_top_level_key(std::string_view key, std::string_view value) {
+  if (key == "model_quant_type" || key == "fa_quant_type" || key == "kv_quant_type" || key == "version" ||
+      key == "reduce_quant_type" || key == "kv_cache_type" || key == "group_size")
+    return true;
+  constexpr std::string_view suffix = ".quant_type";
+  if (key.size() > suffix.size() && key.substr(key.size() - suffix.size()) == suffix) return true;
+  return !is_quant_type(value);
+}
+}  // namespace
+
+Result<Description> Description::parse(std::string_view text) {
+  nlohmann::ordered_json root;
+  try {
+    root = nlohmann::ordered_json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Errc::format, std::string("description is not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) return make_error(Errc::format, "description is not a JSON object");
+  Description d;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    std::string value;
+    if (it->is_string()) value = it->get<std::string>();
+    else if (it->is_number_integer() || it->is_boolean()) value = it->dump();
+    else return make_error(Errc::format, "description value of '" + it.key() + "' is not a string");
+    if (is_top_level_key(it.key(), value)) d.set_top(it.key(), value);
+    else d.set_type(it.key(), value);
+  }
+  if (!d.top("model_quant_type")) return make_error(Errc::format, "description has no 'model_quant_type'");
+  return d;
+}
+
+Result<Description> Description::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Errc::io, "cannot open description", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto d = parse(ss.str());
+  if (!d) return std::move(d.error()).in_file(path);
+  return d;
+}
+
+std::string Description::dump() const {
+  nlohmann::ordered_json root = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : top_) root[k] = v;
+  for (const auto& [k, v] : tensors_) root[k] = v;
+  return root.dump(2) + "\n";
+}
+
+std::optional<std::string> Description::top(std::string_view key) const {
+  const auto it = top_index_.find(key);
+  if (it == top_index_.end()) return std::nullopt;
+  return top_[it->second].second;
+}
+
+void Description::set_top(const std::string& key, const std::string& value) {
+  const auto it = top_index_.find(key);
+  if (it != top_index_.end()) {
+    top_[it->second].second = value;
+    return;
+  }
+  top_index_[key] = top_.size();
+  top_.emplace_back(key, value);
+}
+
+std::optional<std::string> Description::type_of(std::string_view tensor) const {
+  const auto it = tensor_index_.find(tensor);
+  if (it == tensor_index_.end()) return std::nullopt;
+  return tensors_[it->second].second;
+}
+
+void Description::set_type(const std::string& tensor, const std::string& type) {
+  const auto it = tensor_index_.find(tensor);
+  if (it != tensor_index_.end()) {
+    tensors_[it->second].second = type;
+    return;
+  }
+  tensor_index_[tensor] = tensors_.size();
+  tensors_.emplace_back(tensor, type);
+}
+
+DescriptionDiff compare(const Description& a, const Description& b) {
+  DescriptionDiff d;
+  for (const auto& [name, type] : a.tensor_entries()) {
+    const auto other = b.type_of(name);
+    if (!other) d.only_a.push_back(name);
+    else if (*other != type) d.changed_type.push_back({name, {type, *other}});
+  }
+  for (const auto& [name, type] : b.tensor_entries())
+    if (!a.type_of(name)) d.only_b.push_back(name);
+  for (const auto& [key, value] : a.top_entries()) {
+    const auto other = b.top(key);
+    if (!other || *other != value) d.changed_top.push_back({key, {value, other.value_or("")}});
+  }
+  for (const auto& [key, value] : b.top_entries())
+    if (!a.top(key)) d.changed_top.push_back({key, {"", value}});
+  return d;
+}
+
+}  // namespace st
