@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The demo: builds st-tools if needed, then runs the whole pipeline on the embedded fixture model
+# (tests/fixtures/llama-4m-fp16): inspect, calibrate, quantize (static W8A8), verify, evaluate,
+# shard for tensor parallelism and merge back, sparsify and compress per rank.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x build/st-inspect ] || bash scripts/build.sh >&2
+bin=build
+model=tests/fixtures/llama-4m-fp16
+data=tests/fixtures/data
+work=${DEMO_DIR:-$(mktemp -d -t st-demo-XXXXXX)}
+mkdir -p "$work"
+step() { printf '\n== %s\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+
+step "what is in the float model" $bin/st-inspect "$model" --filter 'layers\.0\.'
+step "activation statistics from 16 calibration sequences" \
+  $bin/st-calibrate "$model" --data $data/calib_ids.jsonl --samples 16 -o "$work/stats.safetensors"
+step "static W8A8 in the MindIE layout" \
+  $bin/st-quant-w8a8 "$model" --stats "$work/stats.safetensors" -o "$work/w8a8" -f
+step "the quantized checkpoint" $bin/st-inspect "$work/w8a8" --filter 'layers\.0\.self_attn\.q_proj'
+step "verify it against the float model" $bin/st-verify "$work/w8a8" --against "$model"
+step "perplexity and KL divergence on 8 evaluation sequences" \
+  $bin/st-eval "$model" --quant "$work/w8a8" --data $data/eval_512x128.u32 --seq-len 512 --samples 8
+step "shard for tensor parallelism 2" $bin/st-shard "$work/w8a8" --tp 2 -o "$work/tp2" -f
+step "merge back: bit-identical" $bin/st-shard --merge "$work/tp2" -o "$work/merged" -f
+step "compare" $bin/st-inspect --diff --values "$work/w8a8" "$work/merged"
+step "50% Wanda sparsity + W8A8S" \
+  $bin/st-sparsify "$model" --stats "$work/stats.safetensors" -o "$work/w8a8s" -f
+step "shard and compress per rank (W8A8SC)" $bin/st-shard "$work/w8a8s" --tp 2 -o "$work/w8a8s-tp2" -f
+$bin/st-compress "$work/w8a8s-tp2" -o "$work/w8a8sc-tp2" -f
+step "the compressed parts" $bin/st-verify "$work/w8a8sc-tp2"
+printf '\ndemo outputs are in %s\n' "$work"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages st-tools builds, tests and benchmarks with (needs root or sudo).
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libzstd-dev libcli11-dev
+          libxxhash-dev libgtest-dev libopenblas-dev xxhash zstd python3 time)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
