@@ -163,6 +163,23 @@ Status OutputFile::write(const void* data, size_t size) {
   return Status{};
 }
 
+Status OutputFile::pwrite(uint64_t offset, const void* data, size_t size) {
+  if (fd_ <= 1) return make_error(Errc::usage, "cannot seek back in this output", path_);
+  if (offset + size > written_) return make_error(Errc::usage, "pwrite past the bytes written", path_);
+  ST_CHECK(flush());
+  const auto* p = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pwrite(fd_, p + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("write failed", path_);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status{};
+}
+
 Status OutputFile::commit() {
   ST_CHECK(flush());
   if (fd_ == 1) {

@@ -31,6 +31,11 @@ class OutputFile {
   const std::string& path() const { return path_; }
   uint64_t bytes_written() const { return written_; }
   bool is_stdout() const { return fd_ == 1; }
+  // Overwrites bytes already written, at offset from the start (flushes the buffer first).
+  // Files only: an error for stdout. Used to patch a header once the data is known.
+  Status pwrite(uint64_t offset, const void* data, size_t size);
+  // The temporary file being written (empty for stdout); readable after pwrite/flush.
+  const std::string& temp_path() const { return temp_; }
 
  private:
   OutputFile() = default;

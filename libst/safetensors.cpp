@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "libst/checksum.hpp"
 #include "libst/output.hpp"
 
 namespace st {
@@ -277,8 +278,18 @@ Result<const TensorInfo*> StreamReader::next(std::vector<uint8_t>& buf) {
 Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::string& path,
                                                                     std::vector<TensorSpec> plan,
                                                                     const Metadata& metadata) {
+  WriterOptions options;
+  options.checksums = false;
+  return create(path, std::move(plan), metadata, options);
+}
+
+Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::string& path,
+                                                                    std::vector<TensorSpec> plan,
+                                                                    const Metadata& metadata,
+                                                                    const WriterOptions& options) {
   std::unique_ptr<SafetensorsWriter> w(new SafetensorsWriter());
   w->path_ = path;
+  w->checksums_ = options.checksums && path != "-";
   std::set<std::string> seen;
   uint64_t offset = 0;
   for (auto& spec : plan) {
@@ -292,7 +303,15 @@ Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::
     offset = t.end;
     w->tensors_.push_back(std::move(t));
   }
-  const std::string header = serialize_header(w->tensors_, metadata);
+  w->metadata_ = metadata;
+  if (w->checksums_) {  // placeholders of the final width, patched by finish()
+    for (const auto& t : w->tensors_) w->hashes_[t.name] = 0;
+    w->metadata_[kTensorChecksumKey] = tensor_checksums_value(w->hashes_);
+  } else {
+    w->metadata_.erase(kTensorChecksumKey);  // a copied input's hashes would not match
+  }
+  const std::string header = serialize_header(w->tensors_, w->metadata_);
+  w->header_bytes_ = header.size();
   if (header.size() > kMaxHeaderBytes) return make_error(Errc::unsupported, "header would exceed 100,000,000 bytes", path);
   ST_ASSIGN(w->sink_, OutputFile::create(path));
   uint8_t len_bytes[8];
@@ -314,13 +333,22 @@ Status SafetensorsWriter::write(std::string_view name, const void* data, size_t 
     return make_error(Errc::usage, "wrong byte length " + std::to_string(size) + ", planned " + std::to_string(t.nbytes()),
                       path_, t.name);
   ++next_;
+  if (checksums_) hashes_[t.name] = xxh3_64(data, size);
   return sink_->write(data, size);
 }
 
 Status SafetensorsWriter::finish() {
   if (next_ != tensors_.size())
     return make_error(Errc::usage, "finished before all planned tensors were written", path_, tensors_[next_].name);
-  return sink_->commit();
+  if (!checksums_) return sink_->commit();
+  metadata_[kTensorChecksumKey] = tensor_checksums_value(hashes_);
+  const std::string header = serialize_header(tensors_, metadata_);
+  if (header.size() != header_bytes_)
+    return make_error(Errc::usage, "checksum header changed width", path_);  // cannot happen: fixed-width hex
+  ST_CHECK(sink_->pwrite(8, header.data(), header.size()));
+  ST_ASSIGN(const uint64_t file_hash, xxh3_file(sink_->temp_path()));
+  ST_CHECK(sink_->commit());
+  return write_checksum_file(path_, file_hash);
 }
 
 }  // namespace st

@@ -131,6 +131,15 @@ struct TensorSpec {
   std::vector<int64_t> shape;
 };
 
+// Options of SafetensorsWriter.
+struct WriterOptions {
+  // Integrity checksums (libst/checksum.hpp): per-tensor XXH3-64 in __metadata__["st.xxh3"]
+  // (reserved in the header, patched in place by finish()) and PATH.xxh3 beside the file,
+  // written by finish() after the rename. On by default for file outputs; a stream to stdout
+  // cannot be patched and carries neither.
+  bool checksums = true;
+};
+
 // Writes one safetensors file whose header is planned up front: tensors must then be written
 // in plan order. To a path it writes a temporary file in the same directory and renames it on
 // finish(); a writer destroyed before finish() removes it. "-" writes to stdout.
@@ -139,11 +148,17 @@ class SafetensorsWriter {
   static Result<std::unique_ptr<SafetensorsWriter>> create(const std::string& path,
                                                           std::vector<TensorSpec> plan,
                                                           const Metadata& metadata);
+  // The same with options; WriterOptions{} turns checksums on.
+  static Result<std::unique_ptr<SafetensorsWriter>> create(const std::string& path,
+                                                          std::vector<TensorSpec> plan,
+                                                          const Metadata& metadata,
+                                                          const WriterOptions& options);
   ~SafetensorsWriter();
 
   // Writes the next tensor of the plan; name must match it and size its byte length.
   Status write(std::string_view name, const void* data, size_t size);
-  // All tensors written: flush, fsync and rename into place.
+  // All tensors written: flush, fsync and rename into place (with checksums: patch the
+  // per-tensor hashes into the header first, and write PATH.xxh3 after the rename).
   Status finish();
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
@@ -153,6 +168,11 @@ class SafetensorsWriter {
   std::string path_;
   std::vector<TensorInfo> tensors_;
   size_t next_ = 0;
+  // Checksums (WriterOptions::checksums on a file output).
+  bool checksums_ = false;
+  Metadata metadata_;
+  std::map<std::string, uint64_t> hashes_;
+  uint64_t header_bytes_ = 0;
 };
 
 }  // namespace st
