@@ -1,15 +1,120 @@
 // st-inspect: list, summarise and diff safetensors checkpoints and quant descriptions.
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include "bin/common/cli.hpp"
 #include "libst/checkpoint.hpp"
+#include "libst/description.hpp"
+#include "libst/inspect.hpp"
+
+namespace {
+
+struct Options {
+  std::vector<std::string> paths;
+  bool json = false;
+  bool stats = false;
+  bool diff = false;
+  bool values = false;
+  std::string filter;
+  unsigned threads = 0;
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Writes the result to stdout; a closed pipe ends quietly.
+int emit(const std::string& text, int code) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    if (errno == EPIPE) return st::cli::kExitError;
+    return st::cli::report(st::make_error(st::Errc::io, "cannot write to stdout", "-"));
+  }
+  return code;
+}
+
+int list(const Options& o) {
+  st::Checkpoint::Options open_options;
+  open_options.random_access = false;  // a stream is read once, front to back
+  auto ckpt = st::Checkpoint::open(o.paths[0], open_options);
+  if (!ckpt) return st::cli::report(ckpt.error());
+  st::cli::Progress progress("tensors");
+  st::InspectOptions io;
+  io.filter = o.filter;
+  io.stats = o.stats;
+  io.threads = o.threads;
+  io.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
+  auto inv = st::inspect(**ckpt, io);
+  progress.finish();
+  if (!inv) return st::cli::report(inv.error());
+  return emit(o.json ? st::inventory_json(*inv).dump(2) + "\n" : st::format_inventory(*inv), st::cli::kExitOk);
+}
+
+int print_diff(const Options& o, const st::CheckpointDiff& d) {
+  const int code = d.equal() ? st::cli::kExitOk : st::cli::kExitFound;
+  return emit(o.json ? st::diff_json(d).dump(2) + "\n" : st::format_diff(d), code);
+}
+
+int diff(const Options& o) {
+  const std::string &a = o.paths[0], &b = o.paths[1];
+  if (a == "-" && b == "-") return st::cli::report(st::make_error(st::Errc::usage, "only one side of --diff can be '-'"));
+  const bool ja = ends_with(a, ".json"), jb = ends_with(b, ".json");
+  if (ja != jb)
+    return st::cli::report(st::make_error(st::Errc::usage, "--diff compares two checkpoints or two .json descriptions, not one of each"));
+  if (ja) {
+    if (o.values) return st::cli::report(st::make_error(st::Errc::usage, "--values needs two checkpoints, not descriptions"));
+    auto da = st::Description::load(a);
+    if (!da) return st::cli::report(da.error());
+    auto db = st::Description::load(b);
+    if (!db) return st::cli::report(db.error());
+    auto d = st::diff_descriptions(*da, *db, o.filter);
+    if (!d) return st::cli::report(d.error());
+    d->a = a;
+    d->b = b;
+    return print_diff(o, *d);
+  }
+  auto ca = st::Checkpoint::open(a);
+  if (!ca) return st::cli::report(ca.error());
+  auto cb = st::Checkpoint::open(b);
+  if (!cb) return st::cli::report(cb.error());
+  st::DiffOptions dopt;
+  dopt.filter = o.filter;
+  dopt.values = o.values;
+  dopt.threads = o.threads;
+  auto d = st::diff_checkpoints(**ca, **cb, dopt);
+  if (!d) return st::cli::report(d.error());
+  return print_diff(o, *d);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"List the tensors of a checkpoint", "st-inspect"};
-  std::string path;
-  app.add_option("PATH", path, "checkpoint: file, directory or - for stdin")->required();
+  CLI::App app{
+      "List the tensors of a safetensors checkpoint (dtype, shape, bytes, quant type) with a summary;\n"
+      "per-tensor statistics; or the differences between two checkpoints or two quant descriptions.\n"
+      "Exit status: 0 ok (or equal), 1 differences found (--diff), 2 error.",
+      "st-inspect"};
+  Options o;
+  app.add_option("PATH", o.paths,
+                 "checkpoint: a .safetensors file, an HF, quantized or part{i}-of-{n} directory, or - for a "
+                 "stream on stdin; with --diff, two of them (or two description .json files)")
+      ->required()
+      ->expected(1, 2);
+  app.add_flag("--json", o.json, "print one JSON document instead of text");
+  app.add_flag("--stats", o.stats,
+               "per tensor min, max, mean, std, absmax, fraction of zeros, NaN and Inf counts (reads all data)");
+  app.add_option("--filter", o.filter, "only tensors whose name matches this regex (ECMAScript, searched)");
+  app.add_flag("--diff", o.diff, "compare two checkpoints or descriptions: exit 0 equal, 1 different");
+  app.add_flag("--values", o.values, "with --diff: max abs difference and cosine of tensors in both");
+  app.add_option("-j,--threads", o.threads, "threads for --stats and --values (default: all cores)");
   return st::cli::run(app, argc, argv, [&] {
-    auto ckpt = st::Checkpoint::open(path);
-    if (!ckpt) return st::cli::report(ckpt.error());
-    for (const auto& e : (*ckpt)->tensors()) std::printf("%s\n", e.name().c_str());
-    return 0;
+    if (o.diff != (o.paths.size() == 2))
+      return st::cli::report(st::make_error(
+          st::Errc::usage, o.diff ? "--diff needs two paths" : "one path expected (two only with --diff)"));
+    if (o.values && !o.diff) return st::cli::report(st::make_error(st::Errc::usage, "--values needs --diff"));
+    if (o.stats && o.diff) return st::cli::report(st::make_error(st::Errc::usage, "--stats and --diff do not mix"));
+    return o.diff ? diff(o) : list(o);
   });
 }
