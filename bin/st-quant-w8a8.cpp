@@ -1,0 +1,105 @@
+// st-quant-w8a8: quantize a float checkpoint to W8A8 (static) or W8A8_DYNAMIC, MindIE layout.
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+
+#include "bin/common/cli.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/quant/quantize.hpp"
+#include "libst/stats.hpp"
+
+namespace {
+
+// "2G", "512MiB", "1000000" -> bytes; 0 on a malformed size.
+uint64_t parse_size(const std::string& s) {
+  size_t i = 0;
+  uint64_t v = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+    if (v > (UINT64_MAX - 9) / 10) return 0;
+    v = v * 10 + static_cast<uint64_t>(s[i++] - '0');
+  }
+  if (i == 0) return 0;
+  std::string unit = s.substr(i);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  uint64_t mul = 1;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1ull << 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1ull << 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1ull << 30;
+  else if (unit == "T" || unit == "TB" || unit == "TIB") mul = 1ull << 40;
+  else return 0;
+  if (v > UINT64_MAX / mul) return 0;
+  return v * mul;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Quantize a float checkpoint to W8A8 (static, with --stats) or W8A8_DYNAMIC (--dynamic) in the "
+               "MindIE / vllm-ascend layout: int8 weights with per-row scales; every other tensor copied",
+               "st-quant-w8a8"};
+  std::string model, stats_path, output, max_size;
+  std::vector<std::string> float_globs;
+  bool dynamic = false, force = false, quiet = false;
+  int threads = 0;
+  app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
+      ->required();
+  auto* stats_opt = app.add_option("--stats", stats_path, "activation statistics from st-calibrate (static W8A8)");
+  auto* dyn_opt = app.add_flag("--dynamic", dynamic, "W8A8_DYNAMIC: per-token activation quantization, no statistics");
+  stats_opt->excludes(dyn_opt);
+  app.add_option("--float", float_globs,
+                 "keep linears whose prefix or weight name matches GLOB float (repeatable; a fused group "
+                 "q/k/v or gate/up follows any of its members)")
+      ->type_name("GLOB");
+  app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout")->required();
+  app.add_flag("-f,--force", force, "replace an existing output directory");
+  app.add_option("-j,--threads", threads, "worker threads (default: all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("--max-file-size", max_size,
+                 "split the weights into numbered files of at most SIZE bytes (suffix K, M, G) with an index")
+      ->type_name("SIZE");
+  app.add_flag("-q,--quiet", quiet, "no summary on stderr");
+  return st::cli::run(app, argc, argv, [&] {
+    if (!dynamic && stats_path.empty())
+      return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS (static W8A8) or --dynamic"));
+    st::QuantizeOptions o;
+    o.mode = dynamic ? st::W8A8Mode::w8a8_dynamic : st::W8A8Mode::w8a8_static;
+    o.float_globs = float_globs;
+    o.output = output;
+    o.force = force;
+    o.threads = threads;
+    if (!max_size.empty()) {
+      o.max_file_size = parse_size(max_size);
+      if (o.max_file_size == 0)
+        return st::cli::report(st::make_error(st::Errc::usage, "--max-file-size: not a size: '" + max_size + "'"));
+    }
+    if (output == "-" && isatty(1))
+      return st::cli::report(st::make_error(st::Errc::usage, "refusing to write a safetensors stream to a terminal"));
+    if (output == "-" && o.max_file_size > 0)
+      return st::cli::report(st::make_error(st::Errc::usage, "--max-file-size needs a directory output"));
+    st::ActivationStats stats;
+    if (!dynamic) {
+      auto s = st::load_stats(stats_path);
+      if (!s) return st::cli::report(s.error());
+      stats = std::move(s.value());
+      o.stats = &stats;
+      o.stats_path = stats_path;
+    }
+    st::Checkpoint::Options copts;
+    copts.random_access = false;  // a stream is read once, in order
+    auto ckpt = st::Checkpoint::open(model, copts);
+    if (!ckpt) return st::cli::report(ckpt.error());
+    st::cli::Progress progress("tensors");
+    o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
+    o.warn = [](const std::string& m) { st::cli::warn(m); };
+    auto r = st::quantize_w8a8(**ckpt, o);
+    progress.finish();
+    if (!r) return st::cli::report(r.error());
+    if (!quiet)
+      std::fprintf(stderr, "%s: %zu linears %s, %zu float; %.1f MB in, %.1f MB out%s%s\n",
+                   st::cli::tool_name().c_str(), r->linears_quantized, st::w8a8_type_name(o.mode), r->linears_float,
+                   r->input_bytes / 1e6, r->output_bytes / 1e6, output == "-" ? "" : " -> ",
+                   output == "-" ? "" : output.c_str());
+    return st::cli::kExitOk;
+  });
+}

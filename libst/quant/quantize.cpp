@@ -1,0 +1,506 @@
+// Whole-checkpoint W8A8 quantization: plan the output up front, then stream tensor by tensor
+// (compute on the calling thread, writing on a second one, memory bounded by what is in flight).
+#include "libst/quant/quantize.hpp"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "libst/output.hpp"
+#include "libst/quant/w8a8.hpp"
+#include "libst/safetensors.hpp"
+
+namespace st {
+namespace {
+
+constexpr size_t kNone = std::numeric_limits<size_t>::max();
+// Bytes handed to the writer but not yet written (owned buffers and mapped input pages).
+constexpr uint64_t kInFlightCap = 160ull << 20;
+
+uint64_t spec_bytes(const TensorSpec& s) {
+  uint64_t n = 1;
+  for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
+  return n * dtype_bits(s.dtype) / 8;
+}
+
+struct OutEntry {
+  TensorSpec spec;
+  std::string type;
+};
+
+struct LinearPlan {
+  const LinearInfo* info = nullptr;
+  bool quantize = false;
+  w8a8::ActivationParams act;
+  size_t weight_idx = kNone, bias_idx = kNone, emit_at = kNone;
+  // Pending state while waiting for the other half (static: weight or bias).
+  bool have_weight = false, have_bias = false;
+  std::shared_ptr<std::vector<uint8_t>> q;
+  std::vector<float> scale, bias;
+  std::vector<int64_t> row_sum;
+};
+
+struct Piece {
+  std::string name;
+  const void* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<std::vector<uint8_t>> owned;
+};
+
+struct Job {
+  std::vector<Piece> pieces;
+  std::function<void()> after;  // runs once the pieces are written (releases mapped pages)
+  uint64_t bytes = 0;
+};
+
+struct FilePlan {
+  std::string path;  // where the writer creates it (inside the temporary output directory)
+  std::vector<TensorSpec> specs;
+  Metadata metadata;
+};
+
+// Writes jobs in order on its own thread, opening and finishing the planned files in turn.
+class Writer {
+ public:
+  explicit Writer(std::vector<FilePlan> files) : files_(std::move(files)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Writer() {
+    if (thread_.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(m_);
+        closing_ = true;
+      }
+      cv_.notify_all();
+      thread_.join();
+    }
+  }
+
+  Status push(Job job) {
+    std::unique_lock<std::mutex> lock(m_);
+    space_.wait(lock, [&] { return failed_ || in_flight_ == 0 || in_flight_ + job.bytes <= kInFlightCap; });
+    if (failed_) return error_;
+    in_flight_ += job.bytes;
+    queue_.push_back(std::move(job));
+    cv_.notify_all();
+    return Status{};
+  }
+
+  // Waits for every job; when complete, also finishes files that got no tensor (an empty model).
+  Status finish(bool complete) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (failed_) return error_;
+    while (complete && next_file_ < files_.size()) {
+      ST_CHECK(open_next());
+      ST_CHECK(close_current());
+    }
+    return Status{};
+  }
+
+ private:
+  Status open_next() {
+    const FilePlan& f = files_[next_file_++];
+    ST_ASSIGN(writer_, SafetensorsWriter::create(f.path, f.specs, f.metadata));
+    written_ = 0;
+    return Status{};
+  }
+  Status close_current() {
+    Status s = writer_->finish();
+    writer_.reset();
+    return s;
+  }
+  Status write(const Piece& p) {
+    if (!writer_) ST_CHECK(open_next());
+    ST_CHECK(writer_->write(p.name, p.data, p.size));
+    if (++written_ == files_[next_file_ - 1].specs.size()) ST_CHECK(close_current());
+    return Status{};
+  }
+  void run() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (!failed_) {
+        for (const Piece& p : job.pieces) {
+          Status s = write(p);
+          if (!s) {
+            std::lock_guard<std::mutex> lock(m_);
+            error_ = std::move(s);
+            failed_ = true;
+            break;
+          }
+        }
+      }
+      if (job.after) job.after();
+      {
+        std::lock_guard<std::mutex> lock(m_);
+        in_flight_ -= job.bytes;
+      }
+      space_.notify_all();
+    }
+  }
+
+  std::vector<FilePlan> files_;
+  size_t next_file_ = 0, written_ = 0;
+  std::unique_ptr<SafetensorsWriter> writer_;
+  std::thread thread_;
+  std::mutex m_;
+  std::condition_variable cv_, space_;
+  std::deque<Job> queue_;
+  uint64_t in_flight_ = 0;
+  bool closing_ = false;
+  std::atomic<bool> failed_{false};
+  Status error_;
+};
+
+bool glob_matches(const std::string& glob, const LinearInfo& l) {
+  return fnmatch(glob.c_str(), l.prefix.c_str(), 0) == 0 || fnmatch(glob.c_str(), l.weight_name().c_str(), 0) == 0;
+}
+
+// Output tensors of a quantized linear, in the order they are written.
+std::vector<TensorSpec> linear_specs(const LinearInfo& l, W8A8Mode mode, DType model) {
+  const int64_t n = l.out_features, k = l.in_features;
+  std::vector<TensorSpec> v = {{l.prefix + ".weight", DType::I8, {n, k}},
+                               {l.prefix + ".weight_scale", DType::F32, {n, 1}},
+                               {l.prefix + ".weight_offset", DType::F32, {n, 1}}};
+  if (mode == W8A8Mode::w8a8_static) {
+    v.push_back({l.prefix + ".input_scale", model, {1}});
+    v.push_back({l.prefix + ".input_offset", model, {1}});
+    v.push_back({l.prefix + ".deq_scale", w8a8::deq_scale_dtype(model), {n}});
+    v.push_back({l.prefix + ".quant_bias", DType::I32, {n}});
+  }
+  return v;
+}
+
+std::shared_ptr<std::vector<uint8_t>> owned_bytes(const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return std::make_shared<std::vector<uint8_t>>(b, b + n);
+}
+template <class T>
+std::shared_ptr<std::vector<uint8_t>> owned_array(const T* p, size_t count) {
+  return owned_bytes(p, count * sizeof(T));
+}
+std::shared_ptr<std::vector<uint8_t>> owned_scalar(DType dtype, float v) {
+  auto b = std::make_shared<std::vector<uint8_t>>(dtype_bits(dtype) / 8);
+  from_f32(dtype, &v, b->data(), 1);
+  return b;
+}
+
+Piece piece(std::string name, std::shared_ptr<std::vector<uint8_t>> owned) {
+  Piece p;
+  p.name = std::move(name);
+  p.data = owned->data();
+  p.size = owned->size();
+  p.owned = std::move(owned);
+  return p;
+}
+
+Status check_stats_range(const LinearStats& s, const LinearInfo& l, const std::string& stats_path) {
+  if (!std::isfinite(s.min) || !std::isfinite(s.max))
+    return make_error(Errc::numeric, "statistics input_min/input_max are not finite (NaN or Inf)", stats_path,
+                      l.prefix);
+  if (!s.absmax.empty() && static_cast<int64_t>(s.absmax.size()) != l.in_features)
+    return make_error(Errc::format,
+                      "statistics cover " + std::to_string(s.absmax.size()) + " input channels, the linear has " +
+                          std::to_string(l.in_features) + " (statistics of another model?)",
+                      stats_path, l.prefix);
+  return Status{};
+}
+
+}  // namespace
+
+const char* w8a8_type_name(W8A8Mode mode) { return mode == W8A8Mode::w8a8_static ? "W8A8" : "W8A8_DYNAMIC"; }
+std::string w8a8_file_stem(W8A8Mode mode) {
+  return mode == W8A8Mode::w8a8_static ? "quant_model_weight_w8a8" : "quant_model_weight_w8a8_dynamic";
+}
+
+Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o) {
+  const bool is_static = o.mode == W8A8Mode::w8a8_static;
+  const std::string qtype = w8a8_type_name(o.mode);
+  if (ckpt.description() || ckpt.layout() == Layout::quantized)
+    return make_error(Errc::usage, "input is already quantized (it has a quant_model_description)", ckpt.path());
+  if (ckpt.layout() == Layout::parts)
+    return make_error(Errc::unsupported, "input is a set of part folders: merge them first (st-shard --merge)",
+                      ckpt.path());
+  for (const auto& e : ckpt.tensors())
+    if (e.info->dtype == DType::I8)
+      return make_error(Errc::usage, "input is already quantized (int8 tensor)", ckpt.path(), e.name());
+  ST_ASSIGN(Architecture arch, Architecture::of(ckpt));
+  const DType model = arch.dtype();
+  if (model != DType::F16 && model != DType::BF16)
+    return make_error(Errc::unsupported,
+                      std::string("model dtype ") + dtype_name(model) +
+                          ": the W8A8 layout is defined for F16 and BF16 models",
+                      ckpt.path());
+  if (is_static && !o.stats) return make_error(Errc::usage, "static W8A8 needs activation statistics");
+  if (o.output.empty()) return make_error(Errc::usage, "no output given");
+  if (o.output != "-" && ckpt.path() != "-" && same_file(o.output, ckpt.path()))
+    return make_error(Errc::usage, "output is the input", o.output);
+
+  // Float or quantized, group by group.
+  std::map<std::string, bool> group_float;
+  std::vector<bool> glob_used(o.float_globs.size(), false);
+  for (const auto& l : arch.linears()) {
+    bool f = l.float_by_default;
+    for (size_t g = 0; g < o.float_globs.size(); ++g)
+      if (glob_matches(o.float_globs[g], l)) f = glob_used[g] = true;
+    group_float[l.group] = group_float[l.group] || f;
+  }
+  for (size_t g = 0; g < o.float_globs.size(); ++g)
+    if (!glob_used[g] && o.warn) o.warn("--float '" + o.float_globs[g] + "' matches no linear");
+
+  QuantizeSummary summary;
+  std::map<std::string, LinearPlan> plans;
+  std::map<std::string, w8a8::ActivationParams> group_act;
+  for (const auto& l : arch.linears()) {
+    LinearPlan& p = plans[l.prefix];
+    p.info = &l;
+    p.quantize = !group_float[l.group];
+    (p.quantize ? summary.linears_quantized : summary.linears_float)++;
+  }
+  if (is_static) {
+    // Validate every statistic before writing anything.
+    std::map<std::string, std::pair<float, float>> range;
+    for (const auto& l : arch.linears()) {
+      if (!plans[l.prefix].quantize) continue;
+      const LinearStats* s = o.stats->linear(l.prefix);
+      if (!s)
+        return make_error(Errc::format, "no statistics for this linear (calibrate the same model)", o.stats_path,
+                          l.prefix);
+      ST_CHECK(check_stats_range(*s, l, o.stats_path));
+      auto it = range.find(l.group);
+      if (it == range.end())
+        range[l.group] = {s->min, s->max};
+      else
+        it->second = {std::min(it->second.first, s->min), std::max(it->second.second, s->max)};
+    }
+    for (const auto& [g, r] : range) {
+      auto act = w8a8::activation_params(r.first, r.second, model);
+      if (!act) return std::move(act.error()).in_file(o.stats_path).in_tensor(g);
+      group_act[g] = *act;
+    }
+    for (auto& [prefix, p] : plans)
+      if (p.quantize) p.act = group_act[p.info->group];
+  }
+
+  // Where each linear's tensors are in storage order, and where its outputs go.
+  const auto& ents = ckpt.tensors();
+  std::vector<LinearPlan*> plan_of(ents.size(), nullptr);
+  std::vector<bool> is_bias(ents.size(), false);
+  for (size_t i = 0; i < ents.size(); ++i) {
+    const LinearInfo* l = arch.linear_of_tensor(ents[i].name());
+    if (!l) continue;
+    LinearPlan& p = plans[l->prefix];
+    plan_of[i] = &p;
+    is_bias[i] = ents[i].name() == l->bias_name();
+    (is_bias[i] ? p.bias_idx : p.weight_idx) = i;
+  }
+  for (auto& [prefix, p] : plans) {
+    p.emit_at = p.weight_idx;
+    if (is_static && p.bias_idx != kNone) p.emit_at = std::max(p.weight_idx, p.bias_idx);
+  }
+
+  std::vector<OutEntry> out;
+  for (size_t i = 0; i < ents.size(); ++i) {
+    const TensorInfo& t = *ents[i].info;
+    LinearPlan* p = plan_of[i];
+    if (!p || !p->quantize) {
+      out.push_back({{t.name, t.dtype, t.shape}, "FLOAT"});
+    } else if (is_bias[i] && !is_static) {
+      out.push_back({{t.name, t.dtype, t.shape}, qtype});
+    }
+    if (p && p->quantize && p->emit_at == i)
+      for (auto& s : linear_specs(*p->info, o.mode, model)) out.push_back({std::move(s), qtype});
+  }
+
+  // Description and side files.
+  Description desc;
+  desc.set_top("model_quant_type", qtype);
+  for (const auto& e : out) desc.set_type(e.spec.name, e.type);
+  std::map<std::string, std::string> side = ckpt.side_files();
+  side.erase(kDescriptionFile);
+  if (auto it = side.find("config.json"); it != side.end()) {
+    try {
+      auto cfg = nlohmann::ordered_json::parse(it->second);
+      cfg["quantize"] = is_static ? "w8a8" : "w8a8_dynamic";
+      it->second = cfg.dump(2) + "\n";
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), ckpt.path());
+    }
+  }
+  const std::string desc_text = desc.dump();
+
+  // Files: split greedily in output order above max_file_size.
+  const std::string stem = w8a8_file_stem(o.mode);
+  std::vector<std::vector<TensorSpec>> groups(1);
+  uint64_t in_file = 0;
+  for (const auto& e : out) {
+    const uint64_t b = spec_bytes(e.spec);
+    if (o.output != "-" && o.max_file_size > 0 && !groups.back().empty() && in_file + b > o.max_file_size) {
+      groups.emplace_back();
+      in_file = 0;
+    }
+    groups.back().push_back(e.spec);
+    in_file += b;
+    summary.output_bytes += b;
+  }
+  std::unique_ptr<OutputDir> dir;
+  std::vector<FilePlan> files;
+  std::vector<std::string> final_names;
+  if (o.output == "-") {
+    FilePlan f{"-", groups[0], {}};
+    f.metadata[std::string(kSideFilePrefix) + kDescriptionFile] = desc_text;
+    for (const auto& [name, text] : side) f.metadata[std::string(kSideFilePrefix) + name] = text;
+    files.push_back(std::move(f));
+    final_names.push_back("-");
+  } else {
+    ST_ASSIGN(dir, OutputDir::create(o.output, o.force));
+    const size_t n = groups.size();
+    nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+    for (size_t i = 0; i < n; ++i) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "-%05zu-of-%05zu", i + 1, n);
+      const std::string name = n == 1 ? stem + ".safetensors" : stem + buf + ".safetensors";
+      for (const auto& s : groups[i]) weight_map[s.name] = name;
+      files.push_back({dir->file(name), groups[i], {}});
+      final_names.push_back(o.output + "/" + name);
+    }
+    auto write_text = [&](const std::string& name, const std::string& text) -> Status {
+      ST_ASSIGN(auto f, OutputFile::create(dir->file(name)));
+      ST_CHECK(f->write(text.data(), text.size()));
+      return f->commit();
+    };
+    ST_CHECK(write_text(kDescriptionFile, desc_text));
+    for (const auto& [name, text] : side) ST_CHECK(write_text(name, text));
+    if (n > 1) {
+      nlohmann::ordered_json index;
+      index["metadata"]["total_size"] = summary.output_bytes;
+      index["weight_map"] = weight_map;
+      ST_CHECK(write_text(stem + ".safetensors.index.json", index.dump(2) + "\n"));
+    }
+  }
+
+  // Stream the tensors.
+  Writer writer(std::move(files));
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const bool mapped = !ents.empty() && (ckpt.layout() != Layout::stream || ckpt.data(ents.front()).data != nullptr);
+  uint64_t done_bytes = 0;
+  size_t done = 0;
+
+  auto emit_linear = [&](LinearPlan& p) -> Status {
+    const LinearInfo& l = *p.info;
+    const auto specs = linear_specs(l, o.mode, model);
+    Job job;
+    job.pieces.push_back(piece(specs[0].name, p.q));
+    job.pieces.push_back(piece(specs[1].name, owned_array(p.scale.data(), p.scale.size())));
+    job.pieces.push_back(piece(specs[2].name, std::make_shared<std::vector<uint8_t>>(p.scale.size() * 4, 0)));
+    if (is_static) {
+      const int64_t n = l.out_features;
+      std::vector<float> deq(n);
+      w8a8::deq_scale(p.act.scale, p.scale.data(), n, deq.data());
+      auto deq_bytes = std::make_shared<std::vector<uint8_t>>(n * (dtype_bits(w8a8::deq_scale_dtype(model)) / 8));
+      w8a8::encode_deq_scale(model, deq.data(), n, deq_bytes->data());
+      std::vector<int32_t> qb(n);
+      Status s = w8a8::quant_bias(p.have_bias ? p.bias.data() : nullptr, deq.data(), p.row_sum.data(), p.act.offset,
+                                  n, qb.data());
+      if (!s) return std::move(s).error().in_file(ckpt.path()).in_tensor(l.prefix + ".quant_bias");
+      job.pieces.push_back(piece(specs[3].name, owned_scalar(model, p.act.scale)));
+      job.pieces.push_back(piece(specs[4].name, owned_scalar(model, p.act.offset)));
+      job.pieces.push_back(piece(specs[5].name, deq_bytes));
+      job.pieces.push_back(piece(specs[6].name, owned_array(qb.data(), qb.size())));
+    }
+    for (const auto& pc : job.pieces) job.bytes += pc.size;
+    p.q.reset();
+    p.scale = {};
+    p.bias = {};
+    p.row_sum = {};
+    return writer.push(std::move(job));
+  };
+
+  auto visit = [&](size_t i, ByteView bytes, bool from_map) -> Status {
+    const TensorEntry& e = ents[i];
+    const TensorInfo& t = *e.info;
+    LinearPlan* p = plan_of[i];
+    auto release = [&ckpt, &e, from_map] {
+      if (from_map) ckpt.release(e);
+    };
+    if (!p || !p->quantize || (is_bias[i] && !is_static)) {
+      Job job;
+      Piece pc;
+      pc.name = t.name;
+      pc.size = bytes.size;
+      if (from_map) {
+        pc.data = bytes.data;
+        job.after = [&ckpt, &e] { ckpt.release(e); };
+      } else {
+        pc.owned = owned_bytes(bytes.data, bytes.size);
+        pc.data = pc.owned->data();
+      }
+      job.bytes = pc.size;
+      job.pieces.push_back(std::move(pc));
+      ST_CHECK(writer.push(std::move(job)));
+    } else if (is_bias[i]) {
+      p->bias.resize(t.numel());
+      if (!to_f32(t.dtype, bytes.data, p->bias.data(), p->bias.size()))
+        return make_error(Errc::unsupported, std::string("cannot read a bias of dtype ") + dtype_name(t.dtype),
+                          ckpt.path(), t.name);
+      for (float b : p->bias)
+        if (!std::isfinite(b)) return make_error(Errc::numeric, "bias has NaN or Inf", ckpt.path(), t.name);
+      p->have_bias = true;
+      release();
+    } else {
+      const int64_t n = p->info->out_features, k = p->info->in_features;
+      p->q = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n * k));
+      p->scale.resize(n);
+      p->row_sum.resize(n);
+      Status s = w8a8::quantize_rows(t.dtype, bytes.data, n, k, reinterpret_cast<int8_t*>(p->q->data()),
+                                     p->scale.data(), p->row_sum.data(), threads);
+      release();
+      if (!s) return std::move(s).error().in_file(ckpt.path()).in_tensor(t.name);
+      p->have_weight = true;
+    }
+    if (p && p->quantize && i == p->emit_at) ST_CHECK(emit_linear(*p));
+    done_bytes += bytes.size;
+    if (o.progress) o.progress(++done, ents.size(), done_bytes);
+    return Status{};
+  };
+
+  Status status;
+  if (ents.empty()) {
+    status = Status{};
+  } else if (mapped) {
+    for (size_t i = 0; i < ents.size() && status; ++i) status = visit(i, ckpt.data(ents[i]), true);
+  } else {
+    size_t i = 0;
+    status = ckpt.for_each([&](const TensorEntry&, ByteView b) { return visit(i++, b, false); });
+  }
+  Status wstatus = writer.finish(status.ok());
+  if (!status) return std::move(status).error();
+  if (!wstatus) return std::move(wstatus).error();
+  summary.input_bytes = done_bytes;
+  if (dir) ST_CHECK(dir->commit());
+  summary.files = final_names;
+  return summary;
+}
+
+}  // namespace st

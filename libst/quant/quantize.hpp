@@ -1,0 +1,70 @@
+// Whole-checkpoint W8A8 / W8A8_DYNAMIC quantization into the MindIE / vllm-ascend layout.
+//
+// Output (directory OUT, or a stream for "-"):
+//   quant_model_weight_w8a8.safetensors        (W8A8_DYNAMIC: quant_model_weight_w8a8_dynamic…)
+//     or, above max_file_size, quant_model_weight_w8a8-0000i-of-0000N.safetensors plus
+//     quant_model_weight_w8a8.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"})
+//   quant_model_description.json               every tensor typed; model_quant_type first
+//   config.json (+ "quantize": "w8a8" | "w8a8_dynamic", as MindIE's loader expects),
+//   generation_config.json and tokenizer files copied from the input.
+// A stream ("-") is one safetensors file whose __metadata__ carries those files as
+// "st.file.<name>" entries (checkpoint.hpp).
+//
+// Tensors, in input storage order; a quantized linear P (weight W [n,k], model dtype D) becomes
+//   P.weight I8 [n,k]; P.weight_scale F32 [n,1]; P.weight_offset F32 [n,1] (zeros)
+//   static only: P.input_scale D [1]; P.input_offset D [1]; P.deq_scale I64 [n] (D = F16) or
+//                F32 [n] (D = BF16); P.quant_bias I32 [n]  (the float bias is folded in, not stored)
+//   dynamic: P.bias, when present, stays float (D [n]) and is typed W8A8_DYNAMIC
+// typed W8A8 / W8A8_DYNAMIC. weight_scale is F32: msModelSlim's weight-format document gives
+// fp32 for weight_scale and the same dtype for weight_offset; vllm-ascend casts on load.
+// Every other tensor is copied unchanged and typed FLOAT: embeddings, lm_head, norms, the MoE
+// router (mlp.gate) and its bias, and every linear kept float by a --float glob. A fused group
+// (architecture.hpp) is quantized or kept float as a whole and shares input_scale/input_offset
+// computed from the union of its members' calibration ranges.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libst/architecture.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/description.hpp"
+#include "libst/error.hpp"
+#include "libst/stats.hpp"
+
+namespace st {
+
+enum class W8A8Mode { w8a8_static, w8a8_dynamic };
+
+struct QuantizeOptions {
+  W8A8Mode mode = W8A8Mode::w8a8_dynamic;
+  const ActivationStats* stats = nullptr;  // required for static
+  std::string stats_path;                  // names the statistics in errors
+  std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names
+  std::string output;                      // directory, or "-" for a stream on stdout
+  bool force = false;                      // replace an existing output directory
+  int threads = 0;                         // 0: hardware concurrency
+  uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
+  // Progress: input tensors done, total, input bytes done.
+  std::function<void(uint64_t, uint64_t, uint64_t)> progress;
+  std::function<void(const std::string&)> warn;
+};
+
+struct QuantizeSummary {
+  size_t linears_quantized = 0, linears_float = 0;
+  uint64_t input_bytes = 0, output_bytes = 0;
+  std::vector<std::string> files;  // weight files written (final names)
+};
+
+// Quantizes an open float checkpoint (any layout; a stream opened without random access is
+// read once, in order). Refuses an already-quantized input, an output that is the input, an
+// existing output without force; nothing is left at the output path on error.
+Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& options);
+
+// "W8A8" or "W8A8_DYNAMIC"; the weight file stem ("quant_model_weight_w8a8[_dynamic]").
+const char* w8a8_type_name(W8A8Mode mode);
+std::string w8a8_file_stem(W8A8Mode mode);
+
+}  // namespace st

@@ -1,0 +1,66 @@
+// W8A8 arithmetic: the exact formulas of DESIGN.md "W8A8 static" and "W8A8_DYNAMIC".
+//
+// All arithmetic is IEEE fp32 with round-half-to-even (std::nearbyint), except quant_bias,
+// computed in fp64 from fp32 operands. eps = FLT_EPSILON (2^-23).
+//
+//   weight, per output row n (symmetric):
+//     weight_scale[n] = max(f32(max_k |W[n,k]| / 127), eps)
+//     W_q[n,k]        = clamp(nearbyint(f32(W[n,k] / weight_scale[n])), -128, 127)      int8
+//     weight_offset[n] = 0
+//   activation, per tensor (asymmetric), from the calibration range [min_x, max_x]:
+//     lo = min(min_x, 0), hi = max(max_x, 0)
+//     input_scale  = to_model_dtype(max(f32((hi - lo) / 255), eps))    stored in the model dtype
+//     s            = input_scale as stored, read back as fp32          every later step uses s
+//     input_offset = clamp(nearbyint(f32(-lo / s)) - 128, -128, 127)   an integer, model dtype
+//   deq_scale[n]  = f32(s * weight_scale[n])
+//     F16 model: I64 whose low 32 bits are the fp32 bit pattern (high bits 0); BF16 model: F32
+//   quant_bias[n] = nearbyint(f64(b[n]) / f64(deq_scale[n]) - input_offset * sum_k W_q[n,k])
+//     int32 (b = 0 without a bias; out of int32 range is an error)
+// So with x_q = clamp(nearbyint(x / s + input_offset), -128, 127) a consumer computes
+//   y = (x_q . W_q^T + quant_bias) * deq_scale  ~=  x . W^T + b.
+// W8A8_DYNAMIC stores only weight, weight_scale and weight_offset (activations are quantized
+// per token at run time); a bias stays float.
+#pragma once
+
+#include <cfloat>
+#include <cstdint>
+
+#include "libst/dtype.hpp"
+#include "libst/error.hpp"
+
+namespace st::w8a8 {
+
+constexpr float kEps = FLT_EPSILON;
+
+struct ActivationParams {
+  float scale = 0;   // input_scale exactly as stored (already rounded to the model dtype)
+  float offset = 0;  // input_offset, an integer in [-128, 127]
+};
+
+// From a calibration range; model_dtype F16, BF16 or F32 decides how input_scale is rounded.
+// NaN/Inf in the range, or a scale that overflows the model dtype, is Errc::numeric.
+Result<ActivationParams> activation_params(float min_x, float max_x, DType model_dtype);
+
+// Quantizes W [n,k] (src F16, BF16 or F32, row-major) per output row: q [n*k], scale [n] and,
+// when row_sum is not null, row_sum[n] = sum_k q[n,k]. Uses up to `threads` threads.
+// A NaN or Inf weight is Errc::numeric naming its row and column (the caller adds the tensor).
+Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum,
+                     int threads);
+
+// deq_scale[i] = f32(input_scale * weight_scale[i]).
+void deq_scale(float input_scale, const float* weight_scale, int64_t n, float* out);
+
+// The dtype deq_scale is stored in: I64 for an F16 model, F32 otherwise.
+DType deq_scale_dtype(DType model_dtype);
+// Encodes n fp32 deq_scales as deq_scale_dtype(model_dtype) (8 or 4 bytes each) into out.
+void encode_deq_scale(DType model_dtype, const float* deq, int64_t n, void* out);
+
+// quant_bias[i] as above; bias may be null (no bias). Errc::numeric when a value is not finite
+// or does not fit int32 (names the row).
+Status quant_bias(const float* bias, const float* deq, const int64_t* row_sum, float input_offset, int64_t n,
+                  int32_t* out);
+
+// Rounds an fp32 value to dtype (F16, BF16, F32) and back: what storing it does.
+float round_to(DType dtype, float v);
+
+}  // namespace st::w8a8
