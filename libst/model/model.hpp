@@ -1,0 +1,92 @@
+// The decoder-only model: weights loaded from a checkpoint and an fp32 forward pass matching
+// HF transformers (llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libst/checkpoint.hpp"
+#include "libst/model/config.hpp"
+#include "libst/model/linear.hpp"
+#include "libst/model/observer.hpp"
+#include "libst/model/rope.hpp"
+
+namespace st::model {
+
+struct Mlp {
+  Linear gate, up, down;
+  void forward(const float* x, int64_t rows, float* y, Observer* obs) const;
+};
+
+struct Moe {
+  std::vector<float> router;      // [experts, hidden], fp32
+  std::vector<float> score_bias;  // e_score_correction_bias [experts] (empty: none)
+  std::vector<Mlp> experts;
+  std::optional<Mlp> shared;
+};
+
+struct Attention {
+  std::string prefix;  // model.layers.N.self_attn
+  // standard attention
+  Linear q, k, v, o;
+  std::vector<float> q_norm, k_norm;  // qwen3 per-head RMSNorm weights [head_dim]
+  // MLA
+  Linear q_a, q_b, kv_a, kv_b;
+  std::vector<float> q_a_norm, kv_a_norm;
+};
+
+struct Layer {
+  std::vector<float> input_norm, post_norm;
+  Attention attn;
+  bool moe = false;
+  Mlp mlp;
+  Moe experts;
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> load(const Checkpoint& ck);
+
+  const ModelConfig& config() const { return cfg_; }
+  const std::string& path() const { return path_; }
+  // Names of every linear in the decoder layers, in execution order (experts included).
+  std::vector<std::string> linear_names() const;
+
+  // Runs tokens[0..n) as one sequence from position 0 and writes logits[n, vocab].
+  // Errors: a token id >= vocab, n > max_position_embeddings.
+  Status forward(const int32_t* tokens, int64_t n, float* logits, Observer* obs = nullptr);
+
+ private:
+  Model(ModelConfig cfg) : cfg_(std::move(cfg)), rope_(cfg_.rope, cfg_.rope_dim(), cfg_.rope_interleave) {}
+  void attention(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
+  void attention_mla(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
+  void moe(const Layer& l, const float* x, int64_t n, float* y, Observer* obs) const;
+
+  ModelConfig cfg_;
+  std::string path_;
+  Rope rope_;
+  std::vector<float> embed_;  // [vocab, hidden]
+  std::vector<Layer> layers_;
+  std::vector<float> final_norm_;
+  Linear lm_head_;
+};
+
+// Shared pieces of the forward pass (also used by tests).
+void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, double eps, float* y);
+// Causal softmax attention for `heads` query heads sharing kv heads in groups of `group`.
+// Row t of head h: q + t*q_ld + h*q_hs; kv head g = h / group: k + t*k_ld + g*k_hs, v likewise;
+// output out + t*o_ld + h*dv. window > 0 limits keys to the last `window` positions.
+struct AttnArgs {
+  int64_t n = 0, heads = 0, group = 1, dqk = 0, dv = 0, window = 0;
+  float scale = 1;
+  const float* q = nullptr; int64_t q_ld = 0, q_hs = 0;
+  const float* k = nullptr; int64_t k_ld = 0, k_hs = 0;
+  const float* v = nullptr; int64_t v_ld = 0, v_hs = 0;
+  float* out = nullptr; int64_t o_ld = 0;
+};
+void causal_attention(const AttnArgs& a);
+
+}  // namespace st::model

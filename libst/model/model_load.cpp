@@ -1,0 +1,146 @@
+// Loading a Model's weights from a checkpoint, checking every shape against the config.
+#include <cmath>
+
+#include "libst/model/model.hpp"
+
+namespace st::model {
+
+namespace {
+
+Result<std::vector<float>> read_vec(const Checkpoint& ck, const std::string& name, uint64_t numel) {
+  const TensorEntry* e = ck.find(name);
+  if (!e) return make_error(Errc::format, "tensor missing", ck.path(), name);
+  if (e->info->numel() != numel)
+    return make_error(Errc::format,
+                      "expected " + std::to_string(numel) + " elements, found " + std::to_string(e->info->numel()),
+                      ck.path(), name);
+  ST_ASSIGN(auto v, ck.read_f32(*e));
+  for (float f : v)
+    if (!std::isfinite(f)) return make_error(Errc::numeric, "NaN or Inf value", ck.path(), name);
+  return v;
+}
+
+Result<Linear> linear(const Checkpoint& ck, const std::string& name, int64_t out, int64_t in) {
+  ST_ASSIGN(Linear l, Linear::load(ck, name));
+  if (l.out() != out || l.in() != in)
+    return make_error(Errc::format,
+                      "expected weight shape [" + std::to_string(out) + ", " + std::to_string(in) + "], found [" +
+                          std::to_string(l.out()) + ", " + std::to_string(l.in()) + "]",
+                      ck.path(), name + ".weight");
+  return l;
+}
+
+// Intermediate size from the checkpoint's gate_proj (shared experts use a multiple).
+Result<Mlp> mlp(const Checkpoint& ck, const std::string& p, int64_t hidden) {
+  const TensorEntry* g = ck.find(p + ".gate_proj.weight");
+  if (!g || g->info->shape.size() != 2)
+    return make_error(Errc::format, "tensor missing or not 2-D", ck.path(), p + ".gate_proj.weight");
+  const int64_t inter = g->info->shape[0];
+  Mlp m;
+  ST_ASSIGN(m.gate, linear(ck, p + ".gate_proj", inter, hidden));
+  ST_ASSIGN(m.up, linear(ck, p + ".up_proj", inter, hidden));
+  ST_ASSIGN(m.down, linear(ck, p + ".down_proj", hidden, inter));
+  return m;
+}
+
+Status load_attention(const Checkpoint& ck, const ModelConfig& c, Attention& a) {
+  const std::string& p = a.prefix;
+  if (!c.mla) {
+    ST_ASSIGN(a.q, linear(ck, p + ".q_proj", int64_t(c.heads) * c.head_dim, c.hidden));
+    ST_ASSIGN(a.k, linear(ck, p + ".k_proj", int64_t(c.kv_heads) * c.head_dim, c.hidden));
+    ST_ASSIGN(a.v, linear(ck, p + ".v_proj", int64_t(c.kv_heads) * c.head_dim, c.hidden));
+    ST_ASSIGN(a.o, linear(ck, p + ".o_proj", c.hidden, int64_t(c.heads) * c.head_dim));
+    if (c.family == Family::qwen3 || ck.find(p + ".q_norm.weight")) {
+      ST_ASSIGN(a.q_norm, read_vec(ck, p + ".q_norm.weight", uint64_t(c.head_dim)));
+      ST_ASSIGN(a.k_norm, read_vec(ck, p + ".k_norm.weight", uint64_t(c.head_dim)));
+    }
+    return {};
+  }
+  const int64_t qk = c.qk_head_dim();
+  if (c.q_lora_rank > 0) {
+    ST_ASSIGN(a.q_a, linear(ck, p + ".q_a_proj", c.q_lora_rank, c.hidden));
+    ST_ASSIGN(a.q_a_norm, read_vec(ck, p + ".q_a_layernorm.weight", uint64_t(c.q_lora_rank)));
+    ST_ASSIGN(a.q_b, linear(ck, p + ".q_b_proj", c.heads * qk, c.q_lora_rank));
+  } else {
+    ST_ASSIGN(a.q, linear(ck, p + ".q_proj", c.heads * qk, c.hidden));
+  }
+  ST_ASSIGN(a.kv_a, linear(ck, p + ".kv_a_proj_with_mqa", c.kv_lora_rank + c.qk_rope_dim, c.hidden));
+  ST_ASSIGN(a.kv_a_norm, read_vec(ck, p + ".kv_a_layernorm.weight", uint64_t(c.kv_lora_rank)));
+  ST_ASSIGN(a.kv_b, linear(ck, p + ".kv_b_proj", int64_t(c.heads) * (c.qk_nope_dim + c.v_head_dim), c.kv_lora_rank));
+  ST_ASSIGN(a.o, linear(ck, p + ".o_proj", c.hidden, int64_t(c.heads) * c.v_head_dim));
+  return {};
+}
+
+Status load_moe(const Checkpoint& ck, const ModelConfig& c, const std::string& p, Moe& m) {
+  ST_ASSIGN(m.router, read_vec(ck, p + ".gate.weight", uint64_t(c.n_routed_experts) * c.hidden));
+  if (ck.find(p + ".gate.e_score_correction_bias")) {
+    ST_ASSIGN(m.score_bias, read_vec(ck, p + ".gate.e_score_correction_bias", uint64_t(c.n_routed_experts)));
+  }
+  for (int e = 0; e < c.n_routed_experts; ++e) {
+    ST_ASSIGN(Mlp x, mlp(ck, p + ".experts." + std::to_string(e), c.hidden));
+    m.experts.push_back(std::move(x));
+  }
+  if (c.n_shared_experts > 0) {
+    ST_ASSIGN(m.shared, mlp(ck, p + ".shared_experts", c.hidden));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
+  if (!ck.has_config()) return make_error(Errc::format, "no config.json beside the weights", ck.path());
+  auto cfg = parse_config(ck.config());
+  if (!cfg) return std::move(cfg).error().in_file(ck.path() + "/config.json");
+  const ModelConfig& c = *cfg;
+  if (c.rope_dim() > 1024 || c.rope_dim() % 2)
+    return make_error(Errc::unsupported, "rotary dimension must be even and at most 1024", ck.path());
+  std::unique_ptr<Model> m(new Model(c));
+  m->path_ = ck.path();
+  ST_ASSIGN(m->embed_, read_vec(ck, "model.embed_tokens.weight", uint64_t(c.vocab) * c.hidden));
+  for (int i = 0; i < c.layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i);
+    Layer l;
+    ST_ASSIGN(l.input_norm, read_vec(ck, p + ".input_layernorm.weight", uint64_t(c.hidden)));
+    ST_ASSIGN(l.post_norm, read_vec(ck, p + ".post_attention_layernorm.weight", uint64_t(c.hidden)));
+    l.attn.prefix = p + ".self_attn";
+    ST_CHECK(load_attention(ck, c, l.attn));
+    l.moe = c.is_moe_layer(i);
+    if (l.moe) {
+      ST_CHECK(load_moe(ck, c, p + ".mlp", l.experts));
+    } else {
+      ST_ASSIGN(l.mlp, mlp(ck, p + ".mlp", c.hidden));
+    }
+    m->layers_.push_back(std::move(l));
+  }
+  ST_ASSIGN(m->final_norm_, read_vec(ck, "model.norm.weight", uint64_t(c.hidden)));
+  if (ck.find("lm_head.weight")) {
+    ST_ASSIGN(m->lm_head_, linear(ck, "lm_head", c.vocab, c.hidden));
+  } else if (c.tie_embeddings) {
+    m->lm_head_ = Linear::from_float("lm_head", c.vocab, c.hidden, m->embed_);
+  } else {
+    return make_error(Errc::format, "tensor missing (and tie_word_embeddings is off)", ck.path(), "lm_head.weight");
+  }
+  return m;
+}
+
+std::vector<std::string> Model::linear_names() const {
+  std::vector<std::string> out;
+  auto add = [&](const Linear& l) {
+    if (!l.name().empty()) out.push_back(l.name());
+  };
+  auto add_mlp = [&](const Mlp& m) { add(m.gate), add(m.up), add(m.down); };
+  for (const auto& l : layers_) {
+    const auto& a = l.attn;
+    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.o}) add(*x);
+    if (l.moe) {
+      for (const auto& e : l.experts.experts) add_mlp(e);
+      if (l.experts.shared) add_mlp(*l.experts.shared);
+    } else {
+      add_mlp(l.mlp);
+    }
+  }
+  return out;
+}
+
+}  // namespace st::model
