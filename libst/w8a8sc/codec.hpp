@@ -78,7 +78,7 @@ constexpr size_t kRecordHeaderBytes = 5;        // mode + check
 constexpr int64_t kInfoFlag = 1;
 constexpr uint64_t kMaxOffset = (uint64_t{1} << 40) - 1;
 
-enum Layout : uint8_t { kZero = 0, kDense = 1, kSparse = 2 };
+enum TileLayout : uint8_t { kZero = 0, kDense = 1, kSparse = 2 };
 enum ModeBits : uint8_t { kBitmapZstd = 1u << 2, kPayloadZstd = 1u << 3 };
 
 // The tile grid of an [n, k] weight.

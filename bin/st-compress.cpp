@@ -1,0 +1,83 @@
+// st-compress: compress W8A8S weights per tensor-parallel rank into W8A8SC, and back (-d).
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bin/common/cli.hpp"
+#include "libst/w8a8sc/compress.hpp"
+
+namespace {
+
+struct Options {
+  std::string in, out;
+  bool decompress = false, force = false, json = false, quiet = false;
+  int level = 3;
+  unsigned threads = 0;
+};
+
+nlohmann::ordered_json to_json(const st::w8a8sc::DirSummary& s, bool decompress) {
+  nlohmann::ordered_json j;
+  j["mode"] = decompress ? "decompress" : "compress";
+  j["parts"] = s.parts;
+  j["weights"] = s.tensors.size();
+  j["raw_bytes"] = s.raw_bytes;
+  j["compressed_bytes"] = s.compressed_bytes;
+  j["ratio"] = s.raw_bytes ? static_cast<double>(s.compressed_bytes) / static_cast<double>(s.raw_bytes) : 0.0;
+  auto& list = j["tensors"] = nlohmann::ordered_json::array();
+  for (const auto& t : s.tensors) {
+    nlohmann::ordered_json e;
+    e["part"] = t.part;
+    e["name"] = t.name;
+    e["shape"] = {t.n, t.k};
+    e["raw_bytes"] = t.raw_bytes;
+    e["compressed_bytes"] = t.compressed_bytes;
+    e["ratio"] = t.raw_bytes ? static_cast<double>(t.compressed_bytes) / static_cast<double>(t.raw_bytes) : 0.0;
+    e["sparsity"] = t.raw_bytes ? 1.0 - static_cast<double>(t.nonzeros) / static_cast<double>(t.raw_bytes) : 0.0;
+    list.push_back(std::move(e));
+  }
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Compress the W8A8S weights of part{i}-of-{n}/ folders (or one W8A8S directory) into W8A8SC with the\n"
+      "st-tile codec (see st-compress(1) for the bitstream); -d restores the W8A8S parts bit for bit.",
+      "st-compress"};
+  Options o;
+  app.add_option("DIR", o.in, "W8A8S parts directory (or W8A8SC with -d), or one quantized directory")->required();
+  app.add_option("-o,--output", o.out, "output directory (same layout as DIR)")->required();
+  app.add_flag("-d,--decompress", o.decompress, "restore W8A8S from W8A8SC");
+  app.add_flag("-f,--force", o.force, "replace an existing output directory");
+  app.add_option("--level", o.level, "zstd level for the entropy-coded sections (default 3)")->check(CLI::Range(1, 22));
+  app.add_option("-j,--threads", o.threads, "threads (default: all cores)");
+  app.add_flag("--json", o.json, "print a JSON summary (per weight: shape, bytes, ratio, sparsity) on stdout");
+  app.add_flag("-q,--quiet", o.quiet, "no summary on stderr");
+  return st::cli::run(app, argc, argv, [&] {
+    st::w8a8sc::DirOptions d;
+    d.codec.zstd_level = o.level;
+    d.codec.threads = o.threads;
+    d.force = o.force;
+    st::cli::Progress progress(o.decompress ? "weights restored" : "weights compressed");
+    uint64_t done = 0, bytes = 0;
+    d.on_tensor = [&](const st::w8a8sc::TensorReport& r) {
+      bytes += r.raw_bytes;
+      ++done;
+      progress.update(done, done, bytes);
+    };
+    auto s = o.decompress ? st::w8a8sc::decompress_dir(o.in, o.out, d) : st::w8a8sc::compress_dir(o.in, o.out, d);
+    progress.finish();
+    if (!s) return st::cli::report(s.error());
+    if (!o.quiet)
+      std::fprintf(stderr, "%s: %s %zu weights in %d part%s: %llu int8 bytes %s %llu bytes (%.3f)\n",
+                   st::cli::tool_name().c_str(), o.decompress ? "restored" : "compressed", s->tensors.size(),
+                   s->parts ? s->parts : 1, s->parts == 1 || s->parts == 0 ? "" : "s",
+                   static_cast<unsigned long long>(s->raw_bytes), o.decompress ? "from" : "->",
+                   static_cast<unsigned long long>(s->compressed_bytes),
+                   s->raw_bytes ? static_cast<double>(s->compressed_bytes) / static_cast<double>(s->raw_bytes) : 0.0);
+    if (o.json) std::printf("%s\n", to_json(*s, o.decompress).dump(2).c_str());
+    return st::cli::kExitOk;
+  });
+}

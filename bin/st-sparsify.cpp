@@ -1,0 +1,119 @@
+// st-sparsify: prune the decoder linears (Wanda, magnitude, N:M) and quantize them as W8A8S.
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bin/common/cli.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/sparsify.hpp"
+#include "libst/stats.hpp"
+
+namespace {
+
+double frac(uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
+
+struct LayerTotal {
+  uint64_t elements = 0, zeros = 0, pruned = 0;
+  int linears = 0;
+};
+
+std::map<int, LayerTotal> by_layer(const st::SparsifySummary& s) {
+  std::map<int, LayerTotal> m;
+  for (const auto& l : s.linears) {
+    auto& t = m[l.layer];
+    t.elements += static_cast<uint64_t>(l.n * l.k);
+    t.zeros += l.zeros;
+    t.pruned += l.pruned;
+    t.linears++;
+  }
+  return m;
+}
+
+nlohmann::ordered_json to_json(const st::SparsifySummary& s, const st::PruneSpec& p) {
+  nlohmann::ordered_json j;
+  j["method"] = st::sparsify_method_name(p.method);
+  if (p.method == st::SparsifyMethod::nm) j["nm"] = std::to_string(p.nm_n) + ":" + std::to_string(p.nm_m);
+  else j["ratio"] = p.ratio;
+  j["protect"] = p.protect;
+  j["linears_sparsified"] = s.linears.size();
+  j["linears_float"] = s.linears_float;
+  j["elements"] = s.elements;
+  j["pruned"] = s.pruned;
+  j["zeros"] = s.zeros;
+  j["sparsity"] = frac(s.zeros, s.elements);
+  auto& layers = j["layers"] = nlohmann::ordered_json::array();
+  for (const auto& [layer, t] : by_layer(s))
+    layers.push_back({{"layer", layer}, {"linears", t.linears}, {"elements", t.elements}, {"zeros", t.zeros},
+                      {"sparsity", frac(t.zeros, t.elements)}});
+  auto& lin = j["linears"] = nlohmann::ordered_json::array();
+  for (const auto& l : s.linears)
+    lin.push_back({{"name", l.prefix}, {"layer", l.layer}, {"shape", {l.n, l.k}}, {"pruned", l.pruned},
+                   {"zeros", l.zeros}, {"sparsity", frac(l.zeros, static_cast<uint64_t>(l.n * l.k))}});
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Prune every quantized linear of a float model per output row (Wanda, magnitude or N:M), then\n"
+               "quantize it as W8A8 static: a W8A8S directory for st-shard and st-compress.",
+               "st-sparsify"};
+  std::string model, stats_path, out, method = "wanda", nm = "2:4";
+  st::PruneSpec spec;
+  bool force = false, json = false, quiet = false;
+  int threads = 0;
+  app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
+  app.add_option("--stats", stats_path, "activation statistics from st-calibrate")->required();
+  app.add_option("--method", method, "wanda (default; |W|*||x||2), magnitude (|W|) or nm (N:M structured)")
+      ->check(CLI::IsMember({"wanda", "magnitude", "nm"}));
+  app.add_option("--ratio", spec.ratio, "fraction of each output row to zero (default 0.5)");
+  app.add_option("--nm", nm, "with --method nm: keep N of every M consecutive weights (default 2:4)");
+  app.add_option("--protect", spec.protect, "fraction of each row's largest |W| never pruned (default 0)");
+  app.add_option("-o,--output", out, "output directory")->required();
+  app.add_flag("-f,--force", force, "replace an existing output directory");
+  app.add_option("-j,--threads", threads, "threads (default: all cores)");
+  app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
+  app.add_flag("-q,--quiet", quiet, "no report on stderr");
+  return st::cli::run(app, argc, argv, [&] {
+    spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
+                  : method == "nm"      ? st::SparsifyMethod::nm
+                                        : st::SparsifyMethod::wanda;
+    if (spec.method == st::SparsifyMethod::nm) {
+      int n = 0, m = 0;
+      char tail = 0;
+      if (std::sscanf(nm.c_str(), "%d:%d%c", &n, &m, &tail) != 2)
+        return st::cli::report(st::make_error(st::Errc::usage, "--nm '" + nm + "' is not N:M (e.g. 2:4)"));
+      spec.nm_n = n;
+      spec.nm_m = m;
+    }
+    auto stats = st::load_stats(stats_path);
+    if (!stats) return st::cli::report(stats.error());
+    auto ckpt = st::Checkpoint::open(model);
+    if (!ckpt) return st::cli::report(ckpt.error());
+    st::SparsifyOptions o;
+    o.prune = spec;
+    o.stats = &*stats;
+    o.stats_path = stats_path;
+    o.output = out;
+    o.force = force;
+    o.threads = threads;
+    st::cli::Progress progress("linears");
+    o.progress = [&](uint64_t done, uint64_t total) { progress.update(done, total); };
+    auto s = st::sparsify(**ckpt, o);
+    progress.finish();
+    if (!s) return st::cli::report(s.error());
+    if (!quiet) {
+      const char* tool = st::cli::tool_name().c_str();
+      for (const auto& [layer, t] : by_layer(*s))
+        std::fprintf(stderr, "%s: layer %d: %5.1f%% zeros (%d linears, %llu weights)\n", tool, layer,
+                     100 * frac(t.zeros, t.elements), t.linears, static_cast<unsigned long long>(t.elements));
+      std::fprintf(stderr, "%s: overall: %.1f%% zeros (%.1f%% pruned by %s) in %zu linears; %zu kept float\n", tool,
+                   100 * frac(s->zeros, s->elements), 100 * frac(s->pruned, s->elements), method.c_str(),
+                   s->linears.size(), s->linears_float);
+    }
+    if (json) std::printf("%s\n", to_json(*s, spec).dump(2).c_str());
+    return st::cli::kExitOk;
+  });
+}

@@ -1,0 +1,85 @@
+// W8A8S: prune the decoder linears of a float checkpoint (magnitude, Wanda or N:M), then
+// quantize them as W8A8 static with scales from the kept weights.
+//
+// Pruning works per output row n of every quantized linear W [n, k]:
+//   score[n, j] = |W[n, j]|                       magnitude
+//               = |W[n, j]| * sqrt(sumsq[j])      Wanda (sumsq: the statistics' per input channel
+//                                                 sum of x^2, so sqrt(sumsq) = ||x_j||_2)
+//   unstructured (magnitude, wanda): zero the floor(ratio * k) lowest-scoring weights of the row;
+//   N:M (nm): in every group of M consecutive columns zero the M - N lowest-scoring (Wanda
+//       scores when statistics are given, else magnitude); a last partial group of L columns
+//       loses floor(L * (M - N) / M);
+//   protect F: the round(F * k) largest-|W| weights of each row are never zeroed (outliers, as
+//       msModelSlim's "fraction"); the pruning quota then comes out of the other weights.
+//   Ties are broken by column index (lower column pruned first), so results are deterministic.
+// Quantization then follows libst/quant/w8a8.hpp exactly (weight per row from the pruned W, so
+// the scale comes from the kept weights; activation per fused group from the statistics' range).
+//
+// Output directory, the W8A8 static layout with type "W8A8S" (MindIE W8A8SC page):
+//   quant_model_weight_w8a8s.safetensors: tensors in input order; a pruned linear P becomes
+//     P.weight I8 [n,k], P.weight_scale F32 [n,1], P.weight_offset F32 [n,1] (zeros),
+//     P.input_scale D [1], P.input_offset D [1], P.deq_scale I64 [n] (D = F16) / F32 [n] (BF16),
+//     P.quant_bias I32 [n] (the float bias folded in), all typed "W8A8S"; everything else is
+//     copied and typed "FLOAT" (embeddings, lm_head, norms, the MoE router).
+//   quant_model_description.json (model_quant_type "W8A8S"), config.json with
+//   "quantize": "w8a8s", and the input's other side files.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libst/checkpoint.hpp"
+#include "libst/error.hpp"
+#include "libst/stats.hpp"
+
+namespace st {
+
+enum class SparsifyMethod { magnitude, wanda, nm };
+const char* sparsify_method_name(SparsifyMethod m);
+
+struct PruneSpec {
+  SparsifyMethod method = SparsifyMethod::wanda;
+  double ratio = 0.5;   // unstructured: fraction of each row zeroed
+  int nm_n = 2, nm_m = 4;  // N:M: keep N of every M
+  double protect = 0;   // fraction of each row's largest |W| never zeroed
+};
+
+// Checks a spec's ranges (ratio in [0, 1), 0 < N < M, protect in [0, 1]).
+Status check_prune_spec(const PruneSpec& spec);
+
+// Prunes W (fp32 [n, k], row-major) in place. col_norm: ||x_j||_2 per input channel [k] (Wanda,
+// and N:M scores), or null for magnitude scores. Returns the number of weights zeroed (weights
+// that were already zero count when the rule picks them).
+uint64_t prune_rows(float* w, int64_t n, int64_t k, const float* col_norm, const PruneSpec& spec, int threads);
+
+struct SparsifyOptions {
+  PruneSpec prune;
+  const ActivationStats* stats = nullptr;  // required (activation ranges; Wanda norms)
+  std::string stats_path;                  // names the statistics in errors
+  std::string output;                      // directory
+  bool force = false;
+  int threads = 0;  // 0: hardware concurrency
+  // Progress: linears done, total.
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct LinearSparsity {
+  std::string prefix;
+  int layer = -1;
+  int64_t n = 0, k = 0;
+  uint64_t pruned = 0;  // weights the rule zeroed
+  uint64_t zeros = 0;   // zeros of the int8 weight (pruned, plus kept weights that round to 0)
+};
+
+struct SparsifySummary {
+  std::vector<LinearSparsity> linears;  // model order
+  uint64_t elements = 0, pruned = 0, zeros = 0;
+  size_t linears_float = 0;
+};
+
+// Prunes and quantizes an open float checkpoint into options.output.
+Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& options);
+
+}  // namespace st

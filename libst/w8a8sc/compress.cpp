@@ -1,0 +1,340 @@
+// W8A8S <-> W8A8SC checkpoint directories, part by part (see compress.hpp).
+#include "libst/w8a8sc/compress.hpp"
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+
+#include "libst/checkpoint.hpp"
+#include "libst/checksum.hpp"
+#include "libst/description.hpp"
+#include "libst/output.hpp"
+#include "libst/safetensors.hpp"
+
+namespace st::w8a8sc {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+std::string strip_suffix(const std::string& s, const std::string& suffix) { return s.substr(0, s.size() - suffix.size()); }
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// part{i}-of-{n} folders of dir, in numeric order; empty when there are none. Checks the set
+// is complete (n folders, all "of n", distinct i).
+Result<std::vector<std::string>> part_folders(const std::string& dir) {
+  static const std::regex re(R"(part(\d+)-of-(\d+))");
+  std::map<long, std::string> by_index;
+  long of = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::smatch m;
+    if (!entry.is_directory() || !std::regex_match(name, m, re)) continue;
+    const long i = std::stol(m[1]), n = std::stol(m[2]);
+    if (of >= 0 && n != of)
+      return make_error(Errc::format, "part folders disagree on the part count ('" + name + "' beside '-of-" +
+                                          std::to_string(of) + "')", dir);
+    of = n;
+    by_index[i] = name;
+  }
+  if (ec) return make_error(Errc::io, "cannot list directory: " + ec.message(), dir);
+  std::vector<std::string> parts;
+  for (auto& [i, name] : by_index) parts.push_back(name);
+  if (!parts.empty() && static_cast<long>(parts.size()) != of)
+    return make_error(Errc::format, "found " + std::to_string(parts.size()) + " part folders of " + std::to_string(of), dir);
+  return parts;
+}
+
+// Copies the regular files of `from` to `to`, except weight files, their checksums and the
+// description (which the caller writes).
+Status copy_side_files(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string name = entry.path().filename().string();
+    if (name == kDescriptionFile || (name.rfind("quant_model_weight", 0) == 0 &&
+                                     (ends_with(name, ".safetensors") || ends_with(name, ".xxh3"))))
+      continue;
+    ST_CHECK(copy_file(entry.path().string(), to + "/" + name));
+  }
+  if (ec) return make_error(Errc::io, "cannot list directory: " + ec.message(), from);
+  return Status{};
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  ST_ASSIGN(auto f, OutputFile::create(path));
+  ST_CHECK(f->write(text.data(), text.size()));
+  return f->commit();
+}
+
+// Opens one quantized directory and checks its model_quant_type.
+Result<std::unique_ptr<Checkpoint>> open_part(const std::string& dir, const char* want_type) {
+  ST_ASSIGN(auto ck, Checkpoint::open(dir));
+  if (ck->layout() != Layout::quantized || !ck->description())
+    return make_error(Errc::format, std::string("not a quantized directory (expected ") + want_type +
+                                        " weights and quant_model_description.json)", dir);
+  const std::string mqt = ck->description()->model_quant_type();
+  if (mqt != want_type)
+    return make_error(Errc::format, std::string("model_quant_type is '") + mqt + "', expected '" + want_type + "'",
+                      dir + "/" + kDescriptionFile);
+  if (ck->files().size() != 1)
+    return make_error(Errc::unsupported, "weights split over " + std::to_string(ck->files().size()) +
+                                             " files; st-compress handles one weight file per part", dir);
+  return ck;
+}
+
+WriterOptions writer_options(bool checksums) {
+  WriterOptions o;
+  o.checksums = checksums;
+  return o;
+}
+
+Status compress_part(const std::string& in_dir, const std::string& out_dir, const std::string& part,
+                     const DirOptions& opt, DirSummary& sum) {
+  ST_ASSIGN(auto ck, open_part(in_dir, "W8A8S"));
+  const Description& desc = *ck->description();
+  const std::string file = ck->files()[0];
+  struct Item {
+    const TensorEntry* e;
+    std::unique_ptr<Compressed> c;  // set for a compressed weight
+  };
+  std::vector<Item> items;
+  std::vector<TensorSpec> plan;
+  std::set<std::string> names;
+  for (const auto& e : ck->tensors()) names.insert(e.name());
+  for (const auto& e : ck->tensors()) {
+    const auto type = desc.type_of(e.name());
+    if (!type) return make_error(Errc::format, "tensor is not in quant_model_description.json", file, e.name());
+    Item it{&e, nullptr};
+    if (*type == "W8A8S" && ends_with(e.name(), ".weight")) {
+      const TensorInfo& t = *e.info;
+      if (t.dtype != DType::I8 || t.shape.size() != 2)
+        return make_error(Errc::format, std::string("a W8A8S weight must be I8 [n, k], found ") + dtype_name(t.dtype) + " " +
+                                            shape_str(t.shape), file, e.name());
+      const std::string prefix = strip_suffix(e.name(), ".weight");
+      for (const char* s : {".index", ".info"})
+        if (names.count(prefix + s))
+          return make_error(Errc::format, std::string("W8A8S checkpoint already holds '") + prefix + s + "'", file, e.name());
+      const ByteView v = ck->data(e);
+      auto c = compress(reinterpret_cast<const int8_t*>(v.data), t.shape[0], t.shape[1], opt.codec);
+      ck->release(e);
+      if (!c) return std::move(c.error().in_file(file).in_tensor(e.name()));
+      it.c = std::make_unique<Compressed>(std::move(c.value()));
+      plan.push_back({e.name(), DType::I8, {static_cast<int64_t>(it.c->weight.size())}});
+      plan.push_back({prefix + ".index", DType::I8, {static_cast<int64_t>(it.c->index.size())}});
+      plan.push_back({prefix + ".info", DType::I64, {5}});
+      TensorReport r;
+      r.part = part;
+      r.name = e.name();
+      r.n = t.shape[0];
+      r.k = t.shape[1];
+      r.raw_bytes = t.nbytes();
+      r.compressed_bytes = it.c->weight.size() + it.c->index.size() + 5 * sizeof(int64_t);
+      r.nonzeros = it.c->stats.nonzeros;
+      r.stats = it.c->stats;
+      sum.raw_bytes += r.raw_bytes;
+      sum.compressed_bytes += r.compressed_bytes;
+      if (opt.on_tensor) opt.on_tensor(r);
+      sum.tensors.push_back(std::move(r));
+    } else {
+      plan.push_back({e.name(), e.info->dtype, e.info->shape});
+    }
+    items.push_back(std::move(it));
+  }
+
+  Metadata md = ck->header(0).metadata;
+  const bool had_checksums = md.count(kTensorChecksumKey) > 0;
+  md.erase(kTensorChecksumKey);
+  md[kCodecKey] = kCodecName;
+  md[kSourceChecksumsKey] = had_checksums ? "1" : "0";
+  ST_ASSIGN(auto w, SafetensorsWriter::create(out_dir + "/" + kW8A8SCFile, plan, md, writer_options(true)));
+  for (auto& it : items) {
+    if (it.c) {
+      const std::string prefix = strip_suffix(it.e->name(), ".weight");
+      ST_CHECK(w->write(it.e->name(), it.c->weight.data(), it.c->weight.size()));
+      ST_CHECK(w->write(prefix + ".index", it.c->index.data(), it.c->index.size()));
+      ST_CHECK(w->write(prefix + ".info", it.c->info.data(), sizeof(int64_t) * 5));
+      it.c.reset();
+    } else {
+      const ByteView v = ck->data(*it.e);
+      ST_CHECK(w->write(it.e->name(), v.data, v.size));
+      ck->release(*it.e);
+    }
+  }
+  ST_CHECK(w->finish());
+
+  Description nd;
+  for (const auto& [k, v] : desc.top_entries()) nd.set_top(k, k == "model_quant_type" ? "W8A8SC" : v);
+  for (const auto& [name, type] : desc.tensor_entries()) {
+    const TensorEntry* e = ck->find(name);
+    if (type == "W8A8S" && ends_with(name, ".weight") && e) {
+      const std::string prefix = strip_suffix(name, ".weight");
+      nd.set_type(name, "W8A8SC");
+      nd.set_type(prefix + ".index", "W8A8SC");
+      nd.set_type(prefix + ".info", "W8A8SC");
+    } else {
+      nd.set_type(name, type);
+    }
+  }
+  ST_CHECK(write_text(out_dir + "/" + kDescriptionFile, nd.dump()));
+  return copy_side_files(in_dir, out_dir);
+}
+
+// Reads a compressed weight's info tensor.
+Result<std::array<int64_t, 5>> read_info(const Checkpoint& ck, const TensorEntry& e, const std::string& file) {
+  if (e.info->dtype != DType::I64 || e.info->shape != std::vector<int64_t>{5})
+    return make_error(Errc::format, std::string("a W8A8SC info must be I64 [5], found ") + dtype_name(e.info->dtype) + " " +
+                                        shape_str(e.info->shape), file, e.name());
+  std::array<int64_t, 5> info{};
+  std::memcpy(info.data(), ck.data(e).data, sizeof info);
+  auto g = grid_from_info(info.data(), 5);
+  if (!g) return std::move(g.error().in_file(file).in_tensor(e.name()));
+  return info;
+}
+
+Status decompress_part(const std::string& in_dir, const std::string& out_dir, const std::string& part,
+                       const DirOptions& opt, DirSummary& sum) {
+  ST_ASSIGN(auto ck, open_part(in_dir, "W8A8SC"));
+  const Description& desc = *ck->description();
+  const std::string file = ck->files()[0];
+  const Metadata& in_md = ck->header(0).metadata;
+  const auto codec = in_md.find(kCodecKey);
+  if (codec == in_md.end() || codec->second != kCodecName)
+    return make_error(Errc::unsupported, std::string("weights were not compressed by st-compress (no __metadata__ \"") +
+                                             kCodecKey + "\": \"" + kCodecName + "\"); other W8A8SC codecs are proprietary",
+                      file);
+  struct Item {
+    const TensorEntry* e;
+    const TensorEntry* index = nullptr;  // set for a compressed weight
+    const TensorEntry* info = nullptr;
+    std::array<int64_t, 5> info_v{};
+  };
+  std::vector<Item> items;
+  std::vector<TensorSpec> plan;
+  std::set<std::string> consumed;  // .index/.info of compressed weights
+  for (const auto& e : ck->tensors()) {
+    const auto type = desc.type_of(e.name());
+    if (!type) return make_error(Errc::format, "tensor is not in quant_model_description.json", file, e.name());
+    if (*type != "W8A8SC" || !ends_with(e.name(), ".weight")) continue;
+    const std::string prefix = strip_suffix(e.name(), ".weight");
+    Item it{&e, ck->find(prefix + ".index"), ck->find(prefix + ".info"), {}};
+    if (!it.index || !it.info)
+      return make_error(Errc::format, "W8A8SC weight has no " + std::string(!it.index ? ".index" : ".info") + " tensor", file,
+                        e.name());
+    if (e.info->dtype != DType::I8 || e.info->shape.size() != 1 || it.index->info->dtype != DType::I8 ||
+        it.index->info->shape.size() != 1)
+      return make_error(Errc::format, "W8A8SC weight and index must be 1-D I8", file, e.name());
+    consumed.insert(it.index->name());
+    consumed.insert(it.info->name());
+  }
+  for (const auto& e : ck->tensors()) {
+    if (consumed.count(e.name())) continue;
+    const auto type = desc.type_of(e.name());
+    Item it{&e};
+    if (*type == "W8A8SC") {
+      if (!ends_with(e.name(), ".weight"))
+        return make_error(Errc::format, "W8A8SC tensor belongs to no compressed weight", file, e.name());
+      const std::string prefix = strip_suffix(e.name(), ".weight");
+      it.index = ck->find(prefix + ".index");
+      it.info = ck->find(prefix + ".info");
+      ST_ASSIGN(it.info_v, read_info(*ck, *it.info, file));
+      plan.push_back({e.name(), DType::I8, {it.info_v[3], it.info_v[2]}});
+    } else {
+      plan.push_back({e.name(), e.info->dtype, e.info->shape});
+    }
+    items.push_back(it);
+  }
+
+  Metadata md = in_md;
+  const bool checksums = md.count(kSourceChecksumsKey) ? md[kSourceChecksumsKey] == "1" : true;
+  md.erase(kCodecKey);
+  md.erase(kSourceChecksumsKey);
+  md.erase(kTensorChecksumKey);
+  ST_ASSIGN(auto w, SafetensorsWriter::create(out_dir + "/" + kW8A8SFile, plan, md, writer_options(checksums)));
+  std::vector<int8_t> buf;
+  for (const auto& it : items) {
+    const ByteView v = ck->data(*it.e);
+    if (it.index) {
+      const int64_t n = it.info_v[3], k = it.info_v[2];
+      buf.resize(static_cast<size_t>(n * k));
+      const ByteView ix = ck->data(*it.index);
+      Status s = decompress(reinterpret_cast<const int8_t*>(v.data), v.size, reinterpret_cast<const int8_t*>(ix.data),
+                            ix.size, it.info_v.data(), 5, buf.data(), opt.codec.threads);
+      if (!s) return std::move(s.error().in_file(file).in_tensor(it.e->name()));
+      ST_CHECK(w->write(it.e->name(), buf.data(), buf.size()));
+      TensorReport r;
+      r.part = part;
+      r.name = it.e->name();
+      r.n = n;
+      r.k = k;
+      r.raw_bytes = buf.size();
+      r.compressed_bytes = v.size + ix.size + 5 * sizeof(int64_t);
+      for (int8_t x : buf) r.nonzeros += x != 0;
+      sum.raw_bytes += r.raw_bytes;
+      sum.compressed_bytes += r.compressed_bytes;
+      if (opt.on_tensor) opt.on_tensor(r);
+      sum.tensors.push_back(std::move(r));
+      ck->release(*it.index);
+    } else {
+      ST_CHECK(w->write(it.e->name(), v.data, v.size));
+    }
+    ck->release(*it.e);
+  }
+  ST_CHECK(w->finish());
+
+  Description nd;
+  for (const auto& [k, v] : desc.top_entries()) nd.set_top(k, k == "model_quant_type" ? "W8A8S" : v);
+  for (const auto& [name, type] : desc.tensor_entries()) {
+    if (consumed.count(name)) continue;
+    nd.set_type(name, type == "W8A8SC" ? "W8A8S" : type);
+  }
+  ST_CHECK(write_text(out_dir + "/" + kDescriptionFile, nd.dump()));
+  return copy_side_files(in_dir, out_dir);
+}
+
+using PartFn = Status (*)(const std::string&, const std::string&, const std::string&, const DirOptions&, DirSummary&);
+
+Result<DirSummary> run_dir(const std::string& in, const std::string& out, const DirOptions& opt, PartFn fn) {
+  std::error_code ec;
+  if (!fs::is_directory(in, ec)) return make_error(Errc::io, "not a directory", in);
+  if (same_file(in, out)) return make_error(Errc::usage, "output is the input directory", out);
+  ST_ASSIGN(const auto parts, part_folders(in));
+  ST_ASSIGN(auto dir, OutputDir::create(out, opt.force));
+  DirSummary sum;
+  if (parts.empty()) {
+    ST_CHECK(fn(in, dir->temp_path(), "", opt, sum));
+  } else {
+    sum.parts = static_cast<int>(parts.size());
+    for (const auto& p : parts) {
+      const std::string to = dir->file(p);
+      if (!fs::create_directory(to, ec)) return make_error(Errc::io, "cannot create directory: " + ec.message(), to);
+      ST_CHECK(fn(in + "/" + p, to, p, opt, sum));
+    }
+    ST_CHECK(copy_side_files(in, dir->temp_path()));
+  }
+  ST_CHECK(dir->commit());
+  return sum;
+}
+
+}  // namespace
+
+Result<DirSummary> compress_dir(const std::string& in, const std::string& out, const DirOptions& options) {
+  return run_dir(in, out, options, compress_part);
+}
+
+Result<DirSummary> decompress_dir(const std::string& in, const std::string& out, const DirOptions& options) {
+  return run_dir(in, out, options, decompress_part);
+}
+
+}  // namespace st::w8a8sc

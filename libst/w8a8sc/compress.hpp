@@ -1,0 +1,73 @@
+// W8A8S <-> W8A8SC checkpoints: compresses every W8A8S weight of every tensor-parallel part
+// with the st-tile codec (codec.hpp), and restores the W8A8S parts bit for bit.
+//
+// Input of compress(): a directory of part{i}-of-{n}/ folders (each a W8A8S quantized
+// directory: quant_model_weight_w8a8s.safetensors + quant_model_description.json), or one W8A8S
+// quantized directory (TP = 1). The output mirrors the input's layout; per part:
+//   - every tensor described "W8A8S" whose name ends in ".weight" (I8 [n, k]) becomes
+//       P.weight  I8 [S]      the tile records          described "W8A8SC"
+//       P.index   I8 [T * 8]  T = ceil(k/256) * ceil(n/128)   "W8A8SC"
+//       P.info    I64 [5]     [8, 8, k, n, 1]           "W8A8SC"
+//     (index and info follow their weight in the file and the description);
+//   - every other tensor is copied unchanged and keeps its type (input_scale, input_offset,
+//     deq_scale, quant_bias, weight_scale, weight_offset stay "W8A8S"; float ones "FLOAT");
+//     this is the part0-of-4 description of the MindIE W8A8SC page;
+//   - model_quant_type becomes "W8A8SC", the file quant_model_weight_w8a8sc.safetensors;
+//   - __metadata__ keeps the input's entries and adds "st.w8a8sc.codec" = "st-tile-v1" and
+//     "st.w8a8sc.source_checksums" = "1" or "0" (whether the input carried per-tensor hashes),
+//     so that decompress() can write the W8A8S file exactly as it was.
+// Other files of each part folder and of the top-level directory (config, tokenizer) are copied;
+// weight checksum files (*.xxh3) are written fresh for the new weight files.
+//
+// decompress() inverts it: .weight/.index/.info become the I8 [n, k] weight again, typed "W8A8S",
+// model_quant_type "W8A8S", file quant_model_weight_w8a8s.safetensors. Tensor order,
+// description order and metadata are restored, so a W8A8S file that st-tools wrote comes back
+// byte for byte.
+//
+// Memory: one part's compressed weights plus one tensor (the safetensors header is planned
+// before the data, so compressed sizes must be known first).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libst/error.hpp"
+#include "libst/w8a8sc/codec.hpp"
+
+namespace st::w8a8sc {
+
+struct TensorReport {
+  std::string part;  // "part0-of-2", or "" for a single directory
+  std::string name;  // the weight tensor
+  int64_t n = 0, k = 0;
+  uint64_t raw_bytes = 0;         // n * k
+  uint64_t compressed_bytes = 0;  // .weight + .index + .info
+  uint64_t nonzeros = 0;
+  EncodeStats stats;
+};
+
+struct DirOptions {
+  EncodeOptions codec;
+  bool force = false;  // replace an existing output directory
+  // Called after each weight is compressed or restored (for progress and reports).
+  std::function<void(const TensorReport&)> on_tensor;
+};
+
+struct DirSummary {
+  int parts = 0;  // 0 for a single directory
+  std::vector<TensorReport> tensors;
+  uint64_t raw_bytes = 0, compressed_bytes = 0;
+};
+
+Result<DirSummary> compress_dir(const std::string& in, const std::string& out, const DirOptions& options);
+Result<DirSummary> decompress_dir(const std::string& in, const std::string& out, const DirOptions& options);
+
+constexpr const char* kCodecKey = "st.w8a8sc.codec";
+constexpr const char* kCodecName = "st-tile-v1";
+constexpr const char* kSourceChecksumsKey = "st.w8a8sc.source_checksums";
+constexpr const char* kW8A8SFile = "quant_model_weight_w8a8s.safetensors";
+constexpr const char* kW8A8SCFile = "quant_model_weight_w8a8sc.safetensors";
+
+}  // namespace st::w8a8sc
