@@ -1,0 +1,105 @@
+// st-shard: split a checkpoint into tensor-parallel part{r}-of-{N}/ folders, and merge them back.
+#include <cstdio>
+
+#include "bin/common/cli.hpp"
+#include "libst/shard.hpp"
+
+namespace {
+
+struct Options {
+  std::string input;
+  int tp = 0;
+  std::string output;
+  bool no_pack = false;
+  bool replicate_embeddings = false;
+  bool force = false;
+  bool dry_run = false;
+  bool quiet = false;
+  std::string merge;
+};
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string rule_str(const st::SplitRule& r) {
+  if (r.kind != st::SplitKind::split) return st::split_kind_name(r.kind);
+  return "split dim " + std::to_string(r.dim) + " /" + std::to_string(r.chunks);
+}
+
+// --dry-run: one line per input tensor: name, rule, part tensor, per-rank shape there.
+void print_plan(const st::ShardPlan& plan) {
+  std::printf("# tp %d, pack %s, part file %s\n", plan.tp, plan.pack ? "on" : "off", plan.weight_file.c_str());
+  std::printf("%-60s %-18s %-60s %s\n", "TENSOR", "RULE", "PART TENSOR", "PART SHAPE");
+  std::map<std::string, const st::ShardOutput*> outs;
+  for (const auto& o : plan.outputs) outs[o.name] = &o;
+  for (const auto& s : plan.sources) {
+    const std::string into = s.into + (s.at ? "@" + std::to_string(s.at) : "") + (s.stored ? "" : " (shared)");
+    std::printf("%-60s %-18s %-60s %s\n", s.name.c_str(), rule_str(s.rule).c_str(), into.c_str(),
+                shape_str(outs.at(s.into)->shape).c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Split a checkpoint into tensor-parallel part{r}-of-{N} folders, or merge them back", "st-shard"};
+  Options o;
+  app.add_option("CKPT", o.input, "checkpoint to split: file, directory or - for stdin");
+  app.add_option("--tp", o.tp, "tensor-parallel degree N (number of parts)");
+  app.add_option("-o,--output", o.output, "output directory (merge: directory, file or - as the input was)")->required();
+  app.add_flag("--no-pack", o.no_pack, "keep q/k/v and gate/up under their own names (no query_key_value, gate_up_proj)");
+  app.add_flag("--replicate-embeddings", o.replicate_embeddings,
+               "keep model.embed_tokens whole on every rank instead of splitting it by vocabulary");
+  app.add_option("--merge", o.merge, "merge the part folders in DIR back into the original checkpoint");
+  app.add_flag("--dry-run", o.dry_run, "print the split plan (rule and part shape per tensor) and write nothing");
+  app.add_flag("-f,--force", o.force, "replace an existing output");
+  app.add_flag("-q,--quiet", o.quiet, "no summary on stderr");
+  app.footer("Exit status: 0 ok, 2 error (bad input, a TP degree the model does not allow, I/O).");
+
+  return st::cli::run(app, argc, argv, [&] {
+    auto usage = [](const std::string& m) { return st::cli::report(st::make_error(st::Errc::usage, m)); };
+    st::cli::Progress progress(o.merge.empty() ? "tensors" : "merged");
+    auto on_progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
+
+    if (!o.merge.empty()) {
+      if (!o.input.empty() || o.tp || o.no_pack || o.replicate_embeddings || o.dry_run)
+        return usage("--merge takes only -o, -f and -q");
+      auto sum = st::merge(o.merge, o.output, st::MergeOptions{o.force, on_progress});
+      progress.finish();
+      if (!sum) return st::cli::report(sum.error());
+      if (!o.quiet)
+        std::fprintf(stderr, "%s: merged %d parts into %zu tensors (%.1f MB, %s layout) in '%s'\n",
+                     st::cli::tool_name().c_str(), sum->tp, sum->tensors, sum->bytes / 1e6, sum->layout.c_str(),
+                     o.output.c_str());
+      return st::cli::kExitOk;
+    }
+
+    if (o.input.empty()) return usage("missing CKPT (or --merge DIR)");
+    if (o.tp < 1) return usage("--tp N is required and must be at least 1");
+    st::ShardOptions so;
+    so.tp = o.tp;
+    so.pack = !o.no_pack;
+    so.rules.replicate_embeddings = o.replicate_embeddings;
+    so.force = o.force;
+    so.progress = on_progress;
+    auto in = st::Checkpoint::open(o.input);
+    if (!in) return st::cli::report(in.error());
+    if (o.dry_run) {
+      auto plan = st::plan_shard(**in, so);
+      if (!plan) return st::cli::report(plan.error());
+      print_plan(*plan);
+      return st::cli::kExitOk;
+    }
+    auto sum = st::shard(**in, o.output, so);
+    progress.finish();
+    if (!sum) return st::cli::report(sum.error());
+    if (!o.quiet)
+      std::fprintf(stderr, "%s: wrote %d parts of %zu tensors each (from %zu; %.1f MB in, %.1f MB out) to '%s'\n",
+                   st::cli::tool_name().c_str(), sum->tp, sum->part_tensors, sum->input_tensors, sum->input_bytes / 1e6,
+                   sum->output_bytes / 1e6, o.output.c_str());
+    return st::cli::kExitOk;
+  });
+}
