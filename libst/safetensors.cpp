@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -31,7 +32,43 @@ struct ParseStop {
   std::string message;
 };
 
+// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points above
+// U+10FFFF included), or npos. Checked before parsing so that the error names the rule and
+// never echoes invalid bytes.
+size_t invalid_utf8_at(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf;  // allowed range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c == 0xe0) len = 3, lo = 0xa0;
+    else if (c == 0xed) len = 3, hi = 0x9f;
+    else if (c >= 0xe1 && c <= 0xef) len = 3;
+    else if (c == 0xf0) len = 4, lo = 0x90;
+    else if (c == 0xf4) len = 4, hi = 0x8f;
+    else if (c >= 0xf1 && c <= 0xf3) len = 4;
+    else return i;
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xc0) != 0x80) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 Result<json> parse_json_strict(std::string_view text) {
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
+    return format_error("header is not valid UTF-8 (byte " + std::string(hex) + " at offset " + std::to_string(bad) + ")");
+  }
   std::vector<std::set<std::string>> keys;  // one set per open object
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
     if (depth > kMaxDepth) throw ParseStop{"header JSON nests deeper than the format allows"};
@@ -40,7 +77,8 @@ Result<json> parse_json_strict(std::string_view text) {
       case json::parse_event_t::object_end: keys.pop_back(); break;
       case json::parse_event_t::key:
         if (!keys.back().insert(parsed.get<std::string>()).second)
-          throw ParseStop{"duplicate key '" + parsed.get<std::string>() + "' in header"};
+          throw ParseStop{(keys.size() == 1 ? "duplicate tensor name '" : "duplicate key '") +
+                          parsed.get<std::string>() + "' in header"};
         break;
       default: break;
     }
@@ -109,6 +147,10 @@ Status check_layout(std::vector<TensorInfo>& tensors, std::optional<uint64_t> bu
   });
   uint64_t expect = 0;
   for (const auto& t : tensors) {
+    if (t.begin > expect && expect == 0)
+      return format_error("data_offsets start at " + std::to_string(t.begin) + ", not 0 (bytes 0.." +
+                              std::to_string(t.begin) + " belong to no tensor)",
+                          t.name);
     if (t.begin > expect)
       return format_error("hole in the buffer before this tensor (bytes " + std::to_string(expect) + ".." +
                               std::to_string(t.begin) + " belong to no tensor)",
@@ -294,12 +336,21 @@ Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::
   uint64_t offset = 0;
   for (auto& spec : plan) {
     if (!seen.insert(spec.name).second) return make_error(Errc::usage, "duplicate tensor name in plan", path, spec.name);
+    uint64_t numel = 1, bits = 0;
+    for (const int64_t d : spec.shape) {
+      if (d < 0) return make_error(Errc::usage, "negative dimension in planned shape", path, spec.name);
+      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel))
+        return make_error(Errc::usage, "planned shape element count overflows", path, spec.name);
+    }
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_bits(spec.dtype)), &bits) || bits / 8 > UINT64_MAX - offset)
+      return make_error(Errc::usage, "planned tensor byte size overflows", path, spec.name);
+    if (bits % 8 != 0) return make_error(Errc::usage, "planned sub-byte tensor does not fill whole bytes", path, spec.name);
     TensorInfo t;
     t.name = std::move(spec.name);
     t.dtype = spec.dtype;
     t.shape = std::move(spec.shape);
     t.begin = offset;
-    t.end = offset + t.numel() * dtype_bits(t.dtype) / 8;
+    t.end = offset + bits / 8;
     offset = t.end;
     w->tensors_.push_back(std::move(t));
   }
