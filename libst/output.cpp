@@ -131,17 +131,25 @@ OutputFile::~OutputFile() {
   unregister_temp(slot_);
 }
 
-Status OutputFile::flush() {
+namespace {
+// Writes all n bytes to fd, retrying short writes and EINTR.
+Status write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
   size_t done = 0;
-  while (done < buf_.size()) {
-    const ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
-    if (n < 0) {
+  while (done < n) {
+    const ssize_t w = ::write(fd, p + done, n - done);
+    if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EPIPE) return make_error(Errc::broken_pipe, "broken pipe", path_);
-      return io_error("write failed", path_);
+      if (errno == EPIPE) return make_error(Errc::broken_pipe, "broken pipe", path);
+      return io_error("write failed", path);
     }
-    done += static_cast<size_t>(n);
+    done += static_cast<size_t>(w);
   }
+  return Status{};
+}
+}  // namespace
+
+Status OutputFile::flush() {
+  ST_CHECK(write_all(fd_, buf_.data(), buf_.size(), path_));
   buf_.clear();
   return Status{};
 }
@@ -151,13 +159,8 @@ Status OutputFile::write(const void* data, size_t size) {
   written_ += size;
   if (buf_.size() + size > buf_.capacity()) {
     ST_CHECK(flush());
-    if (size >= buf_.capacity()) {  // large writes bypass the buffer
-      buf_.assign(p, p + size);
-      ST_CHECK(flush());
-      buf_.shrink_to_fit();
-      buf_.reserve(1 << 20);
-      return Status{};
-    }
+    // Large writes go straight from the caller's memory: no copy of a big tensor.
+    if (size >= buf_.capacity()) return write_all(fd_, p, size, path_);
   }
   buf_.insert(buf_.end(), p, p + size);
   return Status{};
