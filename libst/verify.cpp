@@ -197,6 +197,7 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
   sink.report->files.push_back(display);
   if (!f) {
     sink.add("integrity", display, f.error().tensor, "does not parse: " + f.error().message);
+    ++u.unreadable;
     if (has_sum) check_checksum_file(path, std::nullopt, sink);
     return;
   }

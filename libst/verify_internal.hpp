@@ -33,6 +33,7 @@ struct Unit {
   std::optional<Description> desc;
   nlohmann::json config = nlohmann::json::object();
   int part = 0, parts = 1;  // 0-based rank among parts
+  size_t unreadable = 0;     // weight files that did not parse (their tensors are unknown)
 
   const Loc* find(const std::string& name) const {
     const auto it = tensors.find(name);

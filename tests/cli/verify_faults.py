@@ -1,0 +1,106 @@
+# Plants faults in safetensors checkpoints for the st-verify tests (python3 stdlib only).
+#   flip FILE TENSOR [BYTE]          xor one data byte of TENSOR with 0x5a (default byte 0)
+#   add_i32 FILE TENSOR INDEX DELTA  add DELTA to element INDEX of an I32 tensor
+#   deq_to_f32 FILE TENSOR           rewrite an I64-packed deq_scale as F32 (the bf16 layout)
+#   undescribe DIR TENSOR            remove TENSOR from DIR/quant_model_description.json
+#   meta_get FILE KEY                print a __metadata__ value
+#   stats CALIBSTATS_JSON OUT        an st-calibrate statistics file from reference/calibstats_*.json
+#                                    (min, max, absmax as HF measured them; sumsq = absmax^2)
+import json
+import struct
+import sys
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    return json.loads(raw[8:8 + n]), raw[8 + n:], 8 + n
+
+
+def write(path, header, tensors):
+    # tensors: list of (name, dtype, shape, bytes) in order; metadata from header
+    out = {}
+    if '__metadata__' in header:
+        out['__metadata__'] = header['__metadata__']
+    off = 0
+    for name, dt, shape, b in tensors:
+        out[name] = {'dtype': dt, 'shape': shape, 'data_offsets': [off, off + len(b)]}
+        off += len(b)
+    h = json.dumps(out, separators=(',', ':')).encode()
+    h += b' ' * ((8 - (8 + len(h)) % 8) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)))
+        f.write(h)
+        for t in tensors:
+            f.write(t[3])
+
+
+def tensors_of(header, buf):
+    items = [(k, v) for k, v in header.items() if k != '__metadata__']
+    items.sort(key=lambda kv: kv[1]['data_offsets'][0])
+    return [(k, v['dtype'], v['shape'], buf[v['data_offsets'][0]:v['data_offsets'][1]]) for k, v in items]
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == 'flip':
+        path, name = args[0], args[1]
+        byte = int(args[2]) if len(args) > 2 else 0
+        header, _, start = read(path)
+        at = start + header[name]['data_offsets'][0] + byte
+        with open(path, 'r+b') as f:
+            f.seek(at)
+            b = f.read(1)[0]
+            f.seek(at)
+            f.write(bytes([b ^ 0x5a]))
+    elif cmd == 'add_i32':
+        path, name, index, delta = args[0], args[1], int(args[2]), int(args[3])
+        header, _, start = read(path)
+        at = start + header[name]['data_offsets'][0] + 4 * index
+        with open(path, 'r+b') as f:
+            f.seek(at)
+            v = struct.unpack('<i', f.read(4))[0]
+            f.seek(at)
+            f.write(struct.pack('<i', v + delta))
+    elif cmd == 'deq_to_f32':
+        path, name = args[0], args[1]
+        header, buf, _ = read(path)
+        out = []
+        for n, dt, shape, b in tensors_of(header, buf):
+            if n == name:
+                vals = struct.unpack('<%dq' % (len(b) // 8), b)
+                b = b''.join(struct.pack('<I', v & 0xffffffff) for v in vals)
+                dt = 'F32'
+            out.append((n, dt, shape, b))
+        write(path, header, out)
+    elif cmd == 'undescribe':
+        path = args[0] + '/quant_model_description.json'
+        with open(path) as f:
+            d = json.load(f)
+        del d[args[1]]
+        with open(path, 'w') as f:
+            json.dump(d, f, indent=2)
+    elif cmd == 'meta_get':
+        header, _, _ = read(args[0])
+        print(header.get('__metadata__', {}).get(args[1], ''))
+    elif cmd == 'stats':
+        d = json.load(open(args[0]))
+        out = []
+        for prefix, v in d.items():
+            if prefix.startswith('_') or not isinstance(v, dict):
+                continue
+            a = v['absmax_per_channel']
+            k = len(a)
+            out.append((prefix + '.input_min', 'F32', [1], struct.pack('<f', v['min'])))
+            out.append((prefix + '.input_max', 'F32', [1], struct.pack('<f', v['max'])))
+            out.append((prefix + '.input_absmax', 'F32', [k], struct.pack('<%df' % k, *a)))
+            out.append((prefix + '.input_sumsq', 'F64', [k], struct.pack('<%dd' % k, *[x * x for x in a])))
+            out.append((prefix + '.tokens', 'I64', [1], struct.pack('<q', 32768)))
+        write(args[1], {'__metadata__': {'st.stats.version': '1', 'st.stats.samples': '64',
+                                         'st.stats.seq_len': '512', 'st.stats.model': 'reference'}}, out)
+    else:
+        sys.exit('unknown command ' + cmd)
+
+
+main()
