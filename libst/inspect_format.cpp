@@ -60,16 +60,20 @@ struct Table {
   }
 };
 
+std::string count_of(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
 std::string format_summary(const Summary& s, const std::string& layout, size_t files) {
   std::string out;
-  out += "tensors: " + std::to_string(s.tensors) + ", " + std::to_string(s.bytes) + " bytes (" + human_bytes(s.bytes) +
+  out += "tensors: " + std::to_string(s.tensors) + ", " + count_of(s.bytes, "byte", "bytes") + " (" + human_bytes(s.bytes) +
          ")\n";
   if (!layout.empty())
-    out += "layout: " + layout + " (" + std::to_string(files) + (files == 1 ? " file" : " files") + ")\n";
+    out += "layout: " + layout + " (" + count_of(files, "file", "files") + ")\n";
   for (const auto& [k, v] : s.by_dtype)
-    out += "dtype " + k + ": " + std::to_string(v.tensors) + " tensors, " + std::to_string(v.bytes) + " bytes\n";
+    out += "dtype " + k + ": " + count_of(v.tensors, "tensor", "tensors") + ", " + count_of(v.bytes, "byte", "bytes") + "\n";
   for (const auto& [k, v] : s.by_type)
-    out += "type " + k + ": " + std::to_string(v.tensors) + " tensors, " + std::to_string(v.bytes) + " bytes\n";
+    out += "type " + k + ": " + count_of(v.tensors, "tensor", "tensors") + ", " + count_of(v.bytes, "byte", "bytes") + "\n";
   if (!s.model_quant_type.empty()) out += "model_quant_type: " + s.model_quant_type + "\n";
   if (!s.fa_quant_type.empty()) out += "fa_quant_type: " + s.fa_quant_type + "\n";
   if (!s.kv_quant_type.empty()) out += "kv_quant_type: " + s.kv_quant_type + "\n";
