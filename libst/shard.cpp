@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "libst/checksum.hpp"
 #include "libst/output.hpp"
 
 namespace st {
@@ -364,7 +365,7 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
     if (plan.quantized) ST_CHECK(write_text(pdir + "/" + kDescriptionFile, plan.description_text));
     Metadata md = common;
     md[kRankKey] = std::to_string(r);
-    ST_ASSIGN(auto w, SafetensorsWriter::create(pdir + "/" + plan.weight_file, specs, md));
+    ST_ASSIGN(auto w, SafetensorsWriter::create(pdir + "/" + plan.weight_file, specs, md, WriterOptions{}));
     writers.push_back(std::move(w));
   }
 
@@ -569,7 +570,11 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
     Metadata md;
     for (const auto& [k, v] : src.files[f]["metadata"].items()) md[k] = v.get<std::string>();
     const std::string path = single ? out : dir->file(src.files[f]["name"].get<std::string>());
-    ST_ASSIGN(auto w, SafetensorsWriter::create(path, specs, md));
+    // Checksums exactly when the input file had them: the same bytes give the same st.xxh3 value
+    // and FILE.xxh3, so the merged file is the input's, byte for byte, either way.
+    WriterOptions wo;
+    wo.checksums = md.count(kTensorChecksumKey) > 0;
+    ST_ASSIGN(auto w, SafetensorsWriter::create(path, specs, md, wo));
     for (const auto& s : sources) {
       if (s.file != f) continue;
       const uint64_t total = nbytes_of(s.dtype, s.shape);

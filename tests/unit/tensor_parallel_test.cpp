@@ -1,0 +1,203 @@
+// Split rules and packing names of libst/tensor_parallel on synthetic names and shapes.
+#include "libst/tensor_parallel.hpp"
+
+#include <gtest/gtest.h>
+
+namespace st {
+namespace {
+
+TpConfig llama() {  // 8 heads of 32, 4 KV heads, intermediate 688, vocab 8192
+  TpConfig c;
+  c.heads = 8;
+  c.kv_heads = 4;
+  c.intermediate = 688;
+  c.vocab = 8192;
+  return c;
+}
+
+SplitRule rule(const std::string& name, std::vector<int64_t> shape, int tp, TpConfig cfg = llama(), TpOptions o = {}) {
+  auto r = split_rule(name, shape, cfg, tp, o);
+  EXPECT_TRUE(r.ok()) << name << ": " << (r.ok() ? "" : r.error().str());
+  return r.ok() ? r.value() : SplitRule{};
+}
+
+void expect_split(const SplitRule& r, int dim, int64_t chunks) {
+  EXPECT_EQ(r.kind, SplitKind::split) << r.why;
+  EXPECT_EQ(r.dim, dim) << r.why;
+  EXPECT_EQ(r.chunks, chunks) << r.why;
+}
+
+TEST(TensorParallel, ConfigFromJson) {
+  auto c = TpConfig::from_json(nlohmann::json{{"num_attention_heads", 8}, {"num_key_value_heads", 4},
+                                              {"intermediate_size", 688}, {"vocab_size", 8192}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->heads, 8);
+  EXPECT_EQ(c->kv_heads, 4);
+  EXPECT_FALSE(c->mla);
+  auto mla = TpConfig::from_json(nlohmann::json{{"num_attention_heads", 8}, {"vocab_size", 100}, {"kv_lora_rank", 64}});
+  ASSERT_TRUE(mla.ok());
+  EXPECT_TRUE(mla->mla);
+  EXPECT_EQ(mla->kv_heads, 8);  // defaults to heads
+  EXPECT_FALSE(TpConfig::from_json(nlohmann::json::object()).ok());
+  EXPECT_FALSE(TpConfig::from_json(nlohmann::json{{"vocab_size", 100}}).ok());
+}
+
+TEST(TensorParallel, DegreeRefusalsSayWhy) {
+  const TpConfig c = llama();
+  EXPECT_TRUE(check_tp_degree(c, 1).ok());
+  EXPECT_TRUE(check_tp_degree(c, 2).ok());
+  EXPECT_TRUE(check_tp_degree(c, 4).ok());
+  EXPECT_TRUE(check_tp_degree(c, 8).ok());  // 4 KV heads replicated over 8 ranks
+  auto three = check_tp_degree(c, 3);
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.error().message.find("8 attention heads"), std::string::npos) << three.error().message;
+  EXPECT_FALSE(check_tp_degree(c, 16).ok());
+  EXPECT_FALSE(check_tp_degree(c, 0).ok());
+
+  TpConfig kv3 = c;  // 6 heads, 3 KV heads: tp 6 replicates, tp 2 neither divides nor replicates
+  kv3.heads = 6;
+  kv3.kv_heads = 3;
+  kv3.intermediate = 60;
+  kv3.vocab = 600;
+  EXPECT_TRUE(check_tp_degree(kv3, 3).ok());
+  EXPECT_TRUE(check_tp_degree(kv3, 6).ok());
+  auto two = check_tp_degree(kv3, 2);
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.error().message.find("KV heads"), std::string::npos) << two.error().message;
+
+  TpConfig inter = c;
+  inter.intermediate = 690;
+  auto i4 = check_tp_degree(inter, 4);
+  ASSERT_FALSE(i4.ok());
+  EXPECT_NE(i4.error().message.find("intermediate_size"), std::string::npos);
+  TpConfig vocab = c;
+  vocab.vocab = 8190;
+  auto v4 = check_tp_degree(vocab, 4);
+  ASSERT_FALSE(v4.ok());
+  EXPECT_NE(v4.error().message.find("vocab_size"), std::string::npos);
+  TpConfig moe = c;
+  moe.moe_intermediate = 190;
+  EXPECT_FALSE(check_tp_degree(moe, 4).ok());
+}
+
+TEST(TensorParallel, ColumnParallelRows) {
+  const std::string a = "model.layers.0.self_attn.";
+  for (const char* s : {"weight", "bias", "deq_scale", "quant_bias", "weight_scale", "weight_offset"}) {
+    expect_split(rule(a + "q_proj." + s, {256, 256}, 4), 0, 4);
+    expect_split(rule(a + "k_proj." + s, {128, 256}, 4), 0, 4);
+    expect_split(rule("model.layers.0.mlp.gate_proj." + std::string(s), {688, 256}, 4), 0, 4);
+    expect_split(rule("model.layers.0.mlp.up_proj." + std::string(s), {688, 256}, 2), 0, 2);
+  }
+  for (const char* s : {"input_scale", "input_offset"})
+    EXPECT_EQ(rule(a + "q_proj." + s, {1}, 4).kind, SplitKind::replicate);
+}
+
+TEST(TensorParallel, KvHeadsReplicatedWhenFewerThanRanks) {
+  // 4 KV heads over 8 ranks: 4 chunks, rank r holds chunk r / 2 (the head its queries use).
+  const SplitRule k = rule("model.layers.0.self_attn.k_proj.weight", {128, 256}, 8);
+  expect_split(k, 0, 4);
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(k.chunk_of(r, 8), r / 2);
+  const SplitRule q = rule("model.layers.0.self_attn.q_proj.weight", {256, 256}, 8);
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(q.chunk_of(r, 8), r);
+  // One KV head: replicated everywhere.
+  TpConfig mqa = llama();
+  mqa.kv_heads = 1;
+  EXPECT_EQ(rule("model.layers.0.self_attn.v_proj.weight", {32, 256}, 4, mqa).kind, SplitKind::replicate);
+  // C8 kv-cache scales follow their projection.
+  expect_split(rule("model.layers.0.self_attn.k_proj.kv_cache_scale", {128}, 8), 0, 4);
+}
+
+TEST(TensorParallel, RowParallel) {
+  const std::string o = "model.layers.3.self_attn.o_proj.";
+  expect_split(rule(o + "weight", {256, 256}, 4), 1, 4);
+  expect_split(rule("model.layers.3.mlp.down_proj.weight", {256, 688}, 2), 1, 2);
+  EXPECT_EQ(rule(o + "quant_bias", {256}, 4).kind, SplitKind::rank0);
+  EXPECT_EQ(rule(o + "bias", {256}, 4).kind, SplitKind::rank0);
+  for (const char* s : {"deq_scale", "weight_scale", "weight_offset", "input_scale", "input_offset"})
+    EXPECT_EQ(rule(o + s, {256}, 4).kind, SplitKind::replicate) << s;
+}
+
+TEST(TensorParallel, DeepSeekMlaAndMoe) {
+  TpConfig ds;
+  ds.heads = 8;
+  ds.kv_heads = 8;
+  ds.intermediate = 768;
+  ds.moe_intermediate = 192;
+  ds.vocab = 8192;
+  ds.mla = true;
+  const std::string a = "model.layers.1.self_attn.";
+  EXPECT_EQ(rule(a + "q_a_proj.weight", {96, 256}, 4, ds).kind, SplitKind::replicate);
+  EXPECT_EQ(rule(a + "kv_a_proj_with_mqa.weight", {80, 256}, 4, ds).kind, SplitKind::replicate);
+  EXPECT_EQ(rule(a + "kv_a_proj_with_mqa.deq_scale", {80}, 4, ds).kind, SplitKind::replicate);
+  EXPECT_EQ(rule(a + "kv_a_layernorm.weight", {64}, 4, ds).kind, SplitKind::replicate);
+  expect_split(rule(a + "q_b_proj.weight", {384, 96}, 4, ds), 0, 4);
+  expect_split(rule(a + "kv_b_proj.weight", {512, 64}, 4, ds), 0, 4);
+  expect_split(rule(a + "o_proj.weight", {256, 256}, 4, ds), 1, 4);
+  const std::string m = "model.layers.1.mlp.";
+  EXPECT_EQ(rule(m + "gate.weight", {8, 256}, 4, ds).kind, SplitKind::replicate);
+  EXPECT_EQ(rule(m + "gate.e_score_correction_bias", {8}, 4, ds).kind, SplitKind::replicate);
+  expect_split(rule(m + "experts.5.gate_proj.weight", {192, 256}, 4, ds), 0, 4);
+  expect_split(rule(m + "experts.5.down_proj.weight", {256, 192}, 4, ds), 1, 4);
+  EXPECT_EQ(rule(m + "experts.5.down_proj.quant_bias", {256}, 4, ds).kind, SplitKind::rank0);
+  expect_split(rule(m + "shared_experts.up_proj.weight", {192, 256}, 4, ds), 0, 4);
+}
+
+TEST(TensorParallel, VocabularyNormsAndAttentionScales) {
+  expect_split(rule("model.embed_tokens.weight", {8192, 256}, 4), 0, 4);
+  expect_split(rule("lm_head.weight", {8192, 256}, 4), 0, 4);
+  TpOptions rep;
+  rep.replicate_embeddings = true;
+  EXPECT_EQ(rule("model.embed_tokens.weight", {8192, 256}, 4, llama(), rep).kind, SplitKind::replicate);
+  expect_split(rule("lm_head.weight", {8192, 256}, 4, llama(), rep), 0, 4);  // lm_head still split
+  EXPECT_EQ(rule("model.norm.weight", {256}, 4).kind, SplitKind::replicate);
+  EXPECT_EQ(rule("model.layers.0.self_attn.q_norm.weight", {32}, 4).kind, SplitKind::replicate);
+  // FAQuant: q by head, k/v by KV head (replicated past kv_heads); FAKQuant k/v [1,1].
+  expect_split(rule("model.layers.0.self_attn.fa_q.scale", {8, 1}, 4), 0, 4);
+  expect_split(rule("model.layers.0.self_attn.fa_k.offset", {4, 1}, 8), 0, 4);
+  EXPECT_EQ(rule("model.layers.0.self_attn.fa_v.scale", {1, 1}, 4).kind, SplitKind::replicate);
+}
+
+TEST(TensorParallel, RefusesWhatItCannotSplit) {
+  const TpConfig c = llama();
+  auto odd = split_rule("model.layers.0.mlp.gate_proj.weight", {690, 256}, c, 4);
+  ASSERT_FALSE(odd.ok());
+  EXPECT_EQ(odd.error().tensor, "model.layers.0.mlp.gate_proj.weight");
+  EXPECT_NE(odd.error().message.find("690"), std::string::npos) << odd.error().message;
+  auto flat = split_rule("model.layers.0.self_attn.o_proj.weight", {256}, c, 2);
+  EXPECT_FALSE(flat.ok());
+  auto unknown = split_rule("model.layers.0.self_attn.q_proj.index", {64}, c, 2);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("'index'"), std::string::npos) << unknown.error().message;
+  EXPECT_FALSE(split_rule("model.layers.0.self_attn.fa_k.scale", {3, 1}, c, 2).ok());
+  EXPECT_FALSE(split_rule("model.layers.0.self_attn.q_proj.kv_cache_scale", {256}, c, 2).ok());
+}
+
+TEST(TensorParallel, PackTargets) {
+  auto q = pack_target("model.layers.2.self_attn.q_proj.weight");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->packed, "model.layers.2.self_attn.query_key_value.weight");
+  EXPECT_EQ(q->member, 0);
+  EXPECT_EQ(q->members, 3);
+  EXPECT_FALSE(q->shared);
+  ASSERT_EQ(q->member_names.size(), 3u);
+  EXPECT_EQ(q->member_names[2], "model.layers.2.self_attn.v_proj.weight");
+  auto v = pack_target("model.layers.2.self_attn.v_proj.deq_scale");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->packed, "model.layers.2.self_attn.query_key_value.deq_scale");
+  EXPECT_EQ(v->member, 2);
+  auto up = pack_target("model.layers.1.mlp.experts.3.up_proj.weight_scale");
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->packed, "model.layers.1.mlp.experts.3.gate_up_proj.weight_scale");
+  EXPECT_EQ(up->member, 1);
+  EXPECT_EQ(up->members, 2);
+  auto is = pack_target("model.layers.0.mlp.gate_proj.input_scale");
+  ASSERT_TRUE(is);
+  EXPECT_TRUE(is->shared);
+  EXPECT_FALSE(pack_target("model.layers.0.self_attn.o_proj.weight"));
+  EXPECT_FALSE(pack_target("model.layers.0.self_attn.k_proj.kv_cache_scale"));
+  EXPECT_FALSE(pack_target("model.layers.0.self_attn.q_a_proj.weight"));
+  EXPECT_FALSE(pack_target("q_proj.weight"));
+}
+
+}  // namespace
+}  // namespace st
