@@ -49,12 +49,12 @@ int list(const Options& o) {
   auto inv = st::inspect(**ckpt, io);
   progress.finish();
   if (!inv) return st::cli::report(inv.error());
-  return emit(o.json ? st::inventory_json(*inv).dump(2) + "\n" : st::format_inventory(*inv), st::cli::kExitOk);
+  return emit(o.json ? st::dump_json(st::inventory_json(*inv)) : st::format_inventory(*inv), st::cli::kExitOk);
 }
 
 int print_diff(const Options& o, const st::CheckpointDiff& d) {
   const int code = d.equal() ? st::cli::kExitOk : st::cli::kExitFound;
-  return emit(o.json ? st::diff_json(d).dump(2) + "\n" : st::format_diff(d), code);
+  return emit(o.json ? st::dump_json(st::diff_json(d)) : st::format_diff(d), code);
 }
 
 int diff(const Options& o) {
