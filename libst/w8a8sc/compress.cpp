@@ -3,6 +3,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -56,9 +58,33 @@ Result<std::vector<std::string>> part_folders(const std::string& dir) {
   return parts;
 }
 
+Status write_text(const std::string& path, const std::string& text) {
+  ST_ASSIGN(auto f, OutputFile::create(path));
+  ST_CHECK(f->write(text.data(), text.size()));
+  return f->commit();
+}
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Errc::io, "cannot open", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return make_error(Errc::io, "read failed", path);
+  return ss.str();
+}
+
+// config.json's "quantize" value (MindIE's loader reads it) changes from `from_q` to `to_q`;
+// only that value's text is replaced, so the two directions are exact inverses.
+std::string retag_config(const std::string& text, const char* from_q, const char* to_q) {
+  static const std::regex re(R"re(("quantize"\s*:\s*)"([A-Za-z0-9_]*)")re");
+  std::smatch m;
+  if (!std::regex_search(text, m, re) || m[2] != from_q) return text;
+  return m.prefix().str() + m[1].str() + "\"" + to_q + "\"" + m.suffix().str();
+}
+
 // Copies the regular files of `from` to `to`, except weight files, their checksums and the
-// description (which the caller writes).
-Status copy_side_files(const std::string& from, const std::string& to) {
+// description (which the caller writes); config.json is retagged (see retag_config).
+Status copy_side_files(const std::string& from, const std::string& to, const char* from_q, const char* to_q) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(from, ec)) {
     if (!entry.is_regular_file()) continue;
@@ -66,16 +92,15 @@ Status copy_side_files(const std::string& from, const std::string& to) {
     if (name == kDescriptionFile || (name.rfind("quant_model_weight", 0) == 0 &&
                                      (ends_with(name, ".safetensors") || ends_with(name, ".xxh3"))))
       continue;
+    if (name == "config.json") {
+      ST_ASSIGN(const std::string text, read_text(entry.path().string()));
+      ST_CHECK(write_text(to + "/" + name, retag_config(text, from_q, to_q)));
+      continue;
+    }
     ST_CHECK(copy_file(entry.path().string(), to + "/" + name));
   }
   if (ec) return make_error(Errc::io, "cannot list directory: " + ec.message(), from);
   return Status{};
-}
-
-Status write_text(const std::string& path, const std::string& text) {
-  ST_ASSIGN(auto f, OutputFile::create(path));
-  ST_CHECK(f->write(text.data(), text.size()));
-  return f->commit();
 }
 
 // Opens one quantized directory and checks its model_quant_type.
@@ -188,7 +213,7 @@ Status compress_part(const std::string& in_dir, const std::string& out_dir, cons
     }
   }
   ST_CHECK(write_text(out_dir + "/" + kDescriptionFile, nd.dump()));
-  return copy_side_files(in_dir, out_dir);
+  return copy_side_files(in_dir, out_dir, "w8a8s", "w8a8sc");
 }
 
 // Reads a compressed weight's info tensor.
@@ -300,7 +325,7 @@ Status decompress_part(const std::string& in_dir, const std::string& out_dir, co
     nd.set_type(name, type == "W8A8SC" ? "W8A8S" : type);
   }
   ST_CHECK(write_text(out_dir + "/" + kDescriptionFile, nd.dump()));
-  return copy_side_files(in_dir, out_dir);
+  return copy_side_files(in_dir, out_dir, "w8a8sc", "w8a8s");
 }
 
 using PartFn = Status (*)(const std::string&, const std::string&, const std::string&, const DirOptions&, DirSummary&);
@@ -321,7 +346,8 @@ Result<DirSummary> run_dir(const std::string& in, const std::string& out, const 
       if (!fs::create_directory(to, ec)) return make_error(Errc::io, "cannot create directory: " + ec.message(), to);
       ST_CHECK(fn(in + "/" + p, to, p, opt, sum));
     }
-    ST_CHECK(copy_side_files(in, dir->temp_path()));
+    ST_CHECK(fn == compress_part ? copy_side_files(in, dir->temp_path(), "w8a8s", "w8a8sc")
+                                 : copy_side_files(in, dir->temp_path(), "w8a8sc", "w8a8s"));
   }
   ST_CHECK(dir->commit());
   return sum;
