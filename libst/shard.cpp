@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <climits>
+#include <cstdlib>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -93,6 +95,16 @@ Status write_text(const std::string& path, const std::string& text) {
   ST_ASSIGN(auto f, OutputFile::create(path));
   ST_CHECK(f->write(text.data(), text.size()));
   return f->commit();
+}
+
+// True when replacing `out` would remove or overwrite `in` (the same path, or `in` inside `out`).
+bool output_covers_input(const std::string& out, const std::string& in) {
+  if (out == "-" || in == "-") return false;
+  if (same_file(out, in)) return true;
+  char ro[PATH_MAX], ri[PATH_MAX];
+  if (!::realpath(out.c_str(), ro) || !::realpath(in.c_str(), ri)) return false;
+  const std::string o = ro, i = ri;
+  return o == "/" || (i.size() > o.size() && i.compare(0, o.size(), o) == 0 && i[o.size()] == '/');
 }
 
 Status make_dir(const std::string& path) {
@@ -337,8 +349,8 @@ ByteView part_bytes(const Checkpoint& in, const ShardPlan& plan, const ShardOutp
 
 Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, const ShardOptions& opt) {
   ST_ASSIGN(ShardPlan plan, plan_shard(in, opt));
-  if (same_file(out_dir, in.path()))
-    return make_error(Errc::usage, "output is the input checkpoint", out_dir);
+  if (output_covers_input(out_dir, in.path()))
+    return make_error(Errc::usage, "output would replace the input checkpoint", out_dir);
   ST_ASSIGN(auto dir, OutputDir::create(out_dir, opt.force));
 
   Metadata common;
@@ -544,7 +556,7 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
   if (!single && out == "-")
     return make_error(Errc::usage, "the input was a " + src.layout + " directory: merge it to a directory, not '-'", out);
   if (single && src.files.size() != 1) return make_error(Errc::format, "a single-file source must list one file", file0);
-  if (same_file(out, parts_dir)) return make_error(Errc::usage, "output is the input", out);
+  if (output_covers_input(out, parts_dir)) return make_error(Errc::usage, "output would replace the input parts", out);
   struct stat sb {};
   if (single && out != "-" && ::stat(out.c_str(), &sb) == 0 && !opt.force)
     return make_error(Errc::exists, "output already exists (use -f to replace it)", out);
