@@ -4,9 +4,12 @@
 #   deq_to_f32 FILE TENSOR           rewrite an I64-packed deq_scale as F32 (the bf16 layout)
 #   undescribe DIR TENSOR            remove TENSOR from DIR/quant_model_description.json
 #   meta_get FILE KEY                print a __metadata__ value
+#   strip_checksums FILE             drop the per-tensor hashes ("st.xxh3") and FILE.xxh3
+#   shorten FILE TENSOR BYTES        drop the last BYTES of a 1-D tensor (and the checksums)
 #   stats CALIBSTATS_JSON OUT        an st-calibrate statistics file from reference/calibstats_*.json
 #                                    (min, max, absmax as HF measured them; sumsq = absmax^2)
 import json
+import os
 import struct
 import sys
 
@@ -84,6 +87,25 @@ def main():
     elif cmd == 'meta_get':
         header, _, _ = read(args[0])
         print(header.get('__metadata__', {}).get(args[1], ''))
+    elif cmd == 'strip_checksums':
+        header, buf, _ = read(args[0])
+        header.get('__metadata__', {}).pop('st.xxh3', None)
+        write(args[0], header, tensors_of(header, buf))
+        if os.path.exists(args[0] + '.xxh3'):
+            os.remove(args[0] + '.xxh3')
+    elif cmd == 'shorten':
+        path, name, cut = args[0], args[1], int(args[2])
+        header, buf, _ = read(path)
+        header.get('__metadata__', {}).pop('st.xxh3', None)
+        out = []
+        for n, dt, shape, b in tensors_of(header, buf):
+            if n == name:
+                b = b[:len(b) - cut]
+                shape = [len(b)]
+            out.append((n, dt, shape, b))
+        write(path, header, out)
+        if os.path.exists(path + '.xxh3'):
+            os.remove(path + '.xxh3')
     elif cmd == 'stats':
         d = json.load(open(args[0]))
         out = []
