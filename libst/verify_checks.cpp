@@ -78,6 +78,63 @@ float bits_to_float(uint32_t b) {
   return f;
 }
 
+// One source tensor's rows inside a part tensor (an entry of st-shard's st.shard.recipe).
+struct Piece {
+  std::string source;  // tensor name in the unsharded checkpoint
+  std::string kind;    // replicate | rank0 | split
+  int dim = 0;
+  int64_t chunks = 1;
+  std::vector<int64_t> shape;  // the source's shape
+  int64_t at = 0;              // first row (dim 0) inside the part tensor
+};
+
+struct Recipe {
+  bool present = false;
+  int tp = 1, rank = 0;
+  std::map<std::string, std::vector<Piece>> into;  // part tensor -> pieces
+  std::set<std::string> sources;
+};
+
+// Reads the recipe from a part's weight files; absent (present = false) when not st-shard's.
+Recipe parse_recipe(const Unit& u) {
+  Recipe r;
+  for (const auto& f : u.files) {
+    const Metadata& m = f->header().metadata;
+    const auto rec = m.find("st.shard.recipe"), tp = m.find("st.shard.tp"), rank = m.find("st.shard.rank");
+    if (rec == m.end() || tp == m.end() || rank == m.end()) continue;
+    try {
+      r.tp = std::stoi(tp->second);
+      r.rank = std::stoi(rank->second);
+      for (const auto& e : nlohmann::json::parse(rec->second)) {
+        Piece p{e.at(0).get<std::string>(), e.at(4).get<std::string>(), e.at(5).get<int>(), e.at(6).get<int64_t>(),
+                e.at(3).get<std::vector<int64_t>>(), e.at(8).get<int64_t>()};
+        r.sources.insert(p.source);
+        r.into[e.at(7).get<std::string>()].push_back(std::move(p));
+      }
+      r.present = r.tp > 0 && r.rank >= 0 && r.rank < r.tp;
+    } catch (const std::exception&) {
+      return Recipe{};
+    }
+  }
+  return r;
+}
+
+// The block of a 2-D (or 1-D) source that a rank holds: rows r0.. r0+nr, columns c0.. c0+nc.
+struct Slice {
+  int64_t r0 = 0, nr = 0, c0 = 0, nc = 0;
+};
+Slice slice_of(const Piece& p, int rank, int tp) {
+  const int64_t rows = p.shape.empty() ? 1 : p.shape[0];
+  int64_t cols = 1;
+  for (size_t i = 1; i < p.shape.size(); ++i) cols *= p.shape[i];
+  Slice s{0, rows, 0, cols};
+  if (p.kind != "split" || p.chunks <= 0) return s;
+  const int64_t chunk = static_cast<int64_t>(rank) * p.chunks / tp;
+  if (p.dim == 0) s.nr = rows / p.chunks, s.r0 = chunk * s.nr;
+  else if (p.dim == 1 && p.shape.size() == 2) s.nc = cols / p.chunks, s.c0 = chunk * s.nc;
+  return s;
+}
+
 struct Linear {
   std::string prefix, type;
   std::map<std::string, const Loc*> m;  // suffix -> tensor
@@ -107,6 +164,10 @@ class UnitChecker {
   void check_linear_values(Linear& l);
   std::optional<std::vector<float>> known_bias(const Linear& l);
   void check_numerics(const Linear& l, const int8_t* wq, const std::vector<float>& ws, DType ws_dtype);
+  void compare_weights(const std::string& name, const std::string& type, const std::string& tensor, const float* W,
+                       int64_t w_stride, const int8_t* wq, const float* ws, int64_t rows, int64_t cols, DType ws_dt);
+  std::vector<Piece> pieces_of(const std::string& name) const;
+  void compare_float(const std::string& name, const Loc& l);
   void check_fused_groups();
   void check_attention();
   void check_float_tensors();
@@ -117,6 +178,7 @@ class UnitChecker {
   DType dt_;
   std::vector<Linear> linears_;
   std::map<std::string, size_t> linear_index_;
+  Recipe recipe_;
 };
 
 bool UnitChecker::expect(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const std::string& why) {
@@ -267,6 +329,19 @@ bool is_row_parallel(const std::string& prefix) {
 std::optional<std::vector<float>> UnitChecker::known_bias(const Linear& l) {
   if (const Loc* b = l.get("bias")) return read_f32(u_, *b);
   const bool sliced = u_.parts > 1 && !is_row_parallel(l.prefix);
+  if (ctx_.against && sliced && recipe_.present) {  // the float bias rows this part's rows came from
+    std::vector<float> out(static_cast<size_t>(l.n), 0.0f);
+    for (const Piece& p : pieces_of(l.prefix + ".quant_bias")) {
+      const Slice sl = slice_of(p, recipe_.rank, recipe_.tp);
+      if (p.at < 0 || p.at + sl.nr > l.n) return std::nullopt;
+      const TensorEntry* e = ctx_.against->find(split_last(p.source).first + ".bias");
+      if (!e) continue;  // no bias: zeros
+      auto v = ctx_.against->read_f32(*e);
+      if (!v || static_cast<int64_t>(v->size()) != (p.shape.empty() ? 1 : p.shape[0])) return std::nullopt;
+      std::copy(v->begin() + sl.r0, v->begin() + sl.r0 + sl.nr, out.begin() + p.at);
+    }
+    return out;
+  }
   if (ctx_.against && !sliced) {
     if (const TensorEntry* e = ctx_.against->find(l.prefix + ".bias")) {
       auto v = ctx_.against->read_f32(*e);
@@ -390,59 +465,103 @@ void UnitChecker::check_linear_values(Linear& l) {
                                                     std::to_string(wrong) + " of " + std::to_string(n) + ")");
     }
   }
-  if (ctx_.against && u_.parts == 1) check_numerics(l, wq, ws, ws_dt);
+  if (ctx_.against) check_numerics(l, wq, ws, ws_dt);
 }
 
-// Each int8 weight within half a step of W / weight_scale; SQNR and cosine of W_q * s vs W.
+// Where each part tensor's rows come from (st-shard's "st.shard.recipe", see libst/shard.hpp):
+// for a single checkpoint every tensor is its own source, whole.
+std::vector<Piece> UnitChecker::pieces_of(const std::string& name) const {
+  if (u_.parts == 1) {
+    const Loc* l = u_.find(name);
+    return {Piece{name, "replicate", 0, 1, l ? l->info->shape : std::vector<int64_t>{}, 0}};
+  }
+  const auto it = recipe_.into.find(name);
+  return it == recipe_.into.end() ? std::vector<Piece>{} : it->second;
+}
+
+// Each int8 weight within half a step of W / weight_scale; SQNR and cosine of W_q * s vs W,
+// for every source linear whose rows this (part) linear holds.
 void UnitChecker::check_numerics(const Linear& l, const int8_t* wq, const std::vector<float>& ws, DType ws_dt) {
   const std::string wname = l.prefix + ".weight";
-  const TensorEntry* e = ctx_.against->find(wname);
-  if (!e) return problem("numerics", wname, "the float model has no tensor of this name");
-  const size_t n = static_cast<size_t>(l.n), k = static_cast<size_t>(l.k);
-  if (e->info->shape != std::vector<int64_t>{l.n, l.k})
-    return problem("numerics", wname, "the float model's weight is " + shape_str(e->info->shape) + ", this linear is " +
-                                          shape_str({l.n, l.k}));
-  auto W = ctx_.against->read_f32(*e);
-  if (!W) return problem("numerics", wname, "cannot read the float weight: " + W.error().message);
-  ctx_.against->release(*e);
-  const bool sparse = l.type == "W8A8S" || l.type == "W8A8SC";
+  if (u_.parts > 1 && !recipe_.present) {
+    sink_.note("numerics against the float model need st-shard's st.shard.recipe metadata in part folders: "
+               "merge the parts first (st-shard --merge) and verify the merged checkpoint");
+    return;
+  }
+  const auto pieces = pieces_of(wname);
+  if (pieces.empty()) return problem("numerics", wname, "not in the part's st.shard.recipe: its float source is unknown");
+  for (const Piece& p : pieces) {
+    const TensorEntry* e = ctx_.against->find(p.source);
+    if (!e) {
+      problem("numerics", wname, "the float model has no tensor '" + p.source + "'");
+      continue;
+    }
+    if (e->info->shape != p.shape || p.shape.size() != 2) {
+      problem("numerics", wname, "the float model's '" + p.source + "' is " + shape_str(e->info->shape) +
+                                     ", the quantized one was " + shape_str(p.shape));
+      continue;
+    }
+    const Slice s = slice_of(p, recipe_.rank, recipe_.tp);
+    if (s.nc != l.k || p.at < 0 || p.at + s.nr > l.n) {
+      problem("structure", wname, "holds '" + p.source + "' rows " + std::to_string(p.at) + ".." +
+                                      std::to_string(p.at + s.nr) + " x " + std::to_string(s.nc) +
+                                      " columns, which do not fit its shape " + shape_str({l.n, l.k}));
+      continue;
+    }
+    auto W = ctx_.against->read_f32(*e);
+    ctx_.against->release(*e);
+    if (!W) {
+      problem("numerics", wname, "cannot read the float weight: " + W.error().message);
+      continue;
+    }
+    const int64_t cols = p.shape[1];
+    const std::string src = split_last(p.source).first;
+    compare_weights(u_.parts > 1 ? u_.label + "/" + src : src, l.type, wname, W->data() + s.r0 * cols + s.c0, cols,
+                    wq + p.at * l.k, ws.data() + p.at, s.nr, s.nc, ws_dt);
+  }
+}
+
+void UnitChecker::compare_weights(const std::string& name, const std::string& type, const std::string& tensor,
+                                  const float* W, int64_t w_stride, const int8_t* wq, const float* ws, int64_t rows,
+                                  int64_t cols, DType ws_dt) {
+  const bool sparse = type == "W8A8S" || type == "W8A8SC";
   const double u = roundoff(ws_dt) * 1.01;
   LinearNumerics r;
-  r.name = l.prefix;
-  r.type = l.type;
-  r.elements = n * k;
-  double sw2 = 0, se2 = 0, sq2 = 0, swq = 0;
-  double worst = 0;
-  size_t worst_at = 0;
-  for (size_t i = 0; i < n; ++i) {
+  r.name = name;
+  r.type = type;
+  r.elements = static_cast<uint64_t>(rows * cols);
+  double sw2 = 0, se2 = 0, sq2 = 0, swq = 0, worst = 0;
+  int64_t worst_r = 0, worst_c = 0;
+  for (int64_t i = 0; i < rows; ++i) {
     const double s = ws[i];
-    for (size_t c = 0; c < k; ++c) {
-      const size_t at = i * k + c;
-      const double w = (*W)[at], q = wq[at], t = w / s, deq = q * s;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double w = W[i * w_stride + c], q = wq[i * cols + c], t = w / s, deq = q * s;
       sw2 += w * w, sq2 += deq * deq, swq += w * deq, se2 += (w - deq) * (w - deq);
       const double tol = 0.5 + std::fabs(t) * u + 1e-3;
       double err;
-      if (t > 127.0 + tol - 0.5) err = q == 127 ? 0 : std::fabs(q - 127);          // clamped high
-      else if (t < -128.0 - tol + 0.5) err = q == -128 ? 0 : std::fabs(q + 128);   // clamped low
+      if (t > 127.0 + tol - 0.5) err = std::fabs(q - 127);         // clamped high
+      else if (t < -128.0 - tol + 0.5) err = std::fabs(q + 128);   // clamped low
       else err = std::fabs(q - t);
       if (sparse && q == 0 && err > tol) {
         ++r.pruned;
         continue;
       }
-      if (err > tol) ++r.off_step;
-      if (err > worst || !std::isfinite(err)) worst = err, worst_at = at;
+      if (err > tol || !std::isfinite(err)) ++r.off_step;
+      if (err > worst || !std::isfinite(err)) worst = err, worst_r = i, worst_c = c;
     }
   }
   r.max_step_error = worst;
   r.sqnr_db = se2 == 0 ? INFINITY : 10 * std::log10(sw2 / se2);
   r.cosine = (sw2 == 0 || sq2 == 0) ? (sw2 == sq2 ? 1 : 0) : swq / std::sqrt(sw2 * sq2);
   if (r.off_step) {
-    const size_t row = worst_at / k, col = worst_at % k;
-    problem("numerics", wname,
+    const std::string source = name.substr(name.find('/') + 1);  // without the "partI-of-N/" label
+    const std::string of = split_last(tensor).first != source ? " in the rows from '" + source + "'" : "";
+    problem("numerics", tensor,
             std::to_string(r.off_step) + " of " + std::to_string(r.elements) +
-                " int8 values are further than half a step from W / weight_scale (worst [" + std::to_string(row) + "," +
-                std::to_string(col) + "]: " + std::to_string(wq[worst_at]) + " for " + fmt((*W)[worst_at] / ws[row]) + ")" +
-                (r.off_step * 100 > r.elements ? "; not quantized from this float model?" : ""));
+                " int8 values are further than half a step from W / weight_scale" + of + " (worst [" +
+                std::to_string(worst_r) + "," + std::to_string(worst_c) + "]: " +
+                std::to_string(wq[worst_r * cols + worst_c]) + " for " + fmt(W[worst_r * w_stride + worst_c] / ws[worst_r]) +
+                ")" + (r.off_step * 100 > r.elements ? "; not quantized from this float model?" : ""));
   }
   sink_.report->numerics.push_back(r);
 }
@@ -556,27 +675,49 @@ void UnitChecker::check_float_tensors() {
     const Loc* l = u_.find(name);
     if (!dtype_is_float(l->info->dtype))
       problem("structure", name, std::string("typed FLOAT but stored as ") + dtype_name(l->info->dtype));
-    if (!ctx_.against || u_.parts > 1) continue;
-    const TensorEntry* e = ctx_.against->find(name);
-    if (!e) continue;
-    const ByteView a = ctx_.against->data(*e), b = u_.data(*l);
-    const bool same = e->info->dtype == l->info->dtype && e->info->shape == l->info->shape && a.size == b.size &&
-                      std::memcmp(a.data, b.data, a.size) == 0;
-    ctx_.against->release(*e);
-    if (same) continue;
-    if (name.find("norm") != std::string::npos)
-      sink_.note("FLOAT norm weights differ from the float model (anti-outlier smoothing folds scales into them), e.g. '" +
-                 name + "'");
-    else
-      problem("numerics", name, "FLOAT tensor differs from the float model's");
+    if (ctx_.against && (u_.parts == 1 || recipe_.present)) compare_float(name, *l);
   }
-  if (!ctx_.against || u_.parts > 1) return;
+  if (!ctx_.against || (u_.parts > 1 && (!recipe_.present || u_.part != 0))) return;
   for (const auto& e : ctx_.against->tensors()) {
-    if (u_.find(e.name())) continue;
+    if (u_.parts > 1 ? recipe_.sources.count(e.name()) > 0 : u_.find(e.name()) != nullptr) continue;
     auto [prefix, suffix] = split_last(e.name());
-    if (suffix == "bias" && linear_index_.count(prefix)) continue;  // folded into quant_bias
+    const bool folded = u_.parts > 1 ? recipe_.sources.count(prefix + ".quant_bias") > 0 || recipe_.sources.count(prefix + ".weight") > 0
+                                     : linear_index_.count(prefix) > 0;
+    if (suffix == "bias" && folded) continue;  // folded into quant_bias
     sink_.add("structure", u_.desc_file, e.name(), "in the float model but not in the quantized checkpoint");
   }
+}
+
+// A FLOAT tensor holds the float model's bytes (its rows of them, in a part).
+void UnitChecker::compare_float(const std::string& name, const Loc& l) {
+  const ByteView b = u_.data(l);
+  const size_t es = dtype_bits(l.info->dtype) / 8;
+  bool same = true;
+  for (const Piece& p : pieces_of(name)) {
+    const TensorEntry* e = ctx_.against->find(p.source);
+    if (!e) continue;  // a tensor the quantizer added
+    if (e->info->dtype != l.info->dtype || e->info->shape != p.shape || es == 0) {
+      same = false;
+      break;
+    }
+    const Slice s = slice_of(p, recipe_.rank, recipe_.tp);
+    const int64_t part_cols = l.info->shape.size() > 1 ? static_cast<int64_t>(l.info->numel()) / l.info->shape[0] : 1;
+    if (s.nc != part_cols || (p.at + s.nr) * part_cols * static_cast<int64_t>(es) > static_cast<int64_t>(b.size)) {
+      same = false;
+      break;
+    }
+    const ByteView a = ctx_.against->data(*e);
+    const int64_t cols = s.nc + (p.shape.size() > 1 ? p.shape[1] - s.nc : 0);
+    for (int64_t i = 0; i < s.nr && same; ++i)
+      same = std::memcmp(a.data + ((s.r0 + i) * cols + s.c0) * es, b.data + (p.at + i) * part_cols * es, s.nc * es) == 0;
+    ctx_.against->release(*e);
+  }
+  if (same) return;
+  if (name.find("norm") != std::string::npos)
+    sink_.note("FLOAT norm weights differ from the float model (anti-outlier smoothing folds scales into them), e.g. '" +
+               name + "'");
+  else
+    problem("numerics", name, "FLOAT tensor differs from the float model's");
 }
 
 void UnitChecker::run() {
@@ -585,6 +726,7 @@ void UnitChecker::run() {
       sink_.note("no quant_model_description.json: a float checkpoint? only integrity was checked");
     return;
   }
+  if (u_.parts > 1) recipe_ = parse_recipe(u_);
   check_description();
   collect_linears();
   for (auto& l : linears_) {
@@ -596,9 +738,6 @@ void UnitChecker::run() {
   check_fused_groups();
   check_attention();
   check_float_tensors();
-  if (ctx_.against && u_.parts > 1)
-    sink_.note("numerics against the float model are not compared inside part folders: merge them first "
-               "(st-shard --merge) and verify the merged checkpoint");
 }
 
 }  // namespace

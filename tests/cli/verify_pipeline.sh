@@ -71,3 +71,15 @@ cp -r "$TMP/tp2" "$TMP/tp_mixed"
 cp -r "$TMP/tp4/part1-of-4" "$TMP/tp_mixed/part1-of-4"
 expect_exit 1 "$V" "$TMP/tp_mixed" -q
 expect_stdout_contains "part folder of a different split"
+
+note "--against inside part folders: each part's rows are compared with their float source rows"
+expect_exit 0 "$V" "$TMP/tp2" --against "$FP16" --json
+expect_eq "$(json_query 'len(d["linears"])')" 56 "per-part source linears (28 x 2)"
+expect_exit 0 "$V" "$TMP/sc" --against "$FP16" -q
+cp -r "$TMP/tp2" "$TMP/tp2_num"
+$FAULT strip_checksums "$TMP/tp2_num/part1-of-2/$W"
+$FAULT flip "$TMP/tp2_num/part1-of-2/$W" model.layers.1.self_attn.query_key_value.weight $((130 * 256 + 7))
+$FAULT flip "$TMP/tp2_num/part1-of-2/$W" model.embed_tokens.weight 77
+expect_exit 1 "$V" "$TMP/tp2_num" --against "$FP16" -q
+expect_stdout_contains "tensor 'model.layers.1.self_attn.query_key_value.weight': 1 of 16384 int8 values are further than half a step from W / weight_scale in the rows from 'model.layers.1.self_attn.k_proj'"
+expect_stdout_contains "tensor 'model.embed_tokens.weight': FLOAT tensor differs from the float model's"
