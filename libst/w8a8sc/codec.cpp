@@ -2,6 +2,7 @@
 #include "libst/w8a8sc/codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <functional>
@@ -83,14 +84,21 @@ struct TileEncoder {
   void encode(const int8_t* tile, int64_t rows, int64_t cols, std::vector<uint8_t>& record, EncodeStats& st) {
     const size_t rc = static_cast<size_t>(rows * cols);
     const uint32_t check = tile_check(tile, rc);
-    bitmap.assign(rc / 8, 0);
-    values.clear();
-    for (size_t e = 0; e < rc; ++e)
-      if (tile[e] != 0) {
-        bitmap[e >> 3] |= static_cast<uint8_t>(1u << (e & 7));
-        values.push_back(static_cast<uint8_t>(tile[e]));
+    bitmap.resize(rc / 8);
+    values.resize(rc);
+    size_t nnz = 0;
+    for (size_t i = 0; i < rc / 8; ++i) {  // branchless: write every value, advance on nonzero
+      const int8_t* x = tile + i * 8;
+      unsigned b = 0;
+      for (int j = 0; j < 8; ++j) {
+        const unsigned nz = x[j] != 0;
+        b |= nz << j;
+        values[nnz] = static_cast<uint8_t>(x[j]);
+        nnz += nz;
       }
-    const size_t nnz = values.size();
+      bitmap[i] = static_cast<uint8_t>(b);
+    }
+    values.resize(nnz);
     record.clear();
     uint8_t head[kRecordHeaderBytes];
     put_le(head + 1, check, 4);
@@ -135,6 +143,14 @@ struct TileEncoder {
     st.payload_zstd += vz;
   }
 };
+
+// Bits set in each byte value.
+constexpr auto kPopcount = [] {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>((i & 1) + ((i >> 1) & 1) + ((i >> 2) & 1) + ((i >> 3) & 1) +
+                                                             ((i >> 4) & 1) + ((i >> 5) & 1) + ((i >> 6) & 1) + ((i >> 7) & 1));
+  return t;
+}();
 
 Error tile_error(int64_t t, const std::string& what) {
   return make_error(Errc::format, "w8a8sc tile " + std::to_string(t) + ": " + what);
@@ -267,8 +283,8 @@ Status decode_tile(const Grid& g, int64_t t, const uint8_t* rec, size_t len, int
       left -= bm_bytes;
     }
     size_t nnz = 0;
-    for (size_t i = 0; i < bm_bytes; ++i) nnz += static_cast<size_t>(__builtin_popcount(bitmap[i]));
-    values.resize(nnz);
+    for (size_t i = 0; i < bm_bytes; ++i) nnz += kPopcount[bitmap[i]];
+    values.resize(nnz + 8);  // the expansion below may read up to 8 bytes past the last value
     if (mode & kPayloadZstd) {
       ST_CHECK(unzstd(t, "values", p, left, values.data(), nnz));
     } else {
@@ -277,21 +293,16 @@ Status decode_tile(const Grid& g, int64_t t, const uint8_t* rec, size_t len, int
       std::memcpy(values.data(), p, nnz);
     }
     size_t v = 0;
-    bool zero_value = false;
-    for (size_t i = 0; i < bm_bytes; ++i) {
+    for (size_t i = 0; i < bm_bytes; ++i) {  // branchless: mask the next value by the bit
       const unsigned b = bitmap[i];
       int8_t* o = out + i * 8;
       for (int j = 0; j < 8; ++j) {
-        if (b >> j & 1) {
-          const uint8_t x = values[v++];
-          zero_value |= x == 0;
-          o[j] = static_cast<int8_t>(x);
-        } else {
-          o[j] = 0;
-        }
+        const unsigned bit = (b >> j) & 1u;
+        o[j] = static_cast<int8_t>(values[v] & static_cast<uint8_t>(0u - bit));
+        v += bit;
       }
     }
-    if (zero_value) return tile_error(t, "values section holds a zero");
+    if (std::memchr(values.data(), 0, nnz)) return tile_error(t, "values section holds a zero");
   }
   if (tile_check(out, rc) != check) return tile_error(t, "check mismatch (corrupt data)");
   // Padding rows and columns must be zero.
