@@ -115,6 +115,8 @@ Result<TpConfig> TpConfig::from_json(const nlohmann::json& c) {
   if (t.heads <= 0) return make_error(Errc::format, "config.json has no positive integer 'num_attention_heads'");
   t.kv_heads = get_int(c, "num_key_value_heads");
   if (t.kv_heads <= 0) t.kv_heads = t.heads;
+  t.head_dim = get_int(c, "head_dim");
+  if (t.head_dim <= 0 && get_int(c, "hidden_size") > 0) t.head_dim = get_int(c, "hidden_size") / t.heads;
   t.vocab = get_int(c, "vocab_size");
   if (t.vocab <= 0) return make_error(Errc::format, "config.json has no positive integer 'vocab_size'");
   t.intermediate = get_int(c, "intermediate_size");
@@ -211,6 +213,16 @@ Result<SplitRule> split_rule(std::string_view name, const std::vector<int64_t>& 
   }
   if (p.suffix.substr(0, 9) == "kv_cache_" && kind != LinearKind::column_kv)
     return make_error(Errc::unsupported, "kv-cache scales belong to k_proj or v_proj", "", std::string(name));
+  // Standard attention: q/k/v rows are heads x head_dim; a config that disagrees would cut heads.
+  if (!cfg.mla && cfg.head_dim > 0 && !shape.empty() &&
+      (p.module == "q_proj" || kind == LinearKind::column_kv)) {
+    const int64_t heads = p.module == "q_proj" ? cfg.heads : cfg.kv_heads;
+    if (shape[0] != heads * cfg.head_dim)
+      return make_error(Errc::format,
+                        std::to_string(shape[0]) + " rows, but config.json says " + std::to_string(heads) + " heads x " +
+                            std::to_string(cfg.head_dim) + " head_dim",
+                        "", std::string(name));
+  }
 
   switch (kind) {
     case LinearKind::column_heads:

@@ -43,6 +43,7 @@ namespace st {
 struct TpConfig {
   int64_t heads = 0;             // num_attention_heads
   int64_t kv_heads = 0;          // num_key_value_heads (default: heads)
+  int64_t head_dim = 0;          // head_dim (default: hidden_size / heads; 0: unknown, unchecked)
   int64_t intermediate = 0;      // intermediate_size (0: none)
   int64_t moe_intermediate = 0;  // moe_intermediate_size (0: none)
   int64_t vocab = 0;             // vocab_size

@@ -170,6 +170,14 @@ TEST(TensorParallel, RefusesWhatItCannotSplit) {
   EXPECT_NE(unknown.error().message.find("'index'"), std::string::npos) << unknown.error().message;
   EXPECT_FALSE(split_rule("model.layers.0.self_attn.fa_k.scale", {3, 1}, c, 2).ok());
   EXPECT_FALSE(split_rule("model.layers.0.self_attn.q_proj.kv_cache_scale", {256}, c, 2).ok());
+  // With head_dim known, q/k/v rows must be heads x head_dim (a config that lies would cut heads).
+  TpConfig hd = c;
+  hd.head_dim = 32;
+  EXPECT_TRUE(split_rule("model.layers.0.self_attn.k_proj.weight", {128, 256}, hd, 8).ok());
+  hd.kv_heads = 8;
+  auto lie = split_rule("model.layers.0.self_attn.k_proj.weight", {128, 256}, hd, 8);
+  ASSERT_FALSE(lie.ok());
+  EXPECT_NE(lie.error().message.find("8 heads x 32 head_dim"), std::string::npos) << lie.error().message;
 }
 
 TEST(TensorParallel, PackTargets) {
