@@ -243,6 +243,31 @@ void load_side_files_from_metadata(Unit& u, Sink& sink) {
   }
 }
 
+// An HF-style index (weight_map: tensor -> file) agrees with where the tensors are.
+void check_index(const Unit& u, const std::string& dir, const std::string& name, Sink& sink) {
+  const std::string path = dir + "/" + name;
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(read_text(path).value_or(""));
+  } catch (const std::exception&) {
+    return sink.add("structure", path, "", "index is not valid JSON");
+  }
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    return sink.add("structure", path, "", "index has no 'weight_map' object");
+  int listed = 0;
+  for (auto& [tensor, file] : index["weight_map"].items()) {
+    const std::string where = file.is_string() ? dir + "/" + file.get<std::string>() : "";
+    if (!u.find(tensor)) {
+      if (!u.unreadable && listed++ < 5) sink.add("structure", path, tensor, "indexed but not stored");
+    } else if (u.file_of(tensor) != where && listed++ < 5) {
+      sink.add("structure", path, tensor, "indexed in '" + (file.is_string() ? file.get<std::string>() : file.dump()) +
+                                              "' but stored in '" + base_name(u.file_of(tensor)) + "'");
+    }
+  }
+  for (const auto& t : u.order)
+    if (!index["weight_map"].contains(t) && listed++ < 5) sink.add("structure", path, t, "stored but not in the index");
+}
+
 // Weight files of a directory: quant_model_weight*.safetensors, else an HF layout's.
 std::vector<std::string> weight_files(const std::string& dir) {
   std::vector<std::string> out, hf;
@@ -263,6 +288,8 @@ bool load_dir_unit(Unit& u, const std::string& dir, Sink& sink) {
   u.desc_file = desc_path;
   if (files.empty()) sink.add("structure", dir, "", "no quant_model_weight_*.safetensors weight file");
   for (const auto& f : files) add_weight_file(u, dir + "/" + f, dir + "/" + f, sink);
+  for (const auto& n : list_dir(dir))
+    if (ends_with(n, ".safetensors.index.json")) check_index(u, dir, n, sink);
   if (auto cfg = read_text(dir + "/config.json")) parse_config(u, *cfg, dir + "/config.json", sink);
   if (has_desc) {
     if (auto text = read_text(desc_path)) parse_description(u, *text, sink);

@@ -17,7 +17,8 @@
 //                                offsets I8 zeros; fa_quant_type (and MLA "<attn>.quant_type")
 //               fused groups (q/k/v, gate/up, q_a/kv_a) are all quantized or all float and share
 //               input_scale / input_offset; part folders: all i of n present, same tensor set,
-//               same description, same dtypes and shapes (a W8A8SC stream's length may differ)
+//               same description, same dtypes and shapes (a W8A8SC stream's length may differ);
+//               a *.safetensors.index.json lists every tensor in the file holding it
 //   integrity   FILE.xxh3 beside each weight file and the per-tensor "st.xxh3" metadata, when
 //               present; files that do not parse (truncated, corrupt header)
 //   arithmetic  deq_scale = fp32(input_scale * weight_scale) within the stored dtypes' rounding;
@@ -28,7 +29,9 @@
 //               row-parallel linear's quant_bias is whole on the first rank, zero on the others
 //   numerics    (with `against`) every int8 weight within half a step of W / weight_scale (the
 //               clamp to [-128, 127] allowed; a W8A8S zero counts as pruned); per linear the SQNR
-//               and cosine of W_q * weight_scale against W; FLOAT tensors equal to the float model
+//               and cosine of W_q * weight_scale against W; FLOAT tensors equal to the float model;
+//               in part folders each part's rows against their float source rows (st-shard's
+//               "st.shard.recipe" metadata says where they came from)
 #pragma once
 
 #include <cstdint>

@@ -73,6 +73,10 @@ Linear make_linear(const std::string& prefix, int64_t n, int64_t k, float lo, fl
 struct Model {
   std::vector<Linear> linears;
   std::vector<uint16_t> embed;  // fp16 [16, 32]
+  // FAQuant scales of model.layers.0.self_attn (2 heads, 1 KV head): rows of fa_q, fa_k / fa_v.
+  bool fa = false;
+  int64_t fa_q_rows = 2, fa_kv_rows = 1;
+  const char* fa_type = "FAQuant";
 };
 
 Model make_model() {
@@ -105,6 +109,16 @@ void write_quantized(const Model& m, const std::string& dir, bool checksums = tr
     for (const char* s : {"weight", "weight_scale", "weight_offset", "input_scale", "input_offset", "deq_scale", "quant_bias"})
       desc += ", \"" + P + s + "\": \"W8A8\"";
   }
+  const std::string attn = "model.layers.0.self_attn.fa_";
+  if (m.fa) {
+    for (const char* who : {"q", "k", "v"}) {
+      const int64_t rows = who[0] == 'q' ? m.fa_q_rows : m.fa_kv_rows;
+      plan.push_back({attn + who + ".scale", st::DType::F16, {rows, 1}});
+      plan.push_back({attn + who + ".offset", st::DType::I8, {rows, 1}});
+      desc += ", \"" + attn + who + ".scale\": \"FAQuant\", \"" + attn + who + ".offset\": \"FAQuant\"";
+    }
+    if (m.fa_type) desc += std::string(", \"fa_quant_type\": \"") + m.fa_type + "\"";
+  }
   desc += "}";
   st::WriterOptions opts;
   opts.checksums = checksums;
@@ -127,6 +141,15 @@ void write_quantized(const Model& m, const std::string& dir, bool checksums = tr
     ASSERT_TRUE((*w)->write(P + "input_offset", &l.off16, 2));
     ASSERT_TRUE((*w)->write(P + "deq_scale", deq64.data(), deq64.size() * 8));
     ASSERT_TRUE((*w)->write(P + "quant_bias", l.qb.data(), l.qb.size() * 4));
+  }
+  if (m.fa) {
+    for (const char* who : {"q", "k", "v"}) {
+      const int64_t rows = who[0] == 'q' ? m.fa_q_rows : m.fa_kv_rows;
+      std::vector<uint16_t> scale(static_cast<size_t>(rows), st::f32_to_f16(0.05f));
+      std::vector<int8_t> offset(static_cast<size_t>(rows), 0);
+      ASSERT_TRUE((*w)->write(attn + who + ".scale", scale.data(), scale.size() * 2));
+      ASSERT_TRUE((*w)->write(attn + who + ".offset", offset.data(), offset.size()));
+    }
   }
   ASSERT_TRUE((*w)->finish());
   write_text(dir + "/quant_model_description.json", desc);
@@ -282,6 +305,23 @@ TEST_F(VerifyTest, PartFoldersMustBeComplete) {
   EXPECT_TRUE(found) << problems(r);
   // Whole copies of a row-parallel linear: the second rank's quant_bias must be zero.
   EXPECT_TRUE(has_problem(r, "arithmetic", "model.layers.0.mlp.down_proj.quant_bias", "expected 0")) << problems(r);
+}
+
+TEST_F(VerifyTest, AttentionScalesFollowTheHeads) {
+  model.fa = true;
+  st::remove_tree(qdir);
+  write_quantized(model, qdir);
+  auto r = run(qdir);
+  EXPECT_TRUE(r.problems.empty()) << problems(r);
+
+  model.fa_kv_rows = 2;  // k/v scales per query head instead of per KV head
+  model.fa_type = nullptr;
+  st::remove_tree(qdir);
+  write_quantized(model, qdir);
+  r = run(qdir);
+  EXPECT_TRUE(has_problem(r, "structure", "model.layers.0.self_attn.fa_k.scale", "expected F16 [1,1]")) << problems(r);
+  EXPECT_TRUE(has_problem(r, "structure", "model.layers.0.self_attn.fa_v.offset", "expected I8 [1,1]")) << problems(r);
+  EXPECT_TRUE(has_problem(r, "structure", "", "fa_quant_type is missing")) << problems(r);
 }
 
 TEST_F(VerifyTest, CouldNotCheckIsAnError) {
