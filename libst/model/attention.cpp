@@ -5,6 +5,7 @@
 
 #include "libst/model/model.hpp"
 #include "libst/model/parallel.hpp"
+#include "libst/model/vexp.hpp"
 
 namespace st::model {
 
@@ -35,12 +36,11 @@ void causal_attention(const AttnArgs& a) {
         const int64_t t = t0 + r;
         float* sr = s.data() + r * nk;
         const int64_t lo = a.window > 0 ? std::max<int64_t>(0, t - a.window + 1) - k0 : 0, hi = t - k0;  // inclusive
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t j = lo; j <= hi; ++j) mx = std::max(mx, sr[j]);
-        float sum = 0;
-        for (int64_t j = lo; j <= hi; ++j) sum += (sr[j] = std::exp(sr[j] - mx));
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < nk; ++j) sr[j] = (j >= lo && j <= hi) ? sr[j] * inv : 0.0f;
+        const float mx = max_of(sr + lo, hi - lo + 1);
+        const float inv = float(1.0 / exp_shift_inplace(sr + lo, hi - lo + 1, mx));
+        std::fill(sr, sr + lo, 0.0f);
+        for (int64_t j = lo; j <= hi; ++j) sr[j] *= inv;
+        std::fill(sr + hi + 1, sr + nk, 0.0f);
       }
       gemm_nn(rows, a.dv, nk, 1.0f, s.data(), nk, v + k0 * a.v_ld, a.v_ld, 0.0f, o + t0 * a.o_ld, a.o_ld);
     }

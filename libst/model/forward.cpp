@@ -4,6 +4,7 @@
 
 #include "libst/model/model.hpp"
 #include "libst/model/parallel.hpp"
+#include "libst/model/vexp.hpp"
 
 namespace st::model {
 
@@ -32,12 +33,7 @@ void Mlp::forward(const float* x, int64_t rows, float* y, Observer* obs) const {
   gate.forward(x, rows, g.data());
   observe(obs, up, x, rows);
   up.forward(x, rows, u.data());
-  parallel_for(int64_t(g.size()), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float a = g[size_t(i)];
-      g[size_t(i)] = a / (1.0f + std::exp(-a)) * u[size_t(i)];
-    }
-  }, 4096);
+  parallel_for(int64_t(g.size()), [&](int64_t b, int64_t e) { silu_mul(&g[size_t(b)], &u[size_t(b)], e - b); }, 16384);
   observe(obs, down, g.data(), rows);
   down.forward(g.data(), rows, y);
 }

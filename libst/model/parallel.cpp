@@ -7,12 +7,38 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
 extern "C" void openblas_set_num_threads(int);
+extern "C" char* openblas_get_corename(void);
 
 namespace st::model {
 
 namespace {
 int g_threads = 0;
+}
+
+const char* blas_core() { return openblas_get_corename(); }
+
+void reexec_for_blas_core(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("ST_BLAS_REEXEC")) return;
+  const char* core = openblas_get_corename();
+  const bool generic = core && (std::strcmp(core, "Prescott") == 0 || std::strcmp(core, "Core2") == 0 ||
+                                std::strcmp(core, "Nehalem") == 0 || std::strcmp(core, "Sandybridge") == 0);
+  if (!generic) return;
+  __builtin_cpu_init();
+  const char* want = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    want = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    want = "Haswell";
+  if (!want) return;
+  setenv("OPENBLAS_CORETYPE", want, 1);
+  setenv("ST_BLAS_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);
 }
 
 void set_threads(int n) {

@@ -6,6 +6,17 @@
 
 namespace st::model {
 
+// OpenBLAS (Debian's DYNAMIC_ARCH build) picks its kernels when it loads; on CPUs it does not
+// know (e.g. under KVM) it falls back to "Prescott" SSE3 kernels, 5-7x slower than the AVX-512 or
+// AVX2 ones the CPU can run. The core can only be chosen through OPENBLAS_CORETYPE before the
+// library loads, so a tool calls this first thing in main(): when OpenBLAS runs a generic core,
+// the variable is unset and the CPU has AVX-512 (SkylakeX) or AVX2+FMA (Haswell), it sets the
+// variable and re-executes /proc/self/exe with the same arguments. Returns when nothing to do
+// (or the exec failed).
+void reexec_for_blas_core(char** argv);
+// The OpenBLAS core in use ("SkylakeX", "Haswell", "Prescott", ...).
+const char* blas_core();
+
 // Worker threads used by parallel_for and the BLAS (default: hardware concurrency).
 void set_threads(int n);
 int threads();

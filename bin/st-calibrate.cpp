@@ -1,0 +1,84 @@
+// st-calibrate: run the float model on calibration token ids and write activation statistics
+// (per linear input; per attention block) as a safetensors file, see st-calibrate(1).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "bin/common/cli.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/model/calibrate.hpp"
+#include "libst/model/parallel.hpp"
+
+namespace {
+
+bool is_jsonl(const std::string& p) {
+  auto ends = [&](const char* s) {
+    const std::string x = s;
+    return p.size() >= x.size() && p.compare(p.size() - x.size(), x.size(), x) == 0;
+  };
+  return ends(".jsonl") || ends(".json");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  st::model::reexec_for_blas_core(argv);
+  CLI::App app{"Run a float model on calibration token ids and write activation statistics for quantization: per "
+               "decoder linear input min, max, per-channel absmax and sum of squares, token count; per attention "
+               "block per-head absmax of q, k, v (MLA: absorbed q and the KV latent). Format: st-calibrate(1)",
+               "st-calibrate"};
+  std::string model_path, data_path, output;
+  int64_t samples = 0, seq_len = 0;
+  int threads = 0;
+  bool force = false, quiet = false;
+  app.add_option("MODEL", model_path, "float checkpoint: .safetensors file or HF directory")->required();
+  app.add_option("--data", data_path,
+                 "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32 (with --seq-len)")
+      ->required();
+  app.add_option("--samples", samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
+  app.add_option("--seq-len", seq_len, "tokens per sequence: required for raw uint32 data; truncates JSONL lines")
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
+  app.add_option("-o,--output", output, "statistics file to write (.safetensors)")->required();
+  app.add_flag("-f,--force", force, "replace an existing output file");
+  app.add_option("-j,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_flag("-q,--quiet", quiet, "no progress or summary on stderr");
+  st::cli::add_version_flag(app);
+  return st::cli::run(app, argc, argv, [&] {
+    if (threads > 0) st::model::set_threads(threads);
+    if (output != "-" && std::filesystem::exists(output) && !force)
+      return st::cli::report(st::make_error(st::Errc::exists, "output exists (use -f to replace it)", output));
+    if (output == "-" && isatty(1))
+      return st::cli::report(st::make_error(st::Errc::usage, "refusing to write a safetensors file to a terminal"));
+    if (seq_len == 0 && !is_jsonl(data_path))
+      return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", data_path));
+    auto data = st::model::load_tokens(data_path, seq_len, samples);
+    if (!data) return st::cli::report(data.error());
+    auto ck = st::Checkpoint::open(model_path);
+    if (!ck) return st::cli::report(ck.error());
+    if ((*ck)->description())
+      return st::cli::report(st::make_error(st::Errc::usage, "calibrate the float model, not a quantized one", model_path));
+    auto model = st::model::Model::load(**ck);
+    if (!model) return st::cli::report(model.error());
+
+    const bool tty = !quiet && isatty(2);
+    const auto start = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+    auto progress = [&](int64_t done, int64_t total, int64_t tokens) {
+      if (!tty) return;
+      std::fprintf(stderr, "\r%s: samples %lld/%lld  %.0f tokens/s\033[K", st::cli::tool_name().c_str(),
+                   static_cast<long long>(done), static_cast<long long>(total), tokens / std::max(1e-9, elapsed()));
+      if (done == total) std::fprintf(stderr, "\r\033[K");
+    };
+    auto stats = st::model::calibrate(**model, *data, progress);
+    if (!stats) return st::cli::report(stats.error());
+    auto saved = st::save_stats(*stats, output);
+    if (!saved) return st::cli::report(saved.error());
+    if (!quiet)
+      std::fprintf(stderr, "%s: %zu samples, %lld tokens, %zu linears, %zu attention tensors in %.1f s -> %s\n",
+                   st::cli::tool_name().c_str(), data->seqs.size(), static_cast<long long>(data->total_tokens()),
+                   stats->linears.size(), stats->extra.size(), elapsed(), output.c_str());
+    return st::cli::kExitOk;
+  });
+}

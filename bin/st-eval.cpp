@@ -1,0 +1,130 @@
+// st-eval: perplexity of a float or quantized checkpoint on token ids, and with --quant the KL
+// divergence and top-1 agreement of a quantized checkpoint against its float model.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "bin/common/cli.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/model/eval.hpp"
+#include "libst/model/parallel.hpp"
+
+namespace {
+
+using st::Result;
+using st::model::Model;
+
+Result<std::unique_ptr<Model>> open_model(const std::string& path) {
+  ST_ASSIGN(auto ck, st::Checkpoint::open(path));
+  return Model::load(*ck);
+}
+
+bool is_jsonl(const std::string& p) {
+  auto ends = [&](const char* s) {
+    const std::string x = s;
+    return p.size() >= x.size() && p.compare(p.size() - x.size(), x.size(), x) == 0;
+  };
+  return ends(".jsonl") || ends(".json");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  st::model::reexec_for_blas_core(argv);
+  CLI::App app{"Perplexity (next-token cross-entropy over each sequence's predicted positions) and tokens/s of a "
+               "float or quantized checkpoint, running the arithmetic its files describe. With --quant, also the "
+               "float model's perplexity, the KL divergence of the quantized model from it per position (mean, "
+               "p99) and top-1 agreement",
+               "st-eval"};
+  std::string model_path, quant_path, data_path;
+  int64_t samples = 0, seq_len = 0;
+  int threads = 0;
+  bool json = false, kl = false, quiet = false;
+  app.add_option("MODEL", model_path, "checkpoint: .safetensors file, HF directory or quantized directory")->required();
+  app.add_option("--quant", quant_path, "quantized directory to judge against MODEL (the float model)");
+  app.add_option("--data", data_path,
+                 "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32")
+      ->required();
+  app.add_option("--samples", samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
+  app.add_option("--seq-len", seq_len, "tokens per sequence: cuts raw uint32 data (default 512) or truncates JSONL lines")
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
+  app.add_flag("--kl-divergence", kl, "report KL divergence and top-1 agreement (needs --quant; on by default with it)");
+  app.add_flag("--json", json, "print one JSON object on stdout");
+  app.add_option("-j,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_flag("-q,--quiet", quiet, "no progress on stderr");
+  st::cli::add_version_flag(app);
+  return st::cli::run(app, argc, argv, [&] {
+    if (kl && quant_path.empty())
+      return st::cli::report(st::make_error(st::Errc::usage, "--kl-divergence needs --quant QDIR"));
+    if (threads > 0) st::model::set_threads(threads);
+    if (seq_len == 0 && !is_jsonl(data_path)) seq_len = 512;
+    auto data = st::model::load_tokens(data_path, seq_len, samples);
+    if (!data) return st::cli::report(data.error());
+    auto model = open_model(model_path);
+    if (!model) return st::cli::report(model.error());
+    std::unique_ptr<Model> quant;
+    if (!quant_path.empty()) {
+      auto q = open_model(quant_path);
+      if (!q) return st::cli::report(q.error());
+      quant = std::move(q.value());
+    }
+    Model& judged = quant ? *quant : **model;
+    Model* reference = quant ? model->get() : nullptr;
+
+    const bool tty = !quiet && isatty(2);
+    const auto start = std::chrono::steady_clock::now();
+    auto progress = [&](int64_t done, int64_t total, int64_t tokens) {
+      if (!tty) return;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "\r%s: sequences %lld/%lld  %.0f tokens/s\033[K", st::cli::tool_name().c_str(),
+                   static_cast<long long>(done), static_cast<long long>(total), s > 0 ? tokens / s : 0.0);
+      if (done == total) std::fprintf(stderr, "\r\033[K");
+    };
+    auto r = st::model::evaluate(judged, *data, reference, progress);
+    if (!r) return st::cli::report(r.error());
+
+    if (json) {
+      nlohmann::ordered_json j;
+      j["model"] = model_path;
+      if (quant) j["quant"] = quant_path;
+      j["data"] = data_path;
+      j["sequences"] = r->sequences;
+      j["tokens"] = r->tokens;
+      j["predicted"] = r->predicted;
+      j["perplexity"] = r->perplexity;
+      j["nll"] = r->nll;
+      j["seconds"] = r->seconds;
+      j["tokens_per_second"] = r->tokens_per_second;
+      if (r->compared) {
+        j["float_perplexity"] = r->reference_perplexity;
+        j["perplexity_change_percent"] = 100.0 * (r->perplexity / r->reference_perplexity - 1.0);
+        j["kl_mean"] = r->kl_mean;
+        j["kl_p99"] = r->kl_p99;
+        j["kl_max"] = r->kl_max;
+        j["top1_agreement"] = r->top1_agreement;
+      }
+      std::printf("%s\n", j.dump(1).c_str());
+      return st::cli::kExitOk;
+    }
+    std::printf("model            %s\n", model_path.c_str());
+    if (quant) std::printf("quantized        %s\n", quant_path.c_str());
+    std::printf("data             %s: %lld sequences, %lld tokens, %lld predicted\n", data_path.c_str(),
+                static_cast<long long>(r->sequences), static_cast<long long>(r->tokens),
+                static_cast<long long>(r->predicted));
+    if (r->compared) {
+      std::printf("float perplexity %.6f\n", r->reference_perplexity);
+      std::printf("perplexity       %.6f  (%+.3f%%)\n", r->perplexity,
+                  100.0 * (r->perplexity / r->reference_perplexity - 1.0));
+      std::printf("KL divergence    mean %.6f  p99 %.6f  max %.6f\n", r->kl_mean, r->kl_p99, r->kl_max);
+      std::printf("top-1 agreement  %.4f%%\n", 100.0 * r->top1_agreement);
+    } else {
+      std::printf("perplexity       %.6f\n", r->perplexity);
+    }
+    std::printf("tokens/s         %.1f\n", r->tokens_per_second);
+    return st::cli::kExitOk;
+  });
+}

@@ -1,0 +1,37 @@
+// Activation statistics for quantization (the st-calibrate stats file, libst/stats.hpp):
+// per decoder linear input min/max/per-channel absmax/sum of squares/tokens, and per attention
+// block the per-head absmax of q, k, v (standard) or of absorbed q and the KV latent (MLA).
+#pragma once
+
+#include <functional>
+
+#include "libst/model/model.hpp"
+#include "libst/model/tokens.hpp"
+#include "libst/stats.hpp"
+
+namespace st::model {
+
+// An Observer that accumulates ActivationStats. Linears outside the decoder layers
+// (lm_head) are not recorded. Attention tensors written, for block A:
+//   standard: A.q_absmax [heads], A.k_absmax [kv_heads], A.v_absmax [kv_heads]
+//   MLA:      A.q_absmax [heads] (q_nope · W_UK, over kv_lora_rank), A.kv_absmax [1]
+class StatsCollector : public Observer {
+ public:
+  void on_linear_input(const std::string& name, const float* x, int64_t rows, int64_t cols) override;
+  bool wants_attention() const override { return true; }
+  void on_attention(const std::string& block, const char* what, float* x, int64_t rows, int64_t heads,
+                    int64_t dim) override;
+  ActivationStats& stats() { return stats_; }
+
+ private:
+  void absmax_per_head(const std::string& name, const float* x, int64_t rows, int64_t heads, int64_t dim);
+  ActivationStats stats_;
+};
+
+using CalibrateProgress = std::function<void(int64_t, int64_t, int64_t)>;  // done, total, tokens
+
+// Runs every sequence through the model and returns the statistics, with metadata
+// st.stats.samples, st.stats.seq_len (longest sequence) and st.stats.model.
+Result<ActivationStats> calibrate(Model& model, const TokenData& data, const CalibrateProgress& progress = {});
+
+}  // namespace st::model
