@@ -38,6 +38,16 @@ struct OutEntry {
   std::string type;
 };
 
+// An uninitialised byte buffer (no zero fill: every byte is written before use).
+struct Bytes {
+  explicit Bytes(size_t n) : p(new uint8_t[n]), size(n) {}
+  std::unique_ptr<uint8_t[]> p;
+  size_t size;
+  uint8_t* data() { return p.get(); }
+};
+using Owned = std::shared_ptr<Bytes>;
+Owned make_owned(size_t n) { return std::make_shared<Bytes>(n); }
+
 struct LinearPlan {
   const LinearInfo* info = nullptr;
   bool quantize = false;
@@ -45,7 +55,7 @@ struct LinearPlan {
   size_t weight_idx = kNone, bias_idx = kNone, emit_at = kNone;
   // Pending state while waiting for the other half (static: weight or bias).
   bool have_weight = false, have_bias = false;
-  std::shared_ptr<std::vector<uint8_t>> q;
+  Owned q;
   std::vector<float> scale, bias;
   std::vector<int64_t> row_sum;
 };
@@ -54,7 +64,7 @@ struct Piece {
   std::string name;
   const void* data = nullptr;
   size_t size = 0;
-  std::shared_ptr<std::vector<uint8_t>> owned;
+  Owned owned;
 };
 
 struct Job {
@@ -192,25 +202,31 @@ std::vector<TensorSpec> linear_specs(const LinearInfo& l, W8A8Mode mode, DType m
   return v;
 }
 
-std::shared_ptr<std::vector<uint8_t>> owned_bytes(const void* p, size_t n) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return std::make_shared<std::vector<uint8_t>>(b, b + n);
+Owned owned_bytes(const void* p, size_t n) {
+  Owned b = make_owned(n);
+  if (n) std::memcpy(b->data(), p, n);
+  return b;
 }
 template <class T>
-std::shared_ptr<std::vector<uint8_t>> owned_array(const T* p, size_t count) {
+Owned owned_array(const T* p, size_t count) {
   return owned_bytes(p, count * sizeof(T));
 }
-std::shared_ptr<std::vector<uint8_t>> owned_scalar(DType dtype, float v) {
-  auto b = std::make_shared<std::vector<uint8_t>>(dtype_bits(dtype) / 8);
+Owned owned_scalar(DType dtype, float v) {
+  Owned b = make_owned(dtype_bits(dtype) / 8);
   from_f32(dtype, &v, b->data(), 1);
   return b;
 }
+Owned owned_zeros(size_t n) {
+  Owned b = make_owned(n);
+  std::memset(b->data(), 0, n);
+  return b;
+}
 
-Piece piece(std::string name, std::shared_ptr<std::vector<uint8_t>> owned) {
+Piece piece(std::string name, Owned owned) {
   Piece p;
   p.name = std::move(name);
   p.data = owned->data();
-  p.size = owned->size();
+  p.size = owned->size;
   p.owned = std::move(owned);
   return p;
 }
@@ -413,12 +429,12 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     Job job;
     job.pieces.push_back(piece(specs[0].name, p.q));
     job.pieces.push_back(piece(specs[1].name, owned_array(p.scale.data(), p.scale.size())));
-    job.pieces.push_back(piece(specs[2].name, std::make_shared<std::vector<uint8_t>>(p.scale.size() * 4, 0)));
+    job.pieces.push_back(piece(specs[2].name, owned_zeros(p.scale.size() * 4)));
     if (is_static) {
       const int64_t n = l.out_features;
       std::vector<float> deq(n);
       w8a8::deq_scale(p.act.scale, p.scale.data(), n, deq.data());
-      auto deq_bytes = std::make_shared<std::vector<uint8_t>>(n * (dtype_bits(w8a8::deq_scale_dtype(model)) / 8));
+      Owned deq_bytes = make_owned(n * (dtype_bits(w8a8::deq_scale_dtype(model)) / 8));
       w8a8::encode_deq_scale(model, deq.data(), n, deq_bytes->data());
       std::vector<int32_t> qb(n);
       Status s = w8a8::quant_bias(p.have_bias ? p.bias.data() : nullptr, deq.data(), p.row_sum.data(), p.act.offset,
@@ -470,7 +486,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       release();
     } else {
       const int64_t n = p->info->out_features, k = p->info->in_features;
-      p->q = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n * k));
+      p->q = make_owned(static_cast<size_t>(n * k));
       p->scale.resize(n);
       p->row_sum.resize(n);
       Status s = w8a8::quantize_rows(t.dtype, bytes.data, n, k, reinterpret_cast<int8_t*>(p->q->data()),
