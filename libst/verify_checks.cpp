@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "libst/verify_internal.hpp"
 #include "libst/w8a8sc/codec.hpp"
@@ -530,25 +531,46 @@ void UnitChecker::compare_weights(const std::string& name, const std::string& ty
   r.name = name;
   r.type = type;
   r.elements = static_cast<uint64_t>(rows * cols);
+  struct Partial {
+    double sw2 = 0, se2 = 0, sq2 = 0, swq = 0, worst = 0;
+    int64_t worst_r = 0, worst_c = 0;
+    uint64_t pruned = 0, off_step = 0;
+  };
+  auto scan = [&](int64_t r0, int64_t r1, Partial& p) {
+    for (int64_t i = r0; i < r1; ++i) {
+      const double s = ws[i];
+      for (int64_t c = 0; c < cols; ++c) {
+        const double w = W[i * w_stride + c], q = wq[i * cols + c], t = w / s, deq = q * s;
+        p.sw2 += w * w, p.sq2 += deq * deq, p.swq += w * deq, p.se2 += (w - deq) * (w - deq);
+        const double tol = 0.5 + std::fabs(t) * u + 1e-3;
+        double err;
+        if (t > 127.0 + tol - 0.5) err = std::fabs(q - 127);         // clamped high
+        else if (t < -128.0 - tol + 0.5) err = std::fabs(q + 128);   // clamped low
+        else err = std::fabs(q - t);
+        if (sparse && q == 0 && err > tol) {
+          ++p.pruned;
+          continue;
+        }
+        if (err > tol || !std::isfinite(err)) ++p.off_step;
+        if (err > p.worst || !std::isfinite(err)) p.worst = err, p.worst_r = i, p.worst_c = c;
+      }
+    }
+  };
+  // Rows split over threads for big linears; partial sums combined in a fixed order.
+  const int64_t threads = std::max<int64_t>(
+      1, std::min<int64_t>({static_cast<int64_t>(std::thread::hardware_concurrency()), 8, rows * cols / (1 << 20)}));
+  std::vector<Partial> parts(static_cast<size_t>(threads));
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t)
+    pool.emplace_back(scan, rows * t / threads, rows * (t + 1) / threads, std::ref(parts[static_cast<size_t>(t)]));
+  scan(0, rows / threads, parts[0]);
+  for (auto& th : pool) th.join();
   double sw2 = 0, se2 = 0, sq2 = 0, swq = 0, worst = 0;
   int64_t worst_r = 0, worst_c = 0;
-  for (int64_t i = 0; i < rows; ++i) {
-    const double s = ws[i];
-    for (int64_t c = 0; c < cols; ++c) {
-      const double w = W[i * w_stride + c], q = wq[i * cols + c], t = w / s, deq = q * s;
-      sw2 += w * w, sq2 += deq * deq, swq += w * deq, se2 += (w - deq) * (w - deq);
-      const double tol = 0.5 + std::fabs(t) * u + 1e-3;
-      double err;
-      if (t > 127.0 + tol - 0.5) err = std::fabs(q - 127);         // clamped high
-      else if (t < -128.0 - tol + 0.5) err = std::fabs(q + 128);   // clamped low
-      else err = std::fabs(q - t);
-      if (sparse && q == 0 && err > tol) {
-        ++r.pruned;
-        continue;
-      }
-      if (err > tol || !std::isfinite(err)) ++r.off_step;
-      if (err > worst || !std::isfinite(err)) worst = err, worst_r = i, worst_c = c;
-    }
+  for (const auto& p : parts) {
+    sw2 += p.sw2, se2 += p.se2, sq2 += p.sq2, swq += p.swq;
+    r.pruned += p.pruned, r.off_step += p.off_step;
+    if (p.worst > worst || !std::isfinite(p.worst)) worst = p.worst, worst_r = p.worst_r, worst_c = p.worst_c;
   }
   r.max_step_error = worst;
   r.sqnr_db = se2 == 0 ? INFINITY : 10 * std::log10(sw2 / se2);
