@@ -646,4 +646,19 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
   return sum;
 }
 
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/st-merged-XXXXXX";
+  if (!mkdtemp(tmpl.data()))
+    return make_error(Errc::io, std::string("cannot create a temporary directory: ") + std::strerror(errno), tmpl);
+  // A file or stream source merges into the file tmpl/merged, a directory source into the
+  // directory tmpl/merged; Checkpoint::open takes either.
+  auto merged = [&]() -> Result<std::unique_ptr<Checkpoint>> {
+    ST_CHECK(merge(parts_dir, tmpl + "/merged", MergeOptions{}));
+    return Checkpoint::open(tmpl + "/merged");
+  }();
+  remove_tree(tmpl);
+  return merged;
+}
+
 }  // namespace st

@@ -102,4 +102,10 @@ struct MergeSummary {
 // checking that replicated tensors agree across ranks and rank-0-only tensors are zero elsewhere.
 Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out, const MergeOptions& options);
 
+// Opens a directory of part folders as the checkpoint they were split from (for tools that
+// evaluate or re-quantize parts): merges into a temporary directory under $TMPDIR, maps the
+// result and removes the temporary files at once (the mapping keeps the data; the disk space is
+// freed when the checkpoint is closed). Errors are merge()'s.
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir);
+
 }  // namespace st

@@ -200,6 +200,26 @@ TEST_F(ShardTest, PartsFollowTheRulesAndMergeBackExactly) {
   }
 }
 
+TEST_F(ShardTest, OpenMergedGivesTheOriginalTensors) {
+  auto in = open(model_);
+  ShardOptions o;
+  o.tp = 4;
+  ASSERT_TRUE(shard(*in, root_ + "/om", o).ok());
+  auto m = open_merged(root_ + "/om");
+  ASSERT_TRUE(m.ok()) << m.error().str();
+  ASSERT_EQ((*m)->tensors().size(), tensors_.size());
+  for (const auto& t : tensors_) {
+    const TensorEntry* e = (*m)->find(t.name);
+    ASSERT_NE(e, nullptr) << t.name;
+    const ByteView v = (*m)->data(*e);
+    EXPECT_EQ(std::vector<uint8_t>(v.data, v.data + v.size), data_.at(t.name)) << t.name;
+  }
+  ASSERT_TRUE((*m)->description());
+  EXPECT_EQ((*m)->description()->model_quant_type(), "W8A8");
+  EXPECT_EQ((*m)->config().value("num_attention_heads", 0), 4);
+  EXPECT_FALSE(open_merged(model_).ok());  // not part folders
+}
+
 TEST_F(ShardTest, NoPackKeepsNames) {
   auto in = open(model_);
   ShardOptions o;
