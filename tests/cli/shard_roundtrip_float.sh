@@ -16,6 +16,7 @@ roundtrip() {  # MODEL TP [extra st-shard flags...]
   expect_stderr_contains "wrote $tp parts"
   for ((r = 0; r < tp; r++)); do
     expect_file "$parts/part$r-of-$tp/model.safetensors"
+    expect_no_file "$parts/part$r-of-$tp/model.safetensors.index.json"
     expect_file "$parts/part$r-of-$tp/config.json"
     expect_file "$parts/part$r-of-$tp/tokenizer.json"
     expect_no_file "$parts/part$r-of-$tp/quant_model_description.json"
@@ -40,6 +41,10 @@ roundtrip "$L" 2 --replicate-embeddings
 roundtrip "$ST_FIXTURES/llama-4m-bf16" 2
 roundtrip "$D" 2
 roundtrip "$D" 4
+# A sharded HF checkpoint (3 files + index): parts hold one file each; merge restores all 4 files.
+expect_exit 0 python3 "$ST_TESTS/cli/shard_tool.py" split-hf "$L" "$TMP/llama-sharded" 3
+expect_file "$TMP/llama-sharded/model-00003-of-00003.safetensors"
+roundtrip "$TMP/llama-sharded" 2
 
 # Packed names and per-rank shapes, as st-inspect sees them (llama-4m: 8 heads x 32, 4 KV heads, ffn 688).
 P=$TMP/llama-4m-fp16-tp4.parts/part3-of-4

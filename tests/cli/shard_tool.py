@@ -5,6 +5,9 @@
       Recomputes every part tensor of PARTS/part{r}-of-{TP}/ from MODEL with its own, independent
       statement of MindIE's split rules (see st-shard(1)) and compares names, dtypes, shapes and
       bytes. Prints one line per rank; exits 1 on the first mismatch.
+  shard_tool.py split-hf MODEL OUT N
+      Rewrites MODEL (an HF directory with model.safetensors) as N shards
+      model-0000i-of-0000N.safetensors plus model.safetensors.index.json, side files copied.
   shard_tool.py fake-stats MODEL OUT
       Writes an activation statistics file (libst/stats.hpp format) with made-up ranges for every
       decoder linear of MODEL, so st-quant-w8a8 --stats can make a static W8A8 checkpoint to shard
@@ -193,7 +196,37 @@ def fake_stats(model_dir, out):
     return 0
 
 
+def split_hf(model_dir, out, n):
+    path = os.path.join(model_dir, "model.safetensors")
+    with open(path, "rb") as f:
+        hl = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(hl))
+    meta = header.get("__metadata__", {})
+    tensors = weights_of(model_dir)
+    names = sorted(tensors, key=lambda k: header[k]["data_offsets"][0])
+    os.makedirs(out)
+    weight_map, total = {}, 0
+    per = (len(names) + n - 1) // n
+    for i in range(n):
+        fname = "model-%05d-of-%05d.safetensors" % (i + 1, n)
+        chunk = names[i * per:(i + 1) * per]
+        write_safetensors(os.path.join(out, fname), [(k, tensors[k]) for k in chunk], meta)
+        for k in chunk:
+            weight_map[k] = fname
+            total += len(tensors[k][2])
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for x in os.listdir(model_dir):
+        if x.endswith(".json") and x != "model.safetensors.index.json":
+            with open(os.path.join(model_dir, x), "rb") as a, open(os.path.join(out, x), "wb") as b:
+                b.write(a.read())
+    return 0
+
+
 def main(argv):
+    if len(argv) == 5 and argv[1] == "split-hf":
+        return split_hf(argv[2], argv[3], int(argv[4]))
     if len(argv) >= 5 and argv[1] == "check":
         return check(argv[2], argv[3], int(argv[4]), "--no-pack" not in argv, "--replicate-embeddings" in argv)
     if len(argv) == 4 and argv[1] == "fake-stats":
