@@ -36,6 +36,12 @@ roundtrip() {  # QDIR TP [flags]
 expect_exit 0 "$ST_BIN/st-quant-w8a8" "$L" --dynamic -q -j 2 -o "$TMP/llama-dyn"
 roundtrip "$TMP/llama-dyn" 2
 roundtrip "$TMP/llama-dyn" 4
+# Weights split over numbered files with an index: parts hold one file, merge restores them all.
+expect_exit 0 "$ST_BIN/st-quant-w8a8" "$L" --dynamic --max-file-size 4M -q -j 2 -o "$TMP/llama-dyn-split"
+expect_exit 0 "$ST_BIN/st-shard" "$TMP/llama-dyn-split" --tp 2 -o "$TMP/split.parts"
+expect_file "$TMP/split.parts/part1-of-2/quant_model_weight_w8a8_dynamic.safetensors"
+expect_exit 0 "$ST_BIN/st-shard" --merge "$TMP/split.parts" -o "$TMP/split.merged"
+for f in "$TMP/llama-dyn-split"/*; do expect_same "$f" "$TMP/split.merged/$(basename "$f")"; done
 expect_exit 0 "$ST_BIN/st-quant-w8a8" "$D" --dynamic -q -j 2 -o "$TMP/ds-dyn"
 roundtrip "$TMP/ds-dyn" 2
 roundtrip "$TMP/ds-dyn" 4
