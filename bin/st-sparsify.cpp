@@ -1,12 +1,15 @@
 // st-sparsify: prune the decoder linears (Wanda, magnitude, N:M) and quantize them as W8A8S.
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
 #include "libst/checkpoint.hpp"
+#include "libst/architecture.hpp"
+#include "libst/sparsegpt.hpp"
 #include "libst/sparsify.hpp"
 #include "libst/stats.hpp"
 
@@ -60,14 +63,21 @@ int main(int argc, char** argv) {
   CLI::App app{"Prune every quantized linear of a float model per output row (Wanda, magnitude or N:M), then\n"
                "quantize it as W8A8 static: a W8A8S directory for st-shard and st-compress.",
                "st-sparsify"};
-  std::string model, stats_path, out, method = "wanda", nm = "2:4";
+  std::string model, stats_path, out, method = "auto", nm = "2:4";
   st::PruneSpec spec;
   bool force = false, json = false, quiet = false;
   int threads = 0;
   app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
   app.add_option("--stats", stats_path, "activation statistics from st-calibrate")->required();
-  app.add_option("--method", method, "wanda (default; |W|*||x||2), magnitude (|W|) or nm (N:M structured)")
-      ->check(CLI::IsMember({"wanda", "magnitude", "nm"}));
+  app.add_option("--method", method,
+                 "auto (default: sparsegpt with --data, else wanda), sparsegpt (OBS error compensation from the inputs'\n"
+                 "Gram matrices; needs --data), wanda (|W|*||x||2), magnitude (|W|) or nm (N:M structured, Wanda scores)")
+      ->check(CLI::IsMember({"auto", "wanda", "magnitude", "nm", "sparsegpt"}));
+  std::string data;
+  int64_t samples = 0, seq_len = 0;
+  app.add_option("--data", data, "calibration token ids for sparsegpt (JSONL input_ids or raw uint32 with --seq-len)");
+  app.add_option("--samples", samples, "with --data: use the first N sequences (default: all)");
+  app.add_option("--seq-len", seq_len, "with --data: tokens per sequence");
   app.add_option("--ratio", spec.ratio, "fraction of each output row to zero (default 0.5)");
   app.add_option("--nm", nm, "with --method nm: keep N of every M consecutive weights (default 2:4)");
   app.add_option("--protect", spec.protect, "fraction of each row's largest |W| never pruned (default 0)");
@@ -77,8 +87,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
+    if (method == "auto") method = data.empty() ? "wanda" : "sparsegpt";
     spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
                   : method == "nm"      ? st::SparsifyMethod::nm
+                  : method == "sparsegpt" ? st::SparsifyMethod::sparsegpt
                                         : st::SparsifyMethod::wanda;
     if (spec.method == st::SparsifyMethod::nm) {
       int n = 0, m = 0;
@@ -92,10 +104,20 @@ int main(int argc, char** argv) {
     if (!stats) return st::cli::report(stats.error());
     auto ckpt = st::Checkpoint::open(model);
     if (!ckpt) return st::cli::report(ckpt.error());
+    std::optional<st::GramSet> gram;
+    if (spec.method == st::SparsifyMethod::sparsegpt) {
+      if (data.empty()) return st::cli::report(st::make_error(st::Errc::usage, "--method sparsegpt needs --data"));
+      auto arch = st::Architecture::of(**ckpt);
+      if (!arch) return st::cli::report(arch.error());
+      auto g = st::collect_gram(**ckpt, *arch, data, samples, seq_len);
+      if (!g) return st::cli::report(g.error());
+      gram = std::move(*g);
+    }
     st::SparsifyOptions o;
     o.prune = spec;
     o.stats = &*stats;
     o.stats_path = stats_path;
+    if (gram) o.gram = &*gram;
     o.output = out;
     o.force = force;
     o.threads = threads;

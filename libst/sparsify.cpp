@@ -14,6 +14,7 @@
 #include "libst/output.hpp"
 #include "libst/quant/w8a8.hpp"
 #include "libst/safetensors.hpp"
+#include "libst/sparsegpt.hpp"
 
 namespace st {
 namespace {
@@ -114,6 +115,7 @@ const char* sparsify_method_name(SparsifyMethod m) {
     case SparsifyMethod::magnitude: return "magnitude";
     case SparsifyMethod::wanda: return "wanda";
     case SparsifyMethod::nm: return "nm";
+    case SparsifyMethod::sparsegpt: return "sparsegpt";
   }
   return "?";
 }
@@ -133,7 +135,8 @@ uint64_t prune_rows(float* w, int64_t n, int64_t k, const float* col_norm, const
     std::vector<int32_t> cand;
     std::vector<char> prot;
     uint64_t local = 0;
-    for (int64_t r = a; r < b; ++r) local += prune_row(w + r * k, k, col_norm, spec, score, cand, prot);
+    for (int64_t r = a; r < b; ++r)
+      local += prune_row(w + r * k, k, col_norm, spec, score, cand, prot);
     total += local;
   });
   return total;
@@ -159,7 +162,9 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
                       ckpt.path());
 
   // Which linears, their activation parameters and Wanda norms; every statistic checked first.
-  const bool need_norm = o.prune.method == SparsifyMethod::wanda || o.prune.method == SparsifyMethod::nm;
+  const bool need_norm = o.prune.method != SparsifyMethod::magnitude && o.prune.method != SparsifyMethod::sparsegpt;
+  const bool sparsegpt = o.prune.method == SparsifyMethod::sparsegpt;
+  if (sparsegpt && !o.gram) return make_error(Errc::usage, "sparsegpt needs calibration data (--data)");
   std::map<std::string, bool> group_float;
   for (const auto& l : arch.linears()) group_float[l.group] = group_float[l.group] || l.float_by_default;
   std::map<std::string, LinearPlan> plans;
@@ -248,7 +253,17 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
     ls.n = n;
     ls.k = k;
     const bool use_norm = need_norm;
-    ls.pruned = prune_rows(w.data(), n, k, use_norm ? p.norm.data() : nullptr, o.prune, threads);
+    if (sparsegpt) {
+      const auto g = o.gram->by_group.find(l->group);
+      if (g == o.gram->by_group.end() || o.gram->dim.at(l->group) != k)
+        return make_error(Errc::format, "no input Gram matrix for this linear (the calibration data never reached it)",
+                          ckpt.path(), l->prefix);
+      auto pr = sparsegpt_prune(w.data(), n, k, g->second.data(), o.prune, threads);
+      if (!pr) return std::move(pr.error()).in_file(ckpt.path()).in_tensor(e.name());
+      ls.pruned = *pr;
+    } else {
+      ls.pruned = prune_rows(w.data(), n, k, use_norm ? p.norm.data() : nullptr, o.prune, threads);
+    }
     std::vector<int8_t> q(static_cast<size_t>(n * k));
     std::vector<float> scale(n), deq(n), zeros(n, 0.f);
     std::vector<int64_t> row_sum(n);

@@ -36,7 +36,7 @@
 
 namespace st {
 
-enum class SparsifyMethod { magnitude, wanda, nm };
+enum class SparsifyMethod { magnitude, wanda, nm, sparsegpt };
 const char* sparsify_method_name(SparsifyMethod m);
 
 struct PruneSpec {
@@ -54,8 +54,11 @@ Status check_prune_spec(const PruneSpec& spec);
 // that were already zero count when the rule picks them).
 uint64_t prune_rows(float* w, int64_t n, int64_t k, const float* col_norm, const PruneSpec& spec, int threads);
 
+struct GramSet;  // libst/sparsegpt.hpp
+
 struct SparsifyOptions {
   PruneSpec prune;
+  const GramSet* gram = nullptr;  // required for SparsifyMethod::sparsegpt
   const ActivationStats* stats = nullptr;  // required (activation ranges; Wanda norms)
   std::string stats_path;                  // names the statistics in errors
   std::string output;                      // directory
