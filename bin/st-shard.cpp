@@ -48,12 +48,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Split a checkpoint into tensor-parallel part{r}-of-{N} folders, or merge them back", "st-shard"};
   Options o;
   app.add_option("CKPT", o.input, "checkpoint to split: file, directory or - for stdin");
-  app.add_option("--tp", o.tp, "tensor-parallel degree N (number of parts)");
-  app.add_option("-o,--output", o.output, "output directory (merge: directory, file or - as the input was)")->required();
+  app.add_option("--tp", o.tp, "tensor-parallel degree N (number of parts)")->option_text("N");
+  app.add_option("-o,--output", o.output, "output directory (merge: directory, file or - as the input was)")
+      ->option_text("OUT");
   app.add_flag("--no-pack", o.no_pack, "keep q/k/v and gate/up under their own names (no query_key_value, gate_up_proj)");
   app.add_flag("--replicate-embeddings", o.replicate_embeddings,
                "keep model.embed_tokens whole on every rank instead of splitting it by vocabulary");
-  app.add_option("--merge", o.merge, "merge the part folders in DIR back into the original checkpoint");
+  app.add_option("--merge", o.merge, "merge the part folders in DIR back into the original checkpoint")
+      ->option_text("DIR");
   app.add_flag("--dry-run", o.dry_run, "print the split plan (rule and part shape per tensor) and write nothing");
   app.add_flag("-f,--force", o.force, "replace an existing output");
   app.add_flag("-q,--quiet", o.quiet, "no summary on stderr");
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
     st::cli::Progress progress(o.merge.empty() ? "tensors" : "merged");
     auto on_progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
 
+    if (o.output.empty() && !o.dry_run) return usage("-o OUT is required");
     if (!o.merge.empty()) {
       if (!o.input.empty() || o.tp || o.no_pack || o.replicate_embeddings || o.dry_run)
         return usage("--merge takes only -o, -f and -q");

@@ -46,6 +46,12 @@ expect_exit 0 python3 "$ST_TESTS/cli/shard_tool.py" split-hf "$L" "$TMP/llama-sh
 expect_file "$TMP/llama-sharded/model-00003-of-00003.safetensors"
 roundtrip "$TMP/llama-sharded" 2
 
+# --dry-run: the plan, nothing written.
+expect_exit 0 "$ST_BIN/st-shard" "$L" --tp 8 --dry-run
+expect_stdout_matches '^model\.layers\.0\.self_attn\.k_proj\.weight +split dim 0 /4 +model\.layers\.0\.self_attn\.query_key_value\.weight@32 +\[96,256\]$'
+expect_stdout_matches '^model\.layers\.0\.self_attn\.o_proj\.weight +split dim 1 /8 '
+expect_stdout_lines 41
+
 # Packed names and per-rank shapes, as st-inspect sees them (llama-4m: 8 heads x 32, 4 KV heads, ffn 688).
 P=$TMP/llama-4m-fp16-tp4.parts/part3-of-4
 expect_exit 0 "$ST_BIN/st-inspect" "$P" --json
