@@ -12,6 +12,9 @@
 //   protect F: the round(F * k) largest-|W| weights of each row are never zeroed (outliers, as
 //       msModelSlim's "fraction"); the pruning quota then comes out of the other weights.
 //   Ties are broken by column index (lower column pruned first), so results are deterministic.
+//   sparsegpt (libst/sparsegpt.hpp): the mask per row and block of 128 columns from
+//       w^2 / [H^-1]_jj and the kept weights updated to compensate (OBS), from each linear's
+//       input Gram matrix H over calibration tokens (SparsifyOptions::gram).
 // Quantization then follows libst/quant/w8a8.hpp exactly (weight per row from the pruned W, so
 // the scale comes from the kept weights; activation per fused group from the statistics' range).
 //
