@@ -55,12 +55,13 @@ int main(int argc, char** argv) {
       "st-verify"};
   std::string path, against;
   bool json = false, quiet = false;
-  size_t worst = 5;
+  int worst = 5;
   app.add_option("PATH", path, "quantized directory, part{i}-of-{n} folders' parent, .safetensors file, or - (stream)")
       ->required();
   app.add_option("--against", against, "the float model the checkpoint was quantized from (numeric checks)");
   app.add_flag("--json", json, "print one JSON document instead of text");
-  app.add_option("--worst", worst, "how many of the worst linears (by SQNR) to list (default 5)");
+  app.add_option("--worst", worst, "how many of the worst linears (by SQNR) to list (default 5)")
+      ->check(CLI::Range(0, 1000000));
   app.add_flag("-q,--quiet", quiet, "print only the problems");
   return st::cli::run(app, argc, argv, [&] {
     st::VerifyOptions opts;
@@ -72,8 +73,9 @@ int main(int argc, char** argv) {
     auto report = st::verify(path, opts);
     if (tty) std::fprintf(stderr, "\r\033[K");
     if (!report) return st::cli::report(report.error());
-    if (json) std::fputs(st::verify_report_json(*report, worst).c_str(), stdout);
-    else print_text(*report, worst, quiet);
+    const auto n = static_cast<size_t>(worst);
+    if (json) std::fputs(st::verify_report_json(*report, n).c_str(), stdout);
+    else print_text(*report, n, quiet);
     if (std::fflush(stdout) != 0) return st::cli::kExitError;
     return report->problems.empty() ? st::cli::kExitOk : st::cli::kExitFound;
   });

@@ -43,6 +43,16 @@ double roundoff(DType t) {
   }
 }
 
+// config.json values, tolerant of a key of the wrong type (treated as absent).
+int64_t config_int(const nlohmann::json& c, const char* key, int64_t fallback) {
+  const auto it = c.find(key);
+  return it != c.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+std::string config_string(const nlohmann::json& c, const char* key) {
+  const auto it = c.find(key);
+  return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::optional<DType> dtype_from_config(const nlohmann::json& c) {
   for (const char* key : {"torch_dtype", "dtype"}) {
     const auto it = c.find(key);
@@ -351,7 +361,7 @@ std::optional<std::vector<float>> UnitChecker::known_bias(const Linear& l) {
     }
     return std::vector<float>(static_cast<size_t>(l.n), 0.0f);
   }
-  const std::string mt = u_.config.value("model_type", std::string());
+  const std::string mt = config_string(u_.config, "model_type");
   static const std::set<std::string> known = {"llama", "mistral", "qwen2", "qwen3", "deepseek_v2", "deepseek_v3"};
   if (!known.count(mt)) return std::nullopt;
   const std::string leaf = split_last(l.prefix).second;
@@ -633,7 +643,7 @@ void UnitChecker::check_attention() {
   }
   const Description& d = *u_.desc;
   const auto fa_type = d.top("fa_quant_type");
-  const bool mla = u_.config.contains("kv_lora_rank") && !u_.config["kv_lora_rank"].is_null();
+  const bool mla = config_int(u_.config, "kv_lora_rank", 0) > 0;
   if (fa.empty()) {
     if (fa_type) describe_problem("", "fa_quant_type is '" + *fa_type + "' but no attention scales (.fa_q.scale ...) are stored");
     return;
@@ -643,8 +653,8 @@ void UnitChecker::check_attention() {
   else if (*fa_type != want_type)
     describe_problem("", "fa_quant_type is '" + *fa_type + "', expected '" + want_type + "' for " +
                              (mla ? "an MLA" : "a standard-attention") + " model");
-  const int64_t H = u_.config.value("num_attention_heads", int64_t{0});
-  const int64_t KV = u_.config.value("num_key_value_heads", H);
+  const int64_t H = config_int(u_.config, "num_attention_heads", 0);
+  const int64_t KV = config_int(u_.config, "num_key_value_heads", H);
   const int64_t P = u_.parts;
   const int64_t hq = mla ? H / P : H / P, hkv = mla ? 1 : (KV >= P ? KV / P : 1);
   const DType dt = mla ? DType::F32 : dt_;
