@@ -34,6 +34,13 @@ expect_eq "$(json_query 'd["summary"]["file_checksums"]')" 1 "json file checksum
 expect_exit_in "$TMP/stream.st" 0 "$V" -
 expect_stdout_contains "ok: stream"
 
+note "a truncated or empty stream is a problem found, not a crash"
+head -c 100000 "$TMP/stream.st" >"$TMP/short.st"
+expect_exit_in "$TMP/short.st" 1 "$V" - -q
+expect_stdout_contains "integrity: '<stdin>': does not parse: header length"
+expect_exit 1 "$V" - -q
+expect_stdout_contains "file is too small for a safetensors header (0 bytes)"
+
 note "a flipped byte in a weight: found by the checksum"
 fresh
 $FAULT flip "$TMP/f/$W" model.layers.1.mlp.up_proj.weight 100
