@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
+#include <optional>
 
 #include "libst/model/parallel.hpp"
 
@@ -66,20 +68,57 @@ void StatsCollector::on_attention(const std::string& block, const char* what, fl
   else if (w == "kv_latent") absmax_per_head(block + ".kv_absmax", x, rows, heads, dim);
 }
 
+namespace {
+
+// Folds b into a (same linears and tensors, or new ones).
+void merge(ActivationStats& a, ActivationStats&& b) {
+  for (auto& [name, sb] : b.linears) {
+    auto [it, fresh] = a.linears.try_emplace(name, std::move(sb));
+    if (fresh) continue;
+    LinearStats& sa = it->second;
+    sa.min = std::min(sa.min, sb.min), sa.max = std::max(sa.max, sb.max);
+    for (size_t c = 0; c < sa.absmax.size(); ++c) {
+      sa.absmax[c] = std::max(sa.absmax[c], sb.absmax[c]);
+      sa.sumsq[c] += sb.sumsq[c];
+    }
+    sa.tokens += sb.tokens;
+  }
+  for (auto& [name, vb] : b.extra) {
+    auto [it, fresh] = a.extra.try_emplace(name, vb);
+    if (fresh) {
+      a.extra_shapes[name] = b.extra_shapes[name];
+      continue;
+    }
+    for (size_t i = 0; i < vb.size(); ++i) it->second[i] = std::max(it->second[i], vb[i]);
+  }
+}
+
+}  // namespace
+
 Result<ActivationStats> calibrate(Model& model, const TokenData& data, const CalibrateProgress& progress) {
   ST_CHECK(check_tokens(data, model.config()));
-  StatsCollector col;
-  std::vector<float> logits;
-  int64_t tokens = 0, longest = 0;
-  for (size_t i = 0; i < data.seqs.size(); ++i) {
-    const auto& seq = data.seqs[i];
-    logits.resize(seq.size() * size_t(model.config().vocab));
-    ST_CHECK(model.forward(seq.data(), int64_t(seq.size()), logits.data(), &col));
-    tokens += int64_t(seq.size());
-    longest = std::max<int64_t>(longest, int64_t(seq.size()));
-    if (progress) progress(int64_t(i + 1), int64_t(data.seqs.size()), tokens);
-  }
-  ActivationStats s = std::move(col.stats());
+  int64_t longest = 0;
+  for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, int64_t(s.size()));
+  model.prepare(longest);
+  const int64_t n = int64_t(data.seqs.size());
+  std::vector<StatsCollector> collectors(static_cast<size_t>(threads()));
+  std::vector<std::vector<float>> logits(static_cast<size_t>(threads()));
+  std::mutex mu;
+  std::optional<std::pair<int64_t, Error>> failure;
+  int64_t done = 0, tokens = 0;
+  for_each_item(n, [&](int w, int64_t i) {
+    const auto& seq = data.seqs[size_t(i)];
+    auto& lg = logits[size_t(w)];
+    lg.resize(seq.size() * size_t(model.config().vocab));
+    Status st = model.forward(seq.data(), int64_t(seq.size()), lg.data(), &collectors[size_t(w)]);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!st && (!failure || failure->first > i)) failure = {i, st.error()};
+    ++done, tokens += int64_t(seq.size());
+    if (progress) progress(done, n, tokens);
+  });
+  if (failure) return failure->second;
+  ActivationStats s;
+  for (auto& c : collectors) merge(s, std::move(c.stats()));
   s.metadata["st.stats.samples"] = std::to_string(data.seqs.size());
   s.metadata["st.stats.seq_len"] = std::to_string(longest);
   s.metadata["st.stats.model"] = model.path();

@@ -1,9 +1,10 @@
-// Cross-entropy, KL divergence and top-1 agreement over next-token logits.
+// Cross-entropy, KL divergence and top-1 agreement over next-token logits, sequences in parallel.
 #include "libst/model/eval.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <mutex>
 
 #include "libst/model/parallel.hpp"
 #include "libst/model/vexp.hpp"
@@ -17,12 +18,38 @@ double log_sum_exp(const float* x, int64_t n) {
 
 namespace {
 
-struct RowStats {
+int64_t argmax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
+
+struct SeqResult {
   double nll = 0, ref_nll = 0, kl = 0;
-  bool agree = false;
+  int64_t agree = 0;
+  std::vector<double> kls;
 };
 
-int64_t argmax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
+// Scores one sequence's logits (and the reference's) into r.
+void score(const std::vector<int32_t>& seq, int64_t V, const float* logits, const float* ref, SeqResult& r) {
+  const int64_t n = int64_t(seq.size());
+  std::vector<float> p;
+  for (int64_t t = 0; t + 1 < n; ++t) {
+    const float* l = logits + t * V;
+    const int32_t target = seq[size_t(t + 1)];
+    const double lse = log_sum_exp(l, V);
+    r.nll += lse - l[target];
+    if (!ref) continue;
+    const float* rl = ref + t * V;
+    const double rlse = log_sum_exp(rl, V);
+    r.ref_nll += rlse - rl[target];
+    // KL(p || q) = sum p (log p - log q), p from the reference.
+    p.assign(rl, rl + V);
+    const double psum = exp_shift_inplace(p.data(), V, float(rlse));
+    double k = 0;
+    for (int64_t i = 0; i < V; ++i) k += double(p[size_t(i)]) * ((double(rl[i]) - rlse) - (double(l[i]) - lse));
+    k = std::max(0.0, k / psum);
+    r.kl += k;
+    r.kls.push_back(k);
+    r.agree += argmax(l, V) == argmax(rl, V);
+  }
+}
 
 }  // namespace
 
@@ -32,52 +59,51 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
     return make_error(Errc::usage, "the two models have different vocabulary sizes");
   ST_CHECK(check_tokens(data, model.config()));
   if (reference) ST_CHECK(check_tokens(data, reference->config()));
+  int64_t longest = 0;
+  for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, int64_t(s.size()));
+  model.prepare(longest);
+  if (reference) reference->prepare(longest);
+
+  const int64_t n_seqs = int64_t(data.seqs.size());
+  std::vector<SeqResult> results(static_cast<size_t>(n_seqs));
+  std::vector<std::vector<float>> logits(static_cast<size_t>(threads())), ref_logits(static_cast<size_t>(threads()));
+  std::mutex mu;
+  std::optional<std::pair<int64_t, Error>> failure;
+  int64_t done = 0, tokens_done = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for_each_item(n_seqs, [&](int w, int64_t i) {
+    const auto& seq = data.seqs[size_t(i)];
+    const int64_t n = int64_t(seq.size());
+    auto& lg = logits[size_t(w)];
+    auto& rg = ref_logits[size_t(w)];
+    lg.resize(size_t(n * V));
+    Status st = model.forward(seq.data(), n, lg.data());
+    if (st && reference) {
+      rg.resize(size_t(n * V));
+      st = reference->forward(seq.data(), n, rg.data());
+    }
+    if (st) score(seq, V, lg.data(), reference ? rg.data() : nullptr, results[size_t(i)]);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!st && (!failure || failure->first > i)) failure = {i, st.error()};
+    ++done, tokens_done += n;
+    if (progress) progress(done, n_seqs, tokens_done);
+  });
+  if (failure) return failure->second;
+
   EvalResult r;
   r.compared = reference != nullptr;
-  std::vector<float> logits, ref_logits;
-  std::vector<double> kls;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double nll = 0, ref_nll = 0, kl = 0;
   int64_t agree = 0;
-  for (const auto& seq : data.seqs) {
-    const int64_t n = int64_t(seq.size());
-    logits.resize(size_t(n * V));
-    const auto t0 = std::chrono::steady_clock::now();
-    ST_CHECK(model.forward(seq.data(), n, logits.data()));
-    r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (reference) {
-      ref_logits.resize(size_t(n * V));
-      ST_CHECK(reference->forward(seq.data(), n, ref_logits.data()));
-    }
-    std::vector<RowStats> rows(size_t(n - 1));
-    parallel_for(n - 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        const float* l = &logits[size_t(t * V)];
-        const int32_t target = seq[size_t(t + 1)];
-        const double lse = log_sum_exp(l, V);
-        RowStats& s = rows[size_t(t)];
-        s.nll = lse - l[target];
-        if (!reference) continue;
-        const float* rl = &ref_logits[size_t(t * V)];
-        const double rlse = log_sum_exp(rl, V);
-        s.ref_nll = rlse - rl[target];
-        // KL(p || q) = sum p (log p - log q), p from the reference.
-        std::vector<float> p(rl, rl + V);
-        const double psum = exp_shift_inplace(p.data(), V, float(rlse));
-        double k = 0;
-        for (int64_t i = 0; i < V; ++i) k += double(p[size_t(i)]) * ((double(rl[i]) - rlse) - (double(l[i]) - lse));
-        k /= psum;
-        s.kl = std::max(0.0, k);
-        s.agree = argmax(l, V) == argmax(rl, V);
-      }
-    }, 16);
-    for (const auto& s : rows) {
-      nll += s.nll;
-      if (reference) ref_nll += s.ref_nll, kl += s.kl, agree += s.agree, kls.push_back(s.kl);
-    }
+  std::vector<double> kls;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const SeqResult& s = results[i];
+    nll += s.nll;
+    ref_nll += s.ref_nll, kl += s.kl, agree += s.agree;
+    kls.insert(kls.end(), s.kls.begin(), s.kls.end());
     r.sequences++;
-    r.tokens += n;
-    r.predicted += n - 1;
-    if (progress) progress(r.sequences, int64_t(data.seqs.size()), r.tokens);
+    r.tokens += int64_t(data.seqs[i].size());
+    r.predicted += int64_t(data.seqs[i].size()) - 1;
   }
   const double p = double(std::max<int64_t>(1, r.predicted));
   r.nll = nll / p;
@@ -91,8 +117,7 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
     std::sort(kls.begin(), kls.end());
     if (!kls.empty()) {
       r.kl_max = kls.back();
-      // p99: nearest-rank percentile
-      const size_t idx = size_t(std::ceil(0.99 * double(kls.size()))) - 1;
+      const size_t idx = size_t(std::ceil(0.99 * double(kls.size()))) - 1;  // nearest-rank p99
       r.kl_p99 = kls[std::min(idx, kls.size() - 1)];
     }
   }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "libst/model/model.hpp"
 #include "libst/model/tokens.hpp"
@@ -16,8 +17,8 @@ struct EvalResult {
   int64_t predicted = 0;  // positions scored: each sequence's length - 1
   double nll = 0;         // mean next-token cross-entropy (nats)
   double perplexity = 0;  // exp(nll)
-  double seconds = 0;     // time spent in the model's forward passes
-  double tokens_per_second = 0;
+  double seconds = 0;     // wall time of the whole evaluation (forward passes and scoring)
+  double tokens_per_second = 0;  // tokens / seconds (with a reference, both models ran)
   // Only with a reference model:
   bool compared = false;
   double reference_nll = 0, reference_perplexity = 0;

@@ -48,7 +48,10 @@ Status Model::forward(const int32_t* tokens, int64_t n, float* logits, Observer*
     if (tokens[t] < 0 || tokens[t] >= c.vocab)
       return make_error(Errc::usage, "token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
                                          " is outside the vocabulary (size " + std::to_string(c.vocab) + ")");
-  rope_.prepare(int(n));
+  {
+    std::lock_guard<std::mutex> lock(rope_mutex_);  // tables only grow; readers need them complete
+    rope_.prepare(int(n));
+  }
   const int64_t H = c.hidden;
   std::vector<float> h(size_t(n * H)), x(size_t(n * H)), y(size_t(n * H));
   for (int64_t t = 0; t < n; ++t) std::memcpy(&h[size_t(t * H)], &embed_[size_t(tokens[t]) * H], size_t(H) * 4);

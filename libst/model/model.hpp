@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,13 @@ class Model {
 
   // Runs tokens[0..n) as one sequence from position 0 and writes logits[n, vocab].
   // Errors: a token id >= vocab, n > max_position_embeddings.
+  // Builds the RoPE tables for sequences up to n tokens; call before running forward() from
+  // several threads on longer sequences than any before.
+  void prepare(int64_t n) {
+    std::lock_guard<std::mutex> lock(rope_mutex_);
+    rope_.prepare(int(n));
+  }
+  // Safe to call from several threads at once (each with its own observer).
   Status forward(const int32_t* tokens, int64_t n, float* logits, Observer* obs = nullptr);
 
  private:
@@ -68,6 +76,7 @@ class Model {
   ModelConfig cfg_;
   std::string path_;
   Rope rope_;
+  std::mutex rope_mutex_;
   std::vector<float> embed_;  // [vocab, hidden]
   std::vector<Layer> layers_;
   std::vector<float> final_norm_;

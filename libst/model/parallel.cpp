@@ -19,6 +19,7 @@ namespace st::model {
 
 namespace {
 int g_threads = 0;
+thread_local bool t_serial = false;
 }
 
 const char* blas_core() { return openblas_get_corename(); }
@@ -52,7 +53,7 @@ int threads() {
 }
 
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk) {
-  const int64_t t = std::min<int64_t>(threads(), std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
+  const int64_t t = t_serial ? 1 : std::min<int64_t>(threads(), std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
   if (t <= 1) {
     if (n > 0) fn(0, n);
     return;
@@ -65,6 +66,24 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, in
   }
   fn(0, std::min(n, step));
   for (auto& th : pool) th.join();
+}
+
+int for_each_item(int64_t n, const std::function<void(int, int64_t)>& fn) {
+  const int workers = int(std::min<int64_t>(threads(), n));
+  if (workers <= 1) {
+    for (int64_t i = 0; i < n; ++i) fn(0, i);
+    return 1;
+  }
+  openblas_set_num_threads(1);
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      t_serial = true;
+      for (int64_t i = w; i < n; i += workers) fn(w, i);
+    });
+  for (auto& th : pool) th.join();
+  openblas_set_num_threads(g_threads);
+  return workers;
 }
 
 void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,

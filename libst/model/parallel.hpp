@@ -25,6 +25,14 @@ int threads();
 // when n is below min_chunk * 2 or one thread is configured.
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk = 1);
 
+// Runs fn(worker, i) for every i in [0, n) on min(threads(), n) workers, sequence i on worker
+// i % workers (a fixed assignment, so per-worker results merge deterministically). Inside, each
+// worker runs single-threaded (parallel_for inline, BLAS on one thread): whole sequences in
+// parallel need no fine-grained synchronisation, which matters on a loaded machine. With one
+// worker, fn runs on the calling thread with the normal intra-op threading. Returns the number
+// of workers used.
+int for_each_item(int64_t n, const std::function<void(int, int64_t)>& fn);
+
 // C[m,n] = alpha * A[m,k] · B[n,k]^T + beta * C  (row-major, leading dimensions given).
 void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
              int64_t ldb, float beta, float* c, int64_t ldc);
