@@ -227,7 +227,16 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
     }
   }
   ST_ASSIGN(auto dir, OutputDir::create(o.output, o.force));
-  ST_ASSIGN(auto writer, SafetensorsWriter::create(dir->file(kWeightFile), specs, Metadata{}, WriterOptions{}));
+  // Says how the weights were pruned: with sparsegpt the kept weights were updated, so they are
+  // not round(W / scale) of the float model (st-verify --against must not expect that).
+  Metadata md;
+  md["st.sparsify.method"] = sparsify_method_name(o.prune.method);
+  md["st.sparsify.pattern"] = o.prune.method == SparsifyMethod::nm
+                                  ? std::to_string(o.prune.nm_n) + ":" + std::to_string(o.prune.nm_m)
+                                  : std::to_string(o.prune.ratio);
+  md["st.sparsify.protect"] = std::to_string(o.prune.protect);
+  md["st.sparsify.weights_updated"] = sparsegpt ? "1" : "0";
+  ST_ASSIGN(auto writer, SafetensorsWriter::create(dir->file(kWeightFile), specs, md, WriterOptions{}));
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const uint64_t total = arch.linears().size() - sum.linears_float;
   for (const auto& e : ckpt.tensors()) {

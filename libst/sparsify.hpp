@@ -24,6 +24,9 @@
 //     P.input_scale D [1], P.input_offset D [1], P.deq_scale I64 [n] (D = F16) / F32 [n] (BF16),
 //     P.quant_bias I32 [n] (the float bias folded in), all typed "W8A8S"; everything else is
 //     copied and typed "FLOAT" (embeddings, lm_head, norms, the MoE router).
+//   __metadata__: "st.sparsify.method", "st.sparsify.pattern" (ratio or N:M), "st.sparsify.protect",
+//     "st.sparsify.weights_updated" ("1" for sparsegpt: kept weights were changed, so they are not
+//     round(W / scale) of the float model);
 //   quant_model_description.json (model_quant_type "W8A8S"), config.json with
 //   "quantize": "w8a8s", and the input's other side files.
 #pragma once
