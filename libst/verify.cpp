@@ -376,7 +376,7 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
   } else if (is_dir(path)) {
     auto u = std::make_unique<Unit>();
     if (load_dir_unit(*u, path, sink)) {
-      report.layout = "quantized";
+      report.layout = (u->desc || exists(u->desc_file)) ? "quantized" : "hf";
       units.push_back(std::move(u));
     } else {
       const auto parts = part_folders(path);
