@@ -744,6 +744,7 @@ void UnitChecker::compare_float(const std::string& name, const Loc& l) {
       same = std::memcmp(a.data + ((s.r0 + i) * cols + s.c0) * es, b.data + (p.at + i) * part_cols * es, s.nc * es) == 0;
     ctx_.against->release(*e);
   }
+  u_.release(l);
   if (same) return;
   if (name.find("norm") != std::string::npos)
     sink_.note("FLOAT norm weights differ from the float model (anti-outlier smoothing folds scales into them), e.g. '" +
