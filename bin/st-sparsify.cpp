@@ -42,6 +42,7 @@ nlohmann::ordered_json to_json(const st::SparsifySummary& s, const st::PruneSpec
   j["protect"] = p.protect;
   j["linears_sparsified"] = s.linears.size();
   j["linears_float"] = s.linears_float;
+  j["fallbacks"] = s.fallbacks;
   j["elements"] = s.elements;
   j["pruned"] = s.pruned;
   j["zeros"] = s.zeros;
@@ -126,6 +127,9 @@ int main(int argc, char** argv) {
     auto s = st::sparsify(**ckpt, o);
     progress.finish();
     if (!s) return st::cli::report(s.error());
+    for (const auto& f : s->fallbacks)
+      st::cli::warn("'" + f + "': no calibration token reached this expert: pruned by magnitude, input range from "
+                    "its layer's other experts");
     if (!quiet) {
       const char* tool = st::cli::tool_name().c_str();
       for (const auto& [layer, t] : by_layer(*s))

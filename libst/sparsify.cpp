@@ -89,6 +89,7 @@ struct LinearPlan {
   bool quantize = false;
   w8a8::ActivationParams act;
   std::vector<float> norm;  // ||x_j||_2 for Wanda / N:M scores
+  bool fallback = false;    // an expert without statistics: magnitude, range from its peers
 };
 
 std::vector<TensorSpec> linear_specs(const LinearInfo& l, DType model) {
@@ -179,6 +180,30 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
       continue;
     }
     const LinearStats* s = o.stats->linear(l.prefix);
+    if ((!s || s->tokens == 0) && l.expert >= 0) {
+      // A routed expert no calibration token reached: its input range is taken from the same
+      // role in the layer's other experts (gate/up read the same hidden states; down the same
+      // kind of activation) and it is pruned by magnitude.
+      bool found = false;
+      float lo = 0, hi = 0;
+      for (const auto& other : arch.linears()) {
+        if (other.layer != l.layer || other.role != l.role || !other.is_expert() || other.prefix == l.prefix) continue;
+        const LinearStats* os = o.stats->linear(other.prefix);
+        if (!os || os->tokens == 0 || !std::isfinite(os->min) || !std::isfinite(os->max)) continue;
+        lo = found ? std::min(lo, os->min) : os->min;
+        hi = found ? std::max(hi, os->max) : os->max;
+        found = true;
+      }
+      if (!found)
+        return make_error(Errc::format, "no statistics for this expert nor for any other expert of its layer", o.stats_path,
+                          l.prefix);
+      p.fallback = true;
+      sum.fallbacks.push_back(l.prefix);
+      auto it = range.find(l.group);
+      if (it == range.end()) range[l.group] = {lo, hi};
+      else it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
+      continue;
+    }
     if (!s) return make_error(Errc::format, "no statistics for this linear (calibrate the same model)", o.stats_path, l.prefix);
     if (!std::isfinite(s->min) || !std::isfinite(s->max))
       return make_error(Errc::numeric, "statistics input_min/input_max are not finite (NaN or Inf)", o.stats_path, l.prefix);
@@ -261,12 +286,20 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
     ls.layer = l->layer;
     ls.n = n;
     ls.k = k;
-    const bool use_norm = need_norm;
-    if (sparsegpt) {
-      const auto g = o.gram->by_group.find(l->group);
-      if (g == o.gram->by_group.end() || o.gram->dim.at(l->group) != k)
+    const bool use_norm = need_norm && !p.norm.empty();
+    const auto g = sparsegpt ? o.gram->by_group.find(l->group) : std::map<std::string, std::vector<double>>::const_iterator{};
+    const bool have_gram = sparsegpt && g != o.gram->by_group.end() && o.gram->dim.at(l->group) == k;
+    if (sparsegpt && !have_gram && !p.fallback) {
+      if (l->expert < 0)
         return make_error(Errc::format, "no input Gram matrix for this linear (the calibration data never reached it)",
                           ckpt.path(), l->prefix);
+      sum.fallbacks.push_back(l->prefix);  // an expert the --data tokens never reached: magnitude
+    }
+    if (p.fallback || (sparsegpt && !have_gram)) {
+      PruneSpec mag = o.prune;
+      if (mag.method != SparsifyMethod::nm) mag.method = SparsifyMethod::magnitude;
+      ls.pruned = prune_rows(w.data(), n, k, nullptr, mag, threads);
+    } else if (sparsegpt) {
       auto pr = sparsegpt_prune(w.data(), n, k, g->second.data(), o.prune, threads);
       if (!pr) return std::move(pr.error()).in_file(ckpt.path()).in_tensor(e.name());
       ls.pruned = *pr;

@@ -86,6 +86,10 @@ struct SparsifySummary {
   std::vector<LinearSparsity> linears;  // model order
   uint64_t elements = 0, pruned = 0, zeros = 0;
   size_t linears_float = 0;
+  // Routed experts no calibration token reached (no statistics, or no Gram matrix for
+  // sparsegpt): pruned by magnitude (N:M by magnitude), input range from the same role in the
+  // layer's other experts.
+  std::vector<std::string> fallbacks;
 };
 
 // Prunes and quantizes an open float checkpoint into options.output.

@@ -110,3 +110,14 @@ expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/ds-stats.safetensors" -o 
 expect_stderr_one_line
 expect_stderr_contains "model.layers."
 expect_no_file "$TMP/x"
+
+# DeepSeek MoE: routed experts that no calibration token reached are pruned by magnitude with
+# their peers' input range; each is named in a warning and in the JSON report, and nothing else is.
+D=$ST_FIXTURES/deepseekv3-mla-6m-fp16
+expect_exit 0 "$ST_BIN/st-sparsify" "$D" --stats "$TMP/ds-stats.safetensors" -o "$TMP/ds" --json -q
+expect_eq "$(json_query 'all(".mlp.experts." in f for f in d["fallbacks"])')" True "fallbacks are routed experts"
+expect_eq "$(json_query 'len(d["fallbacks"])')" "$(grep -c "no calibration token reached this expert" "$ERR_FILE" || true)" \
+  "one warning per fallback"
+expect_eq "$(json_query 'd["linears_sparsified"]')" 104
+expect_eq "$(json_query 'd["linears_float"]')" 3 "MoE routers kept float"
+expect_eq "$(json_query 'all(0.5 <= l["sparsity"] < 0.52 for l in d["linears"])')" True "DeepSeek sparsity"
