@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
                "st-quant-w8a8"};
   std::string model, stats_path, output, max_size;
   std::vector<std::string> float_globs;
-  bool dynamic = false, force = false, quiet = false;
+  bool dynamic = false, force = false, quiet = false, fa_quant = false;
   int threads = 0;
   app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
       ->required();
@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-file-size", max_size,
                  "split the weights into numbered files of at most SIZE bytes (suffix K, M, G) with an index")
       ->type_name("SIZE");
+  app.add_flag("--fa-quant", fa_quant,
+               "also quantize attention: per-head q/k/v scales from the statistics (FAQuant; DeepSeek MLA: "
+               "FAKQuant); needs --stats");
   app.add_flag("-q,--quiet", quiet, "no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (!dynamic && stats_path.empty())
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     o.output = output;
     o.force = force;
     o.threads = threads;
+    o.fa_quant = fa_quant;
     if (!max_size.empty()) {
       o.max_file_size = parse_size(max_size);
       if (o.max_file_size == 0)
@@ -78,7 +82,9 @@ int main(int argc, char** argv) {
     if (output == "-" && o.max_file_size > 0)
       return st::cli::report(st::make_error(st::Errc::usage, "--max-file-size needs a directory output"));
     st::ActivationStats stats;
-    if (!dynamic) {
+    if (fa_quant && stats_path.empty())
+      return st::cli::report(st::make_error(st::Errc::usage, "--fa-quant needs --stats STATS (attention statistics)"));
+    if (!stats_path.empty()) {
       auto s = st::load_stats(stats_path);
       if (!s) return st::cli::report(s.error());
       stats = std::move(s.value());

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "libst/output.hpp"
@@ -243,6 +244,87 @@ Status check_stats_range(const LinearStats& s, const LinearInfo& l, const std::s
   return Status{};
 }
 
+// A routed expert that no calibration token reached has no statistics. All routed experts of a
+// layer read the same hidden states, which the shared expert sees in full: gate/up borrow the
+// shared expert's range (else the union of the layer's other experts'); down_proj, whose input
+// is the expert's own, borrows the union of the layer's other experts' down_proj ranges.
+std::optional<std::pair<float, float>> expert_fallback_range(const Architecture& arch, const ActivationStats& stats,
+                                                            const LinearInfo& l) {
+  if (l.expert < 0) return std::nullopt;
+  const size_t cut = l.prefix.rfind(".experts.");
+  if (cut == std::string::npos) return std::nullopt;
+  const std::string mlp = l.prefix.substr(0, cut);
+  const std::string leaf = l.prefix.substr(l.prefix.rfind('.') + 1);
+  if (l.role != LinearRole::down) {
+    if (const LinearStats* sh = stats.linear(mlp + ".shared_experts." + leaf)) return std::make_pair(sh->min, sh->max);
+  }
+  std::optional<std::pair<float, float>> r;
+  for (const auto& other : arch.linears()) {
+    if (other.layer != l.layer || other.expert < 0 || other.role != l.role) continue;
+    const LinearStats* s = stats.linear(other.prefix);
+    if (!s) continue;
+    r = r ? std::make_pair(std::min(r->first, s->min), std::max(r->second, s->max)) : std::make_pair(s->min, s->max);
+  }
+  return r;
+}
+
+// One attention-quantization tensor, its bytes computed from the statistics.
+struct FaTensor {
+  TensorSpec spec;
+  Owned bytes;
+};
+
+// FAQuant (standard attention): A.fa_{q,k,v}.scale [heads or kv_heads, 1] in the model dtype;
+// FAKQuant (MLA): A.fa_q.scale [heads,1], A.fa_k.scale and A.fa_v.scale [1,1] in F32, from the
+// absorbed-q and KV-latent absmax. scale = max(absmax / 127, eps); offsets int8 zeros.
+Result<std::vector<FaTensor>> fa_tensors(const Architecture& arch, const ActivationStats& stats,
+                                         const std::string& stats_path) {
+  std::vector<FaTensor> out;
+  const DType sdt = arch.mla() ? DType::F32 : arch.dtype();
+  auto get = [&](const std::string& name, int64_t n) -> Result<const std::vector<float>*> {
+    auto it = stats.extra.find(name);
+    if (it == stats.extra.end())
+      return make_error(Errc::format,
+                        std::string("no attention statistics (calibrate with an st-calibrate that records ") +
+                            (arch.mla() ? "q_absmax and kv_absmax" : "q/k/v_absmax") + ")",
+                        stats_path, name);
+    if (static_cast<int64_t>(it->second.size()) != n)
+      return make_error(Errc::format,
+                        "has " + std::to_string(it->second.size()) + " values, the model needs " + std::to_string(n) +
+                            (arch.mla() ? " (MLA)" : ""),
+                        stats_path, name);
+    for (float v : it->second)
+      if (!std::isfinite(v) || v < 0) return make_error(Errc::numeric, "absmax is NaN, Inf or negative", stats_path, name);
+    return &it->second;
+  };
+  auto add = [&](const std::string& base, const std::vector<float>& absmax, int64_t rows) {
+    FaTensor scale{{base + ".scale", sdt, {rows, 1}}, make_owned(rows * (dtype_bits(sdt) / 8))};
+    std::vector<float> v(rows);
+    for (int64_t i = 0; i < rows; ++i)
+      v[i] = w8a8::round_to(sdt, std::max(absmax[absmax.size() == 1 ? 0 : i] / 127.0f, w8a8::kEps));
+    from_f32(sdt, v.data(), scale.bytes->data(), rows);
+    out.push_back(std::move(scale));
+    out.push_back({{base + ".offset", DType::I8, {rows, 1}}, owned_zeros(rows)});
+  };
+  for (const auto& a : arch.attention()) {
+    if (arch.mla()) {
+      ST_ASSIGN(const auto* q, get(a.prefix + ".q_absmax", a.heads));
+      ST_ASSIGN(const auto* kv, get(a.prefix + ".kv_absmax", 1));
+      add(a.prefix + ".fa_q", *q, a.heads);
+      add(a.prefix + ".fa_k", *kv, 1);
+      add(a.prefix + ".fa_v", *kv, 1);
+    } else {
+      ST_ASSIGN(const auto* q, get(a.prefix + ".q_absmax", a.heads));
+      ST_ASSIGN(const auto* k, get(a.prefix + ".k_absmax", a.kv_heads));
+      ST_ASSIGN(const auto* v, get(a.prefix + ".v_absmax", a.kv_heads));
+      add(a.prefix + ".fa_q", *q, a.heads);
+      add(a.prefix + ".fa_k", *k, a.kv_heads);
+      add(a.prefix + ".fa_v", *v, a.kv_heads);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* w8a8_type_name(W8A8Mode mode) { return mode == W8A8Mode::w8a8_static ? "W8A8" : "W8A8_DYNAMIC"; }
@@ -297,19 +379,34 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   if (is_static) {
     // Validate every statistic before writing anything.
     std::map<std::string, std::pair<float, float>> range;
+    size_t borrowed = 0;
     for (const auto& l : arch.linears()) {
       if (!plans[l.prefix].quantize) continue;
       const LinearStats* s = o.stats->linear(l.prefix);
-      if (!s)
-        return make_error(Errc::format, "no statistics for this linear (calibrate the same model)", o.stats_path,
-                          l.prefix);
-      ST_CHECK(check_stats_range(*s, l, o.stats_path));
+      std::pair<float, float> r;
+      if (s) {
+        ST_CHECK(check_stats_range(*s, l, o.stats_path));
+        r = {s->min, s->max};
+      } else {
+        auto fb = expert_fallback_range(arch, *o.stats, l);
+        if (!fb)
+          return make_error(Errc::format, "no statistics for this linear (calibrate the same model)", o.stats_path,
+                            l.prefix);
+        if (!std::isfinite(fb->first) || !std::isfinite(fb->second))
+          return make_error(Errc::numeric, "borrowed expert statistics are not finite", o.stats_path, l.prefix);
+        r = *fb;
+        ++borrowed;
+      }
       auto it = range.find(l.group);
       if (it == range.end())
-        range[l.group] = {s->min, s->max};
+        range[l.group] = r;
       else
-        it->second = {std::min(it->second.first, s->min), std::max(it->second.second, s->max)};
+        it->second = {std::min(it->second.first, r.first), std::max(it->second.second, r.second)};
     }
+    if (borrowed && o.warn)
+      o.warn(std::to_string(borrowed) +
+             " routed-expert linears have no statistics (no calibration token was routed to them): gate/up use "
+             "their layer's shared-expert input range, down_proj the union of the layer's other experts'");
     for (const auto& [g, r] : range) {
       auto act = w8a8::activation_params(r.first, r.second, model);
       if (!act) return std::move(act.error()).in_file(o.stats_path).in_tensor(g);
@@ -349,9 +446,22 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       for (auto& s : linear_specs(*p->info, o.mode, model)) out.push_back({std::move(s), qtype});
   }
 
+  // Attention quantization: per-head scales from the statistics, after every other tensor.
+  std::vector<FaTensor> fa;
+  if (o.fa_quant) {
+    if (!o.stats) return make_error(Errc::usage, "--fa-quant needs activation statistics (--stats)");
+    ST_ASSIGN(fa, fa_tensors(arch, *o.stats, o.stats_path));
+    for (const auto& t : fa) out.push_back({t.spec, "FAQuant"});
+  }
+
   // Description and side files.
   Description desc;
   desc.set_top("model_quant_type", qtype);
+  if (o.fa_quant) {
+    desc.set_top("fa_quant_type", arch.mla() ? "FAKQuant" : "FAQuant");
+    if (arch.mla())
+      for (const auto& a : arch.attention()) desc.set_top(a.prefix + ".quant_type", "INT8");
+  }
   for (const auto& e : out) desc.set_type(e.spec.name, e.type);
   std::map<std::string, std::string> side = ckpt.side_files();
   side.erase(kDescriptionFile);
@@ -509,6 +619,14 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   } else {
     size_t i = 0;
     status = ckpt.for_each([&](const TensorEntry&, ByteView b) { return visit(i++, b, false); });
+  }
+  if (status && !fa.empty()) {
+    Job job;
+    for (auto& t : fa) {
+      job.bytes += t.bytes->size;
+      job.pieces.push_back(piece(t.spec.name, t.bytes));
+    }
+    status = writer.push(std::move(job));
   }
   Status wstatus = writer.finish(status.ok());
   if (!status) return std::move(status).error();

@@ -21,6 +21,14 @@
 // router (mlp.gate) and its bias, and every linear kept float by a --float glob. A fused group
 // (architecture.hpp) is quantized or kept float as a whole and shares input_scale/input_offset
 // computed from the union of its members' calibration ranges.
+//
+// fa_quant adds, after every other tensor, per attention block A (statistics A.q_absmax,
+// A.k_absmax, A.v_absmax; MLA: A.q_absmax, A.kv_absmax), scale = max(absmax / 127, eps):
+//   standard: A.fa_q.scale [heads,1], A.fa_k.scale / A.fa_v.scale [kv_heads,1] in the model
+//             dtype; fa_quant_type "FAQuant"
+//   MLA:      A.fa_q.scale [heads,1], A.fa_k.scale / A.fa_v.scale [1,1] (both from the KV latent)
+//             in F32; fa_quant_type "FAKQuant" and top-level "A.quant_type": "INT8"
+// each with A.fa_*.offset int8 zeros of the same shape, typed "FAQuant".
 #pragma once
 
 #include <cstdint>
@@ -47,6 +55,7 @@ struct QuantizeOptions {
   bool force = false;                      // replace an existing output directory
   int threads = 0;                         // 0: hardware concurrency
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
+  bool fa_quant = false;                   // add attention quantization scales (needs stats)
   // Progress: input tensors done, total, input bytes done.
   std::function<void(uint64_t, uint64_t, uint64_t)> progress;
   std::function<void(const std::string&)> warn;

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Independent check of st-quant-w8a8 output against DESIGN.md's formulas (stdlib only).
 
-usage: check_w8a8.py FLOAT_MODEL OUT [--stats STATS] [--float REGEX]
+usage: check_w8a8.py FLOAT_MODEL OUT [--stats STATS] [--float REGEX] [--fa]
 
 FLOAT_MODEL: a .safetensors file or a directory with model.safetensors.
 OUT: the quantized directory, or a stream file (description in __metadata__).
 --stats: the statistics the static output was made from (absent: W8A8_DYNAMIC expected).
 --float REGEX: linear prefixes expected to stay float (besides the MoE router mlp.gate).
+--fa: attention scales expected (FAQuant; MLA: FAKQuant) from the statistics' A.*_absmax.
+A routed expert absent from the statistics borrows, for gate/up, its layer's shared-expert range
+(else the union of the layer's experts), for down_proj the union of the layer's experts' down_proj.
 
 Recomputes from the float weights, in fp32 with round-half-to-even, every quantized tensor:
 weight, weight_scale, weight_offset, and for static W8A8 input_scale, input_offset (fused groups
@@ -95,13 +98,16 @@ def group_of(prefix, mla):
 
 def main():
     argv = sys.argv[1:]
-    stats_path, float_re = None, None
+    stats_path, float_re, fa = None, None, False
     pos = []
     i = 0
     while i < len(argv):
         if argv[i] == "--stats":
             stats_path = argv[i + 1]
             i += 2
+        elif argv[i] == "--fa":
+            fa = True
+            i += 1
         elif argv[i] == "--float":
             float_re = re.compile(argv[i + 1])
             i += 2
@@ -152,13 +158,27 @@ def main():
     expect_float |= {p for p in linears if group_of(p, mla) in float_groups}
 
     ranges = {}
+    stats = ST(stats_path) if stats_path else None
+
+    def stat_range(p):
+        if p + ".input_min" in stats.t:
+            return (struct.unpack("<f", stats.raw(p + ".input_min"))[0],
+                    struct.unpack("<f", stats.raw(p + ".input_max"))[0])
+        m = re.match(r"(.*\.mlp)\.experts\.\d+\.(\w+)$", p)
+        if not m:
+            raise KeyError(p)
+        mlp, leaf = m.groups()
+        if leaf != "down_proj" and mlp + ".shared_experts." + leaf + ".input_min" in stats.t:
+            return stat_range(mlp + ".shared_experts." + leaf)
+        rs = [stat_range(q) for q in linears if re.fullmatch(re.escape(mlp) + r"\.experts\.\d+\." + leaf, q)
+              and q + ".input_min" in stats.t]
+        return (min(r[0] for r in rs), max(r[1] for r in rs))
+
     if static:
-        stats = ST(stats_path)
         for p in linears:
             if p in expect_float:
                 continue
-            lo = struct.unpack("<f", stats.raw(p + ".input_min"))[0]
-            hi = struct.unpack("<f", stats.raw(p + ".input_max"))[0]
+            lo, hi = stat_range(p)
             g = group_of(p, mla)
             a, b = ranges.get(g, (lo, hi))
             ranges[g] = (min(a, lo), max(b, hi))
@@ -242,7 +262,7 @@ def main():
         if problems:
             break
 
-    for name in quantized_tensors:
+    for name in list(quantized_tensors):
         if desc.get(name) != want_type:
             bad(f"{name}: described {desc.get(name)!r}, want {want_type!r}")
     floats = 0
@@ -260,6 +280,34 @@ def main():
         elif desc.get(name) != "FLOAT":
             bad(f"{name}: described {desc.get(name)!r}, want 'FLOAT'")
         floats += 1
+    if fa:
+        mla_attn = mla
+        want_fa = "FAKQuant" if mla_attn else "FAQuant"
+        if desc.get("fa_quant_type") != want_fa:
+            bad(f"fa_quant_type {desc.get('fa_quant_type')!r}, want {want_fa!r}")
+        attns = sorted({n.rsplit(".", 2)[0] for n in fm.t if ".self_attn.o_proj.weight" in n})
+        for a in attns:
+            if mla_attn and desc.get(a + ".quant_type") != "INT8":
+                bad(f"{a}.quant_type missing")
+            for x, src in (("q", "q_absmax"), ("k", "kv_absmax" if mla_attn else "k_absmax"),
+                           ("v", "kv_absmax" if mla_attn else "v_absmax")):
+                st = stats.t[a + "." + src]
+                absmax = struct.unpack(f"<{st['shape'][0]}f", stats.raw(a + "." + src))
+                rows = 1 if mla_attn and x != "q" else len(absmax)
+                sdt = "F32" if mla_attn else dtype
+                want = [round_dtype(sdt, max(f32(v / 127.0), EPS)) for v in absmax][:rows]
+                nm = f"{a}.fa_{x}.scale"
+                t = where[nm].t[nm] if nm in where else None
+                if not t or t["dtype"] != sdt or t["shape"] != [rows, 1] or to_floats(sdt, where[nm].raw(nm)) != want:
+                    bad(f"{nm}: {t}, want {sdt} [{rows}, 1] {want[:4]}")
+                on = f"{a}.fa_{x}.offset"
+                t = where[on].t[on] if on in where else None
+                if not t or t["dtype"] != "I8" or t["shape"] != [rows, 1] or any(where[on].raw(on)):
+                    bad(f"{on}: {t}, want I8 zeros [{rows}, 1]")
+                for n in (nm, on):
+                    quantized_tensors.add(n)
+                    if desc.get(n) != "FAQuant":
+                        bad(f"{n}: described {desc.get(n)!r}, want 'FAQuant'")
     extra = set(where) - quantized_tensors - set(fm.t)
     if extra:
         bad(f"unexpected output tensors: {sorted(extra)[:5]}")
