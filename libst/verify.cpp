@@ -204,6 +204,12 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
   u.files.push_back(std::move(f.value()));
   u.file_names.push_back(display);
   const size_t fi = u.files.size() - 1;
+  for (const auto& [key, value] : u.files[fi]->header().metadata) {
+    const bool marker = ends_with(key, ".weights_updated") && value == "1";
+    // st-shard and st-compress keep their input's metadata inside st.shard.source.
+    const bool nested = key == "st.shard.source" && value.find(".weights_updated\":\"1\"") != std::string::npos;
+    if (marker || nested) u.weights_updated = true;
+  }
   check_file_integrity(u, fi, has_sum, sink);
   for (const auto& t : u.files[fi]->header().tensors) {
     if (u.tensors.count(t.name)) {

@@ -34,6 +34,9 @@ struct Unit {
   nlohmann::json config = nlohmann::json::object();
   int part = 0, parts = 1;  // 0-based rank among parts
   size_t unreadable = 0;     // weight files that did not parse (their tensors are unknown)
+  // A writer marked the int8 weights as not round(W / scale) of the float model (metadata key
+  // "*.weights_updated" = "1", e.g. st-sparsify's SparseGPT updates): no half-step check.
+  bool weights_updated = false;
 
   const Loc* find(const std::string& name) const {
     const auto it = tensors.find(name);
