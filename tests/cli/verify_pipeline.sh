@@ -28,6 +28,13 @@ expect_eq "$(json_query 'd["model_quant_type"]')" W8A8S "model_quant_type"
 expect_eq "$(json_query 'all(l["pruned"] * 100 > l["elements"] * 40 for l in d["linears"])')" True "about half pruned"
 expect_eq "$(json_query 'sum(l["off_step"] for l in d["linears"])')" 0 "off-step weights"
 
+note "SparseGPT changes kept weights and says so in __metadata__: verify reports SQNR, not a fault"
+"$ST_BIN/st-sparsify" "$FP16" --stats "$TMP/stats.st" --method sparsegpt --data "$ST_FIXTURES/data/calib_ids.jsonl" \
+  --samples 2 -o "$TMP/sparsegpt" -q
+expect_exit 0 "$V" "$TMP/sparsegpt" --against "$FP16"
+expect_stdout_contains "int8 values are not round(W / scale) of the float model"
+expect_stdout_contains "numerics: 28 linears"
+
 note "W8A8SC part folders verify (tile streams decode; quant_bias from the decoded weights)"
 expect_exit 0 "$V" "$TMP/sc"
 expect_stdout_contains "(W8A8SC)"
