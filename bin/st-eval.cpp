@@ -99,6 +99,11 @@ int main(int argc, char** argv) {
       j["nll"] = r->nll;
       j["seconds"] = r->seconds;
       j["tokens_per_second"] = r->tokens_per_second;
+      j["forward_seconds"] = r->forward_seconds;
+      j["forward_gflops"] = r->forward_flops / 1e9;
+      j["forward_gflop_per_second"] = r->forward_seconds > 0 ? r->forward_flops / r->forward_seconds / 1e9 : 0.0;
+      j["threads"] = st::model::threads();
+      j["blas_core"] = st::model::blas_core();
       if (r->compared) {
         j["float_perplexity"] = r->reference_perplexity;
         j["perplexity_change_percent"] = 100.0 * (r->perplexity / r->reference_perplexity - 1.0);

@@ -70,14 +70,17 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
   std::mutex mu;
   std::optional<std::pair<int64_t, Error>> failure;
   int64_t done = 0, tokens_done = 0;
+  std::vector<double> forward_secs(static_cast<size_t>(threads()), 0.0);
   const auto t0 = std::chrono::steady_clock::now();
-  for_each_item(n_seqs, [&](int w, int64_t i) {
+  const int workers = for_each_item(n_seqs, [&](int w, int64_t i) {
     const auto& seq = data.seqs[size_t(i)];
     const int64_t n = int64_t(seq.size());
     auto& lg = logits[size_t(w)];
     auto& rg = ref_logits[size_t(w)];
     lg.resize(size_t(n * V));
+    const auto f0 = std::chrono::steady_clock::now();
     Status st = model.forward(seq.data(), n, lg.data());
+    forward_secs[size_t(w)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
     if (st && reference) {
       rg.resize(size_t(n * V));
       st = reference->forward(seq.data(), n, rg.data());
@@ -93,6 +96,7 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
   EvalResult r;
   r.compared = reference != nullptr;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (double f : forward_secs) r.forward_seconds += f / workers;
   double nll = 0, ref_nll = 0, kl = 0;
   int64_t agree = 0;
   std::vector<double> kls;
@@ -104,6 +108,7 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
     r.sequences++;
     r.tokens += int64_t(data.seqs[i].size());
     r.predicted += int64_t(data.seqs[i].size()) - 1;
+    r.forward_flops += model.forward_flops(int64_t(data.seqs[i].size()));
   }
   const double p = double(std::max<int64_t>(1, r.predicted));
   r.nll = nll / p;

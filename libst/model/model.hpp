@@ -56,6 +56,11 @@ class Model {
   // Names of every linear in the decoder layers, in execution order (experts included).
   std::vector<std::string> linear_names() const;
 
+  // Floating-point operations of one forward pass over n tokens: 2 per multiply-add of every
+  // linear (MoE: the routed experts' share, experts_per_tok / n_routed_experts) and of the causal
+  // attention products (q·k over n(n+1)/2 pairs, and p·v).
+  double forward_flops(int64_t n) const;
+
   // Runs tokens[0..n) as one sequence from position 0 and writes logits[n, vocab].
   // Errors: a token id >= vocab, n > max_position_embeddings.
   // Builds the RoPE tables for sequences up to n tokens; call before running forward() from

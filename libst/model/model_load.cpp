@@ -143,4 +143,29 @@ std::vector<std::string> Model::linear_names() const {
   return out;
 }
 
+double Model::forward_flops(int64_t n) const {
+  const ModelConfig& c = cfg_;
+  auto lin = [](const Linear& l) { return l.name().empty() ? 0.0 : double(l.in()) * double(l.out()); };
+  auto mlp = [&](const Mlp& m) { return lin(m.gate) + lin(m.up) + lin(m.down); };
+  double macs = 0;
+  for (const auto& l : layers_) {
+    const auto& a = l.attn;
+    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.o}) macs += lin(*x);
+    if (l.moe) {
+      double e = 0;
+      for (const auto& x : l.experts.experts) e += mlp(x);
+      macs += e * c.experts_per_tok / std::max(1, c.n_routed_experts);
+      macs += double(c.n_routed_experts) * c.hidden;  // router
+      if (l.experts.shared) macs += mlp(*l.experts.shared);
+    } else {
+      macs += mlp(l.mlp);
+    }
+  }
+  macs += lin(lm_head_);
+  const double pairs = double(n) * double(n + 1) / 2;
+  const double dv = c.mla ? c.v_head_dim : c.head_dim;
+  const double attn = double(c.layers) * c.heads * pairs * (c.qk_head_dim() + dv);
+  return 2.0 * (macs * double(n) + attn);
+}
+
 }  // namespace st::model

@@ -75,6 +75,20 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(float* g, const float* u,
   for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+__attribute__((target("avx2,fma"))) float max_avx2(const float* x, int64_t n) {
+  int64_t i = 0;
+  float m = x[0];
+  if (n >= 8) {
+    __m256 v = _mm256_loadu_ps(x);
+    for (i = 8; i + 8 <= n; i += 8) v = _mm256_max_ps(v, _mm256_loadu_ps(x + i));
+    alignas(32) float t[8];
+    _mm256_store_ps(t, v);
+    m = *std::max_element(t, t + 8);
+  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
 }  // namespace
 
 double exp_shift_inplace(float* x, int64_t n, float shift) {
@@ -96,6 +110,9 @@ void silu_mul(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-float max_of(const float* x, int64_t n) { return *std::max_element(x, x + n); }
+float max_of(const float* x, int64_t n) {
+  if (have_avx2()) return max_avx2(x, n);
+  return *std::max_element(x, x + n);
+}
 
 }  // namespace st::model
