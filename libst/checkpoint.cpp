@@ -152,6 +152,40 @@ Status Checkpoint::parse_side_files() {
   return Status{};
 }
 
+// Loads the shards an index names (HF model.safetensors.index.json, or the same for
+// quant_model_weight files) and checks that index and shards agree tensor by tensor.
+Status Checkpoint::add_indexed_files(const std::string& dir, const std::string& index_path) {
+  ST_ASSIGN(const std::string text, read_text(index_path));
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Errc::format, std::string("index is not valid JSON: ") + e.what(), index_path);
+  }
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    return make_error(Errc::format, "index has no 'weight_map' object", index_path);
+  std::set<std::string> shard_set;
+  for (auto& [tensor, file] : index["weight_map"].items()) {
+    if (!file.is_string()) return make_error(Errc::format, "weight_map value is not a file name", index_path, tensor);
+    const std::string name = file.get<std::string>();
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      return make_error(Errc::format, "weight_map names '" + name + "', not a file beside the index", index_path, tensor);
+    shard_set.insert(name);
+  }
+  for (const auto& f : shard_set) ST_CHECK(add_file(dir + "/" + f));
+  ST_CHECK(index_entries());
+  for (auto& [tensor, file] : index["weight_map"].items()) {
+    const TensorEntry* e = find(tensor);
+    if (!e) return make_error(Errc::format, "index names a tensor that its shard does not hold", index_path, tensor);
+    if (file_names_[e->file] != dir + "/" + file.get<std::string>())
+      return make_error(Errc::format, "index puts the tensor in '" + file.get<std::string>() + "' but it is in '" +
+                                          file_names_[e->file] + "'", index_path, tensor);
+  }
+  if (entries_.size() != index["weight_map"].size())
+    return make_error(Errc::format, "shards hold tensors the index does not list", index_path);
+  return Status{};
+}
+
 Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Options options) {
   std::unique_ptr<Checkpoint> c(new Checkpoint());
   c->path_ = path;
@@ -183,38 +217,23 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
       if (std::regex_match(n, part_re) && is_dir(dir + "/" + n)) parts.push_back(n);
     if (is_file(dir + "/" + kDescriptionFile)) {
       c->layout_ = Layout::quantized;
+      std::vector<std::string> indexes;
       for (const auto& n : names)
-        if (n.rfind("quant_model_weight", 0) == 0 && ends_with(n, ".safetensors")) ST_CHECK(c->add_file(dir + "/" + n));
+        if (n.rfind("quant_model_weight", 0) == 0 && ends_with(n, ".safetensors.index.json")) indexes.push_back(n);
+      if (indexes.size() > 1)
+        return make_error(Errc::format, "more than one quant_model_weight index ('" + indexes[0] + "', '" +
+                                            indexes[1] + "')", path);
+      if (indexes.size() == 1) {
+        ST_CHECK(c->add_indexed_files(dir, dir + "/" + indexes[0]));
+      } else {
+        for (const auto& n : names)
+          if (n.rfind("quant_model_weight", 0) == 0 && ends_with(n, ".safetensors")) ST_CHECK(c->add_file(dir + "/" + n));
+      }
       if (c->files_.empty())
         return make_error(Errc::format, "quantized directory has no quant_model_weight_*.safetensors", path);
     } else if (is_file(dir + "/model.safetensors.index.json")) {
       c->layout_ = Layout::hf_sharded;
-      const std::string index_path = dir + "/model.safetensors.index.json";
-      ST_ASSIGN(const std::string text, read_text(index_path));
-      nlohmann::json index;
-      try {
-        index = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::exception& e) {
-        return make_error(Errc::format, std::string("index is not valid JSON: ") + e.what(), index_path);
-      }
-      if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
-        return make_error(Errc::format, "index has no 'weight_map' object", index_path);
-      std::set<std::string> shard_set;
-      for (auto& [tensor, file] : index["weight_map"].items()) {
-        if (!file.is_string()) return make_error(Errc::format, "weight_map value is not a file name", index_path, tensor);
-        shard_set.insert(file.get<std::string>());
-      }
-      for (const auto& f : shard_set) ST_CHECK(c->add_file(dir + "/" + f));
-      ST_CHECK(c->index_entries());
-      for (auto& [tensor, file] : index["weight_map"].items()) {
-        const TensorEntry* e = c->find(tensor);
-        if (!e) return make_error(Errc::format, "index names a tensor that its shard does not hold", index_path, tensor);
-        if (c->file_names_[e->file] != dir + "/" + file.get<std::string>())
-          return make_error(Errc::format, "index puts the tensor in '" + file.get<std::string>() + "' but it is in '" +
-                                              c->file_names_[e->file] + "'", index_path, tensor);
-      }
-      if (c->entries_.size() != index["weight_map"].size())
-        return make_error(Errc::format, "shards hold tensors the index does not list", index_path);
+      ST_CHECK(c->add_indexed_files(dir, dir + "/model.safetensors.index.json"));
     } else if (is_file(dir + "/model.safetensors")) {
       c->layout_ = Layout::hf_single;
       ST_CHECK(c->add_file(dir + "/model.safetensors"));

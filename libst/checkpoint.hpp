@@ -78,6 +78,7 @@ class Checkpoint {
  private:
   Checkpoint() = default;
   Status add_file(const std::string& path);
+  Status add_indexed_files(const std::string& dir, const std::string& index_path);
   Status index_entries();
   Status load_side_files_from_dir(const std::string& dir);
   Status load_side_files_from_metadata(const Metadata& m);

@@ -343,3 +343,60 @@ TEST(Checkpoint, CorruptStreamNamesStdin) {
 }
 
 }  // namespace
+
+namespace {
+
+// A quantized directory whose weights are split into two files with an index.
+void make_quantized_indexed(const std::string& dir) {
+  make_quantized(dir, "W8A8", 1);
+  const std::string whole = dir + "/quant_model_weight_w8a8.safetensors";
+  auto all = load_all(whole);
+  ::unlink(whole.c_str());
+  const std::string f1 = "quant_model_weight_w8a8-00001-of-00002.safetensors";
+  const std::string f2 = "quant_model_weight_w8a8-00002-of-00002.safetensors";
+  st_test::write_tensors(dir + "/" + f1, {all[0], all[1]});
+  st_test::write_tensors(dir + "/" + f2, {all[2]});
+  nlohmann::json index = {{"metadata", {{"total_size", 64}}},
+                          {"weight_map", {{all[0].name, f1}, {all[1].name, f1}, {all[2].name, f2}}}};
+  st_test::write_bytes(dir + "/quant_model_weight_w8a8.safetensors.index.json", index.dump());
+}
+
+TEST(Checkpoint, QuantizedDirectorySplitWithAnIndex) {
+  TempDir dir;
+  make_quantized_indexed(dir / "q");
+  // A stale unindexed weight file is not picked up when an index says what belongs.
+  st_test::write_tensors(dir / "q/quant_model_weight_w8a8_old.safetensors", {{"stale", DType::U8, {1}, {1}}});
+  auto c = st::Checkpoint::open(dir / "q");
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ((*c)->layout(), Layout::quantized);
+  EXPECT_EQ((*c)->files().size(), 2u);
+  EXPECT_EQ((*c)->tensors().size(), 3u);
+  EXPECT_EQ((*c)->find("stale"), nullptr);
+}
+
+TEST(Checkpoint, QuantizedIndexInconsistenciesAreRefused) {
+  TempDir dir;
+  make_quantized_indexed(dir / "q");
+  const std::string index_path = dir / "q/quant_model_weight_w8a8.safetensors.index.json";
+  auto index = nlohmann::json::parse(st_test::read_bytes(index_path));
+  index["weight_map"]["model.norm.weight"] = "quant_model_weight_w8a8-00001-of-00002.safetensors";
+  st_test::write_bytes(index_path, index.dump());
+  auto c = st::Checkpoint::open(dir / "q");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().file, index_path);
+  EXPECT_EQ(c.error().tensor, "model.norm.weight");
+  // An index may only name files beside it.
+  index["weight_map"]["model.norm.weight"] = "../../etc/passwd";
+  st_test::write_bytes(index_path, index.dump());
+  auto t = st::Checkpoint::open(dir / "q");
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("not a file beside the index"), std::string::npos) << t.error().str();
+  // Two indexes: ambiguous.
+  make_quantized_indexed(dir / "r");
+  st_test::write_bytes(dir / "r/quant_model_weight_w8a8_dynamic.safetensors.index.json", "{}");
+  auto r = st::Checkpoint::open(dir / "r");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("more than one"), std::string::npos);
+}
+
+}  // namespace
