@@ -16,6 +16,12 @@ expect_json
 expect_eq "$(json_query 'd["files"]')" '["<stdin>"]'
 expect_eq "$(json_query '[(t["name"], t["dtype"], t["shape"]) for t in d["tensors"]]')" '[["model.embed_tokens.weight", "F16", [8192, 256]]]'
 
+# --diff with one side on stdin (spooled, so --values can read it).
+cat "$M" | expect_exit_piped 0 "$I" --diff --values - "$ST_FIXTURES/llama-4m-fp16"
+expect_stdout_contains "equal"
+cat "$ST_FIXTURES/llama-4m-bf16/model.safetensors" | expect_exit_piped 1 "$I" --diff "$M" -
+expect_stdout_contains "dtype: model.norm.weight: F16 -> BF16"
+
 # Redirected (seekable) stdin works the same.
 expect_exit_in "$M" 0 "$I" -
 expect_stdout_contains "tensors: 39,"
