@@ -13,6 +13,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <zstd.h>
+
 #include "libst/checksum.hpp"
 #include "libst/output.hpp"
 
@@ -25,6 +27,81 @@ constexpr const char* kRankKey = "st.shard.rank";
 constexpr const char* kPackKey = "st.shard.pack";
 constexpr const char* kRecipeKey = "st.shard.recipe";
 constexpr const char* kSourceKey = "st.shard.source";
+
+// Large recipe/source values (hundreds of thousands of tensors) are stored as KEY.zst =
+// base64(zstd(JSON)) so that a part's header stays far below safetensors' 100 MB limit.
+constexpr const char* kZstSuffix = ".zst";
+constexpr const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const std::string& in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < in.size(); i += 3) {
+    const uint32_t n = static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << 16 |
+                       (i + 1 < in.size() ? static_cast<uint32_t>(static_cast<uint8_t>(in[i + 1])) << 8 : 0) |
+                       (i + 2 < in.size() ? static_cast<uint8_t>(in[i + 2]) : 0);
+    out += kB64[n >> 18 & 63];
+    out += kB64[n >> 12 & 63];
+    out += i + 1 < in.size() ? kB64[n >> 6 & 63] : '=';
+    out += i + 2 < in.size() ? kB64[n & 63] : '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(const std::string& in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  auto val = [](char c) -> int {
+    const char* p = std::strchr(kB64, c);
+    return c && p ? static_cast<int>(p - kB64) : -1;
+  };
+  for (size_t i = 0; i < in.size(); i += 4) {
+    const bool pad2 = in[i + 2] == '=', pad3 = in[i + 3] == '=';
+    if ((pad2 && !pad3) || ((pad2 || pad3) && i + 4 != in.size())) return std::nullopt;
+    const int a = val(in[i]), b = val(in[i + 1]), c = pad2 ? 0 : val(in[i + 2]), d = pad3 ? 0 : val(in[i + 3]);
+    if (a < 0 || b < 0 || c < 0 || d < 0) return std::nullopt;
+    const uint32_t n = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 | static_cast<uint32_t>(c) << 6 |
+                       static_cast<uint32_t>(d);
+    out += static_cast<char>(n >> 16);
+    if (!pad2) out += static_cast<char>(n >> 8 & 0xff);
+    if (!pad3) out += static_cast<char>(n & 0xff);
+  }
+  return out;
+}
+
+// Puts value under key, or under key.zst compressed when it is longer than `limit` bytes.
+void put_meta(Metadata& md, const std::string& key, const std::string& value, size_t limit) {
+  if (value.size() <= limit) {
+    md[key] = value;
+    return;
+  }
+  std::string z(ZSTD_compressBound(value.size()), '\0');
+  const size_t n = ZSTD_compress(z.data(), z.size(), value.data(), value.size(), 3);
+  if (ZSTD_isError(n)) {
+    md[key] = value;
+    return;
+  }
+  z.resize(n);
+  md[key + kZstSuffix] = base64_encode(z);
+}
+
+// Reads key or key.zst; "" when neither is present.
+Result<std::string> get_meta(const Metadata& md, const std::string& key, const std::string& file) {
+  if (auto it = md.find(key); it != md.end()) return it->second;
+  auto it = md.find(key + kZstSuffix);
+  if (it == md.end()) return std::string();
+  auto bad = [&](const char* why) { return make_error(Errc::format, "bad " + key + kZstSuffix + ": " + why, file); };
+  const auto z = base64_decode(it->second);
+  if (!z) return bad("not base64");
+  const unsigned long long size = ZSTD_getFrameContentSize(z->data(), z->size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32))
+    return bad("not a zstd frame of known size");
+  std::string out(size, '\0');
+  const size_t n = ZSTD_decompress(out.data(), out.size(), z->data(), z->size());
+  if (ZSTD_isError(n) || n != size) return bad("corrupt zstd data");
+  return out;
+}
 
 std::string basename_of(const std::string& p) {
   const size_t s = p.rfind('/');
@@ -361,8 +438,8 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
   common[kVersionKey] = "1";
   common[kTpKey] = std::to_string(plan.tp);
   common[kPackKey] = plan.pack ? "true" : "false";
-  common[kRecipeKey] = plan.recipe_json;
-  common[kSourceKey] = plan.source_json;
+  put_meta(common, kRecipeKey, plan.recipe_json, opt.compress_metadata_above);
+  put_meta(common, kSourceKey, plan.source_json, opt.compress_metadata_above);
 
   std::vector<TensorSpec> specs;
   for (const auto& o : plan.outputs) specs.push_back(TensorSpec{o.name, o.dtype, o.shape});
@@ -496,7 +573,7 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
     return make_error(Errc::usage, "not a directory of part{r}-of-{N} folders", parts_dir);
   const auto& parts = ckpt->parts();
   const int tp = static_cast<int>(parts.size());
-  std::string recipe_text, source_text, pack;
+  std::string recipe_text, source_text;
   for (int r = 0; r < tp; ++r) {
     const Checkpoint& p = *parts[r];
     const std::string want = part_name(r, tp);
@@ -512,11 +589,12 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
       return make_error(Errc::format, "part says tp " + meta(md, kTpKey) + " but " + std::to_string(tp) + " parts are present", file);
     if (meta(md, kRankKey) != std::to_string(r))
       return make_error(Errc::format, "part says rank " + meta(md, kRankKey) + ", expected " + std::to_string(r), file);
+    ST_ASSIGN(std::string recipe, get_meta(md, kRecipeKey, file));
+    ST_ASSIGN(std::string source, get_meta(md, kSourceKey, file));
     if (r == 0) {
-      recipe_text = meta(md, kRecipeKey);
-      source_text = meta(md, kSourceKey);
-      pack = meta(md, kPackKey);
-    } else if (meta(md, kRecipeKey) != recipe_text || meta(md, kSourceKey) != source_text) {
+      recipe_text = std::move(recipe);
+      source_text = std::move(source);
+    } else if (recipe != recipe_text || source != source_text) {
       return make_error(Errc::format, "part's st.shard recipe differs from " + part_name(0, tp) + "'s", file);
     }
   }

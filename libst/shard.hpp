@@ -17,6 +17,8 @@
 //                     "files": [{"name": weight file name, "metadata": its __metadata__}, ...],
 //                     "extra": {file name: text} (an input's *.safetensors.index.json),
 //                     "description": text (only when rebuilding it from the parts would differ)}
+// A recipe or source value longer than 1 MiB (a model with hundreds of thousands of tensors) is
+// stored instead under KEY.zst as base64 of its zstd frame, keeping headers far below 100 MB.
 // "format" is copied from the input's metadata so HF loaders accept a float part.
 //
 // Planning reads headers (and the few bytes of fused groups' shared input_scale/input_offset, which
@@ -42,6 +44,8 @@ struct ShardOptions {
   TpOptions rules;
   bool force = false;  // replace an existing output directory
   ProgressFn progress;
+  // st.shard.recipe / st.shard.source values longer than this are stored zstd-compressed.
+  size_t compress_metadata_above = 1 << 20;
 };
 
 // One input tensor and where it goes.

@@ -220,6 +220,22 @@ TEST_F(ShardTest, OpenMergedGivesTheOriginalTensors) {
   EXPECT_FALSE(open_merged(model_).ok());  // not part folders
 }
 
+TEST_F(ShardTest, CompressedRecipeRoundTrips) {
+  auto in = open(model_);
+  ShardOptions o;
+  o.tp = 2;
+  o.compress_metadata_above = 0;  // force st.shard.recipe.zst / st.shard.source.zst
+  ASSERT_TRUE(shard(*in, root_ + "/z", o).ok());
+  auto part = open(root_ + "/z/part1-of-2");
+  const Metadata& md = part->header(0).metadata;
+  EXPECT_EQ(md.count("st.shard.recipe"), 0u);
+  ASSERT_EQ(md.count("st.shard.recipe.zst"), 1u);
+  EXPECT_EQ(md.count("st.shard.source.zst"), 1u);
+  part.reset();
+  ASSERT_TRUE(merge(root_ + "/z", root_ + "/zm", MergeOptions{}).ok());
+  EXPECT_EQ(slurp(root_ + "/zm/quant_model_weight_w8a8.safetensors"), slurp(model_ + "/quant_model_weight_w8a8.safetensors"));
+}
+
 TEST_F(ShardTest, NoPackKeepsNames) {
   auto in = open(model_);
   ShardOptions o;
