@@ -71,6 +71,7 @@ expect_stdout_lines 1
 
 note "a corrupted quant_bias (checksum regenerated, so only the arithmetic can see it)"
 fresh
+$FAULT strip_checksums "$TMP/f/$W"
 $FAULT add_i32 "$TMP/f/$W" model.layers.2.self_attn.o_proj.quant_bias 7 1000
 (cd "$TMP/f" && xxhsum -H3 "$W" >"$W.xxh3")
 expect_exit 1 "$V" "$TMP/f" -q
