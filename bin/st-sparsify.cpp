@@ -82,6 +82,12 @@ int main(int argc, char** argv) {
   app.add_option("--ratio", spec.ratio, "fraction of each output row to zero (default 0.5)");
   app.add_option("--nm", nm, "with --method nm: keep N of every M consecutive weights (default 2:4)");
   app.add_option("--protect", spec.protect, "fraction of each row's largest |W| never pruned (default 0)");
+  std::vector<std::string> float_globs;
+  app.add_option("--float", float_globs,
+                 "keep linears matching this glob (on the prefix or weight name) float, with their fused group;\n"
+                 "repeatable")
+      ->type_name("GLOB")
+      ->allow_extra_args(false);
   app.add_option("-o,--output", out, "output directory")->required();
   app.add_flag("-f,--force", force, "replace an existing output directory");
   app.add_option("-j,--threads", threads, "threads (default: all cores)");
@@ -118,6 +124,7 @@ int main(int argc, char** argv) {
     o.prune = spec;
     o.stats = &*stats;
     o.stats_path = stats_path;
+    o.float_globs = float_globs;
     if (gram) o.gram = &*gram;
     o.output = out;
     o.force = force;

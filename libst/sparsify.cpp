@@ -1,6 +1,8 @@
 // W8A8S: row-wise pruning (magnitude, Wanda, N:M) followed by W8A8 static quantization.
 #include "libst/sparsify.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -167,7 +169,17 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   const bool sparsegpt = o.prune.method == SparsifyMethod::sparsegpt;
   if (sparsegpt && !o.gram) return make_error(Errc::usage, "sparsegpt needs calibration data (--data)");
   std::map<std::string, bool> group_float;
-  for (const auto& l : arch.linears()) group_float[l.group] = group_float[l.group] || l.float_by_default;
+  std::vector<bool> glob_used(o.float_globs.size(), false);
+  for (const auto& l : arch.linears()) {
+    bool f = l.float_by_default;
+    for (size_t i = 0; i < o.float_globs.size(); ++i)
+      if (fnmatch(o.float_globs[i].c_str(), l.prefix.c_str(), 0) == 0 ||
+          fnmatch(o.float_globs[i].c_str(), l.weight_name().c_str(), 0) == 0)
+        f = glob_used[i] = true;
+    group_float[l.group] = group_float[l.group] || f;
+  }
+  for (size_t i = 0; i < o.float_globs.size(); ++i)
+    if (!glob_used[i]) return make_error(Errc::usage, "--float '" + o.float_globs[i] + "' matches no linear", ckpt.path());
   std::map<std::string, LinearPlan> plans;
   std::map<std::string, std::pair<float, float>> range;
   SparsifySummary sum;

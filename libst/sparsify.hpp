@@ -67,6 +67,8 @@ struct SparsifyOptions {
   const GramSet* gram = nullptr;  // required for SparsifyMethod::sparsegpt
   const ActivationStats* stats = nullptr;  // required (activation ranges; Wanda norms)
   std::string stats_path;                  // names the statistics in errors
+  std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names:
+                                           // kept float (with their whole fused group)
   std::string output;                      // directory
   bool force = false;
   int threads = 0;  // 0: hardware concurrency
