@@ -121,3 +121,20 @@ expect_eq "$(json_query 'len(d["fallbacks"])')" "$(grep -c "no calibration token
 expect_eq "$(json_query 'd["linears_sparsified"]')" 104
 expect_eq "$(json_query 'd["linears_float"]')" 3 "MoE routers kept float"
 expect_eq "$(json_query 'all(0.5 <= l["sparsity"] < 0.52 for l in d["linears"])')" True "DeepSeek sparsity"
+
+# --float keeps matching linears float (here DeepSeek's routed experts, as the reference rows do).
+expect_exit 0 "$ST_BIN/st-sparsify" --float 'model.layers.*.mlp.experts.*' "$D" --stats "$TMP/ds-stats.safetensors" \
+  -o "$TMP/ds-float" --json -q
+expect_eq "$(json_query 'd["linears_sparsified"]')" 32
+expect_eq "$(json_query 'd["fallbacks"]')" "[]" "no fallbacks once the experts are float"
+python3 - "$TMP/ds-float/quant_model_description.json" <<'EOF2' || fail "routed experts are not FLOAT"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ex = {k: v for k, v in d.items() if ".mlp.experts." in k}
+assert ex and all(v == "FLOAT" for v in ex.values()), ex
+assert any(v == "W8A8S" for k, v in d.items() if ".shared_experts." in k)
+EOF2
+expect_exit 2 "$ST_BIN/st-sparsify" --float 'nothing.*' "$D" --stats "$TMP/ds-stats.safetensors" -o "$TMP/y"
+expect_stderr_one_line
+expect_stderr_contains "matches no linear"
+expect_no_file "$TMP/y"
