@@ -212,7 +212,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
     const std::string dir = path;
     const auto names = list_dir(dir);
     std::vector<std::string> parts;
-    static const std::regex part_re(R"(part(\d+)-of-(\d+))");
+    static const std::regex part_re(R"(part(\d{1,6})-of-(\d{1,6}))");  // bounded: stoi cannot overflow
     for (const auto& n : names)
       if (std::regex_match(n, part_re) && is_dir(dir + "/" + n)) parts.push_back(n);
     if (is_file(dir + "/" + kDescriptionFile)) {

@@ -400,3 +400,16 @@ TEST(Checkpoint, QuantizedIndexInconsistenciesAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Checkpoint, HugePartNumbersAreNotPartFoldersAndDoNotThrow) {
+  TempDir dir;
+  make_quantized(dir / "part0-of-1", "W8A8", 1);
+  st_test::make_dir(dir / "part99999999999999999999-of-2");
+  auto c = st::Checkpoint::open(dir.path());
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ((*c)->parts().size(), 1u);
+}
+
+}  // namespace
