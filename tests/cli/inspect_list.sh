@@ -52,6 +52,24 @@ PY
 "$I" --json llama-4m-fp16 >"$TMP/again.json"
 expect_same "$OUT_FILE" "$TMP/again.json"
 
+# Headers only: a 100 GB checkpoint (a sparse file here) lists at once.
+python3 - "$TMP/huge.safetensors" <<'PY'
+import json, struct, sys
+n = 50 * 1024**3  # F16 elements: 100 GiB of data
+h = {"w%d" % i: {"dtype": "F16", "shape": [n // 4, 1], "data_offsets": [i * n // 2, (i + 1) * n // 2]} for i in range(4)}
+text = json.dumps(h).encode()
+text += b" " * (-len(text) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text)
+    f.truncate(8 + len(text) + 2 * n)
+PY
+start=$(date +%s%N)
+expect_exit 0 "$I" "$TMP/huge.safetensors"
+ms=$((($(date +%s%N) - start) / 1000000))
+((ms < 5000)) || fail "listing a sparse 100 GiB file took $ms ms"
+expect_stdout_contains "tensors: 4, 107374182400 bytes (100.0 GiB)"
+rm "$TMP/huge.safetensors"
+
 # Usage errors: exit 2, one line, nothing on stdout.
 expect_exit 2 "$I"
 expect_stdout_empty
