@@ -15,6 +15,17 @@ constexpr int64_t kQueryBlock = 128;
 void observe(Observer* obs, const Linear& l, const float* x, int64_t rows) {
   if (obs && rows > 0) obs->on_linear_input(l.name(), x, rows, l.in());
 }
+// Symmetric int8 fake quantization per head: x = clamp(round(x / s), -128, 127) * s, which is
+// what an int8 attention kernel's scaled integer products compute.
+void quantize_heads(float* x, int64_t rows, int64_t heads, int64_t dim, const std::vector<float>& scale) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t h = 0; h < heads; ++h) {
+      const float s = scale[size_t(h)];
+      float* p = x + (r * heads + h) * dim;
+      for (int64_t d = 0; d < dim; ++d) p[d] = std::clamp(std::nearbyint(p[d] / s), -128.0f, 127.0f) * s;
+    }
+}
+
 }  // namespace
 
 void causal_attention(const AttnArgs& a) {
@@ -72,6 +83,11 @@ void Model::attention(const Layer& l, const float* x, int64_t n, float* y, Obser
     obs->on_attention(at.prefix, "q", q.data(), n, HQ, D);
     obs->on_attention(at.prefix, "k", k.data(), n, HK, D);
     obs->on_attention(at.prefix, "v", v.data(), n, HK, D);
+  }
+  if (!at.fa_q.empty()) {
+    quantize_heads(q.data(), n, HQ, D, at.fa_q);
+    quantize_heads(k.data(), n, HK, D, at.fa_k);
+    quantize_heads(v.data(), n, HK, D, at.fa_v);
   }
   AttnArgs a;
   a.n = n, a.heads = HQ, a.group = HQ / HK, a.dqk = D, a.dv = D, a.window = c.sliding_window;
@@ -140,6 +156,12 @@ void Model::attention_mla(const Layer& l, const float* x, int64_t n, float* y, O
     obs->on_attention(at.prefix, "kv_latent", latent.data(), n, 1, R);
   }
   std::vector<float> o(size_t(n * H * dv));
+  if (!at.fa_q.empty()) {
+    attention_mla_absorbed(l, q, latent, ckv, n, o.data());
+    observe(obs, at.o, o.data(), n);
+    at.o.forward(o.data(), n, y);
+    return;
+  }
   AttnArgs a;
   a.n = n, a.heads = H, a.group = 1, a.dqk = dqk, a.dv = dv, a.window = 0;
   a.scale = float(c.attention_scale());
@@ -150,6 +172,52 @@ void Model::attention_mla(const Layer& l, const float* x, int64_t n, float* y, O
   causal_attention(a);
   observe(obs, at.o, o.data(), n);
   at.o.forward(o.data(), n, y);
+}
+
+// MLA with FAKQuant, in the absorbed form an MLA kernel with an int8 latent cache runs:
+// per head, q_abs = q_nope · W_UK (quantized with fa_q), keys [latent_k | k_rot] with the latent
+// quantized with fa_k, values the latent quantized with fa_v, and the attention output mapped
+// back through W_UV. The RoPE part stays float. Without quantization this equals the plain path.
+void Model::attention_mla_absorbed(const Layer& l, const std::vector<float>& q, const std::vector<float>& latent,
+                                   const std::vector<float>& ckv, int64_t n, float* o) {
+  const ModelConfig& c = cfg_;
+  const Attention& at = l.attn;
+  const int64_t H = c.heads, dn = c.qk_nope_dim, dr = c.qk_rope_dim, dv = c.v_head_dim, dqk = dn + dr;
+  const int64_t R = c.kv_lora_rank, dq = R + dr;
+  const std::vector<float> w = at.kv_b.float_weight();  // [H*(dn+dv), R]
+  std::vector<float> qa(size_t(n * H * dq)), key(size_t(n * dq)), val(latent);
+  for (int64_t h = 0; h < H; ++h)
+    gemm_nn(n, R, dn, 1.0f, &q[size_t(h * dqk)], H * dqk, &w[size_t(h * (dn + dv) * R)], R, 0.0f, &qa[size_t(h * dq)],
+            H * dq);
+  std::vector<float> qabs(size_t(n * H * R));
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < H; ++h) std::copy_n(&qa[size_t((t * H + h) * dq)], R, &qabs[size_t((t * H + h) * R)]);
+  quantize_heads(qabs.data(), n, H, R, at.fa_q);
+  std::vector<float> lk(latent);
+  quantize_heads(lk.data(), n, 1, R, at.fa_k);
+  quantize_heads(val.data(), n, 1, R, at.fa_v);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t h = 0; h < H; ++h) {
+      float* dst = &qa[size_t((t * H + h) * dq)];
+      std::copy_n(&qabs[size_t((t * H + h) * R)], R, dst);
+      std::copy_n(&q[size_t((t * H + h) * dqk + dn)], dr, dst + R);  // roped q_rot
+    }
+    std::copy_n(&lk[size_t(t * R)], R, &key[size_t(t * dq)]);
+    std::copy_n(&ckv[size_t(t * (R + dr) + R)], dr, &key[size_t(t * dq + R)]);  // roped k_rot
+  }
+  std::vector<float> olat(size_t(n * H * R));
+  AttnArgs a;
+  a.n = n, a.heads = H, a.group = H, a.dqk = dq, a.dv = R, a.window = 0;
+  a.scale = float(c.attention_scale());
+  a.q = qa.data(), a.q_ld = H * dq, a.q_hs = dq;
+  a.k = key.data(), a.k_ld = dq, a.k_hs = 0;
+  a.v = val.data(), a.v_ld = R, a.v_hs = 0;
+  a.out = olat.data(), a.o_ld = H * R;
+  causal_attention(a);
+  // o[t, h, :] = olat[t, h, :] · W_UV[h]^T, W_UV[h] = rows dn..dn+dv of head h's block.
+  for (int64_t h = 0; h < H; ++h)
+    gemm_nt(n, dv, R, 1.0f, &olat[size_t(h * R)], H * R, &w[size_t((h * (dn + dv) + dn) * R)], R, 0.0f,
+            o + h * dv, H * dv);
 }
 
 }  // namespace st::model

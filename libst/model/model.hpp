@@ -37,6 +37,11 @@ struct Attention {
   // MLA
   Linear q_a, q_b, kv_a, kv_b;
   std::vector<float> q_a_norm, kv_a_norm;
+  // Attention quantization (FAQuant / FAKQuant in the description): per-head symmetric int8
+  // scales <prefix>.fa_{q,k,v}.scale; empty when off. FAQuant: q [heads], k and v [kv_heads],
+  // applied to q, k after RoPE and v. FAKQuant (MLA): q [heads] on q_nope · W_UK, k and v [1]
+  // on the KV latent, which then serves as K-nope and V in absorbed form.
+  std::vector<float> fa_q, fa_k, fa_v;
 };
 
 struct Layer {
@@ -76,6 +81,8 @@ class Model {
   Model(ModelConfig cfg) : cfg_(std::move(cfg)), rope_(cfg_.rope, cfg_.rope_dim(), cfg_.rope_interleave) {}
   void attention(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
   void attention_mla(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
+  void attention_mla_absorbed(const Layer& l, const std::vector<float>& q, const std::vector<float>& latent,
+                              const std::vector<float>& ckv, int64_t n, float* o);
   void moe(const Layer& l, const float* x, int64_t n, float* y, Observer* obs) const;
 
   ModelConfig cfg_;

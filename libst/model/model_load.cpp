@@ -71,6 +71,25 @@ Status load_attention(const Checkpoint& ck, const ModelConfig& c, Attention& a) 
   return {};
 }
 
+// <attn>.fa_{q,k,v}.scale when the description turns attention quantization on.
+Status load_fa(const Checkpoint& ck, const ModelConfig& c, Attention& a) {
+  const auto& d = ck.description();
+  if (!d || !d->top("fa_quant_type")) return {};
+  const std::string type = *d->top("fa_quant_type");
+  if (type != "FAQuant" && type != "FAKQuant")
+    return make_error(Errc::unsupported, "fa_quant_type '" + type + "' cannot be run", ck.path());
+  if ((type == "FAKQuant") != c.mla)
+    return make_error(Errc::format, type + " does not fit a " + (c.mla ? "MLA" : "non-MLA") + " model", ck.path());
+  const uint64_t kv = c.mla ? 1 : uint64_t(c.kv_heads);
+  ST_ASSIGN(a.fa_q, read_vec(ck, a.prefix + ".fa_q.scale", uint64_t(c.heads)));
+  ST_ASSIGN(a.fa_k, read_vec(ck, a.prefix + ".fa_k.scale", kv));
+  ST_ASSIGN(a.fa_v, read_vec(ck, a.prefix + ".fa_v.scale", kv));
+  for (const auto* v : {&a.fa_q, &a.fa_k, &a.fa_v})
+    for (float f : *v)
+      if (!(f > 0)) return make_error(Errc::numeric, "attention scales must be positive", ck.path(), a.prefix + ".fa_*.scale");
+  return {};
+}
+
 Status load_moe(const Checkpoint& ck, const ModelConfig& c, const std::string& p, Moe& m) {
   ST_ASSIGN(m.router, read_vec(ck, p + ".gate.weight", uint64_t(c.n_routed_experts) * c.hidden));
   if (ck.find(p + ".gate.e_score_correction_bias")) {
@@ -105,6 +124,7 @@ Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
     ST_ASSIGN(l.post_norm, read_vec(ck, p + ".post_attention_layernorm.weight", uint64_t(c.hidden)));
     l.attn.prefix = p + ".self_attn";
     ST_CHECK(load_attention(ck, c, l.attn));
+    ST_CHECK(load_fa(ck, c, l.attn));
     l.moe = c.is_moe_layer(i);
     if (l.moe) {
       ST_CHECK(load_moe(ck, c, p + ".mlp", l.experts));

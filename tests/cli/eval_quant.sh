@@ -27,3 +27,19 @@ for q in static dynamic; do
     fail "$q: perplexity $alone not within 5 % above float $float"
   note "$q: perplexity $alone (float $float), kl_mean $(json_query 'd["kl_mean"]'), top-1 $(json_query 'd["top1_agreement"]')"
 done
+
+# Attention quantization only (all linears float): st-eval applies the per-head int8 q/k/v
+# (FAQuant) or the absorbed-q / latent int8 MLA path (FAKQuant): close to float, not equal.
+D=$ST_FIXTURES/deepseekv3-mla-6m-fp16
+expect_exit 0 "$ST_BIN/st-calibrate" "$D" --data "$ST_FIXTURES/data/calib_ids.jsonl" --samples 8 -q -o "$TMP/calib-ds.st"
+for pair in "$M:$TMP/calib.st" "$D:$TMP/calib-ds.st"; do
+  model=${pair%%:*} stats=${pair#*:}
+  rm -rf "$TMP/fa"
+  expect_exit 0 "$ST_BIN/st-quant-w8a8" "$model" --stats "$stats" --fa-quant --float 'model.layers.*' -q -o "$TMP/fa"
+  expect_exit 0 "$ST_BIN/st-eval" "$model" --quant "$TMP/fa" "${EV[@]}"
+  got=$(json_query 'd["perplexity"]')
+  float=$(json_query 'd["float_perplexity"]')
+  python3 -c 'import sys; q,f=map(float,sys.argv[1:]); sys.exit(0 if f != q and abs(q/f-1) < 0.01 else 1)' "$got" "$float" ||
+    fail "$(basename "$model") attention-quantized perplexity $got vs float $float"
+  note "$(basename "$model") attention quantization only: perplexity $got (float $float)"
+done
