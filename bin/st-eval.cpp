@@ -10,6 +10,7 @@
 
 #include "bin/common/cli.hpp"
 #include "libst/checkpoint.hpp"
+#include "libst/shard.hpp"
 #include "libst/model/eval.hpp"
 #include "libst/model/parallel.hpp"
 
@@ -18,8 +19,12 @@ namespace {
 using st::Result;
 using st::model::Model;
 
+// A directory of part{i}-of-{n}/ folders is merged back (st-shard's rules) before loading.
 Result<std::unique_ptr<Model>> open_model(const std::string& path) {
   ST_ASSIGN(auto ck, st::Checkpoint::open(path));
+  if (ck->layout() == st::Layout::parts) {
+    ST_ASSIGN(ck, st::open_merged(path));
+  }
   return Model::load(*ck);
 }
 
@@ -44,8 +49,11 @@ int main(int argc, char** argv) {
   int64_t samples = 0, seq_len = 0;
   int threads = 0;
   bool json = false, kl = false, quiet = false;
-  app.add_option("MODEL", model_path, "checkpoint: .safetensors file, HF directory or quantized directory")->required();
-  app.add_option("--quant", quant_path, "quantized directory to judge against MODEL (the float model)");
+  app.add_option("MODEL", model_path,
+                 "checkpoint: .safetensors file, HF directory, quantized directory, or a directory of "
+                 "part{i}-of-{n}/ tensor-parallel parts (merged on load)")
+      ->required();
+  app.add_option("--quant", quant_path, "quantized directory (or its parts) to judge against MODEL (the float model)");
   app.add_option("--data", data_path,
                  "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32")
       ->required();
