@@ -1,5 +1,7 @@
 // st-sparsify: prune the decoder linears (Wanda, magnitude, N:M) and quantize them as W8A8S.
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -94,12 +96,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
-    if (method == "auto") method = data.empty() ? "wanda" : "sparsegpt";
-    spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
-                  : method == "nm"      ? st::SparsifyMethod::nm
-                  : method == "sparsegpt" ? st::SparsifyMethod::sparsegpt
-                                        : st::SparsifyMethod::wanda;
-    if (spec.method == st::SparsifyMethod::nm) {
+    if (method == "nm") {
       int n = 0, m = 0;
       char tail = 0;
       if (std::sscanf(nm.c_str(), "%d:%d%c", &n, &m, &tail) != 2)
@@ -109,6 +106,22 @@ int main(int argc, char** argv) {
     }
     auto stats = st::load_stats(stats_path);
     if (!stats) return st::cli::report(stats.error());
+    if (method == "auto" && data.empty()) {
+      // Statistics that name their calibration data (__metadata__ "st.stats.data") let the
+      // default be SparseGPT on the same tokens.
+      const auto& md = stats->metadata;
+      const auto it = md.find("st.stats.data");
+      if (it != md.end() && std::filesystem::is_regular_file(it->second)) {
+        data = it->second;
+        if (samples == 0 && md.count("st.stats.samples")) samples = std::atoll(md.at("st.stats.samples").c_str());
+        if (seq_len == 0 && md.count("st.stats.seq_len")) seq_len = std::atoll(md.at("st.stats.seq_len").c_str());
+      }
+    }
+    if (method == "auto") method = data.empty() ? "wanda" : "sparsegpt";
+    spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
+                  : method == "nm"      ? st::SparsifyMethod::nm
+                  : method == "sparsegpt" ? st::SparsifyMethod::sparsegpt
+                                        : st::SparsifyMethod::wanda;
     auto ckpt = st::Checkpoint::open(model);
     if (!ckpt) return st::cli::report(ckpt.error());
     std::optional<st::GramSet> gram;
