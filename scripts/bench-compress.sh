@@ -78,14 +78,20 @@ c++ -O2 -std=c++17 -I"$ROOT" "$WORK/bench.cpp" "$BUILD/libst.a" \
 
 stats_kind=$([[ -x $BUILD/st-calibrate ]] && echo "st-calibrate (4 sequences)" || echo "synthetic (st-calibrate not built)")
 cores=$(nproc)
-printf '\nW8A8SC at 50%% sparsity (st-sparsify defaults: Wanda); statistics: %s; %s cores\n\n' "$stats_kind" "$cores"
+printf '\nW8A8SC at 50%% sparsity (st-sparsify: Wanda, and N:M 2:4); statistics: %s; %s cores\n\n' "$stats_kind" "$cores"
 printf '| model | int8 bytes | st-tile (ratio) | zstd -19 (ratio) | entropy bound | compress GB/s 1T / %sT | decompress GB/s 1T / %sT | st-compress s | -d s |\n' "$cores" "$cores"
 printf '|---|---|---|---|---|---|---|---|---|\n'
-for model in llama-4m-fp16 deepseekv3-mla-6m-fp16; do
-  W=$WORK/$model
+for run in llama-4m-fp16:wanda deepseekv3-mla-6m-fp16:wanda llama-4m-fp16:2:4 deepseekv3-mla-6m-fp16:2:4; do
+  model=${run%%:*}
+  pattern=${run#*:}
+  W=$WORK/$model-${pattern/:/-}
   mkdir -p "$W"
-  make_stats "$ST_FIXTURES/$model" "$W/stats.safetensors"
-  "$BUILD/st-sparsify" "$ST_FIXTURES/$model" --stats "$W/stats.safetensors" -o "$W/s" -q
+  [[ -f $WORK/$model.stats ]] || make_stats "$ST_FIXTURES/$model" "$WORK/$model.stats" 2>/dev/null
+  if [[ $pattern == wanda ]]; then
+    "$BUILD/st-sparsify" "$ST_FIXTURES/$model" --stats "$WORK/$model.stats" -o "$W/s" -q 2>/dev/null
+  else
+    "$BUILD/st-sparsify" "$ST_FIXTURES/$model" --stats "$WORK/$model.stats" --method nm --nm "$pattern" -o "$W/s" -q 2>/dev/null
+  fi
   read -r raw comp ent _z19t c1 d1 < <("$WORK/bench" "$W/s/quant_model_weight_w8a8s.safetensors" "$W/raw.bin" 1)
   read -r _ _ _ _ cn dn < <("$WORK/bench" "$W/s/quant_model_weight_w8a8s.safetensors" "$W/raw.bin" "$cores")
   zstd -19 -q -f "$W/raw.bin" -o "$W/raw.zst"
@@ -97,7 +103,7 @@ for model in llama-4m-fp16 deepseekv3-mla-6m-fp16; do
   t2=$(date +%s.%N)
   cmp -s "$W/s/quant_model_weight_w8a8s.safetensors" "$W/back/quant_model_weight_w8a8s.safetensors" ||
     fail "$model: decompressed weights differ"
-  python3 - "$model" "$raw" "$comp" "$z19" "$ent" "$c1" "$cn" "$d1" "$dn" "$t0" "$t1" "$t2" <<'EOF'
+  python3 - "$model ($pattern)" "$raw" "$comp" "$z19" "$ent" "$c1" "$cn" "$d1" "$dn" "$t0" "$t1" "$t2" <<'EOF'
 import sys
 m, raw, comp, z19, ent = sys.argv[1], *map(float, sys.argv[2:6])
 c1, cn, d1, dn, t0, t1, t2 = map(float, sys.argv[6:13])
