@@ -55,6 +55,11 @@ best_of WRITE bash -c floor_write
 rm -f "$OUT/floor.bin"
 FLOOR=$(awk -v a="${READ% *}" -v b="${WRITE% *}" 'BEGIN{printf "%.2f", a + b}')
 best_of OURS bash -c run_ours
+# The same quantization written as a stream into a file: no fsync and no checksum pass, like the floor.
+run_stream() { rm -f "$OUT/stream.safetensors"; "$Q" "$MODEL" --dynamic -o - -q >"$OUT/stream.safetensors"; }
+export -f run_stream
+best_of STREAM bash -c run_stream
+rm -f "$OUT/stream.safetensors"
 
 NUMPY=""
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
@@ -107,7 +112,10 @@ printf "%-34s %8s %9s %10s\n" "what" "seconds" "vs floor" "peak MiB"
 row "floor: cat input >/dev/null" "${READ% *}" ""
 row "floor: head -c OUTPUT_BYTES > file" "${WRITE% *}" ""
 row "floor (sum)" "$FLOOR" ""
-row "st-quant-w8a8 --dynamic" "${OURS% *}" "${OURS#* }"
+row "st-quant-w8a8 --dynamic -o DIR" "${OURS% *}" "${OURS#* }"
+row "st-quant-w8a8 --dynamic -o - >file" "${STREAM% *}" "${STREAM#* }"
+echo "(-o DIR also hashes every output byte for its .xxh3 checksums and fsyncs before the rename;"
+echo " the floor and the stream row do neither)"
 if [[ -n $NUMPY ]]; then
   row "numpy (same quantization)" "${NUMPY% *}" "${NUMPY#* }"
 else
