@@ -112,10 +112,24 @@ Result<Description> Description::load(const std::string& path) {
 }
 
 std::string Description::dump() const {
-  nlohmann::ordered_json root = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : top_) root[k] = v;
-  for (const auto& [k, v] : tensors_) root[k] = v;
-  return root.dump(2) + "\n";
+  // The text nlohmann::ordered_json::dump(2) gives for the same members (a key in both lists
+  // keeps its top-level place and takes the tensor value), written directly: building an
+  // ordered_json costs a linear key search per member, quadratic for 100k-tensor descriptions.
+  if (top_.empty() && tensors_.empty()) return "{}\n";
+  std::string out = "{\n";
+  bool first = true;
+  auto member = [&](const std::string& k, const std::string& v) {
+    if (!first) out += ",\n";
+    first = false;
+    out += "  " + nlohmann::json(k).dump() + ": " + nlohmann::json(v).dump();
+  };
+  for (const auto& [k, v] : top_) {
+    const auto t = tensor_index_.find(k);
+    member(k, t == tensor_index_.end() ? v : tensors_[t->second].second);
+  }
+  for (const auto& [k, v] : tensors_)
+    if (!top_index_.count(k)) member(k, v);
+  return out + "\n}\n";
 }
 
 std::optional<std::string> Description::top(std::string_view key) const {
