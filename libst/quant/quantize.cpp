@@ -126,7 +126,7 @@ class Writer {
  private:
   Status open_next() {
     const FilePlan& f = files_[next_file_++];
-    ST_ASSIGN(writer_, SafetensorsWriter::create(f.path, f.specs, f.metadata));
+    ST_ASSIGN(writer_, SafetensorsWriter::create(f.path, f.specs, f.metadata, WriterOptions{}));
     written_ = 0;
     return Status{};
   }
@@ -570,7 +570,26 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     auto release = [&ckpt, &e, from_map] {
       if (from_map) ckpt.release(e);
     };
-    if (!p || !p->quantize || (is_bias[i] && !is_static)) {
+    const std::vector<float>* over = nullptr;
+    if (o.overrides) {
+      auto it = o.overrides->find(t.name);
+      if (it != o.overrides->end()) {
+        if (it->second.size() != t.numel())
+          return make_error(Errc::format, "replacement values do not match the tensor's size", ckpt.path(), t.name);
+        over = &it->second;
+      }
+    }
+    if (over && (!p || !p->quantize || (is_bias[i] && !is_static))) {
+      Job job;
+      Owned b = make_owned(bytes.size);
+      if (!from_f32(t.dtype, over->data(), b->data(), over->size()))
+        return make_error(Errc::unsupported, std::string("cannot store a rewritten tensor of dtype ") + dtype_name(t.dtype),
+                          ckpt.path(), t.name);
+      release();
+      job.bytes = b->size;
+      job.pieces.push_back(piece(t.name, std::move(b)));
+      ST_CHECK(writer.push(std::move(job)));
+    } else if (!p || !p->quantize || (is_bias[i] && !is_static)) {
       Job job;
       Piece pc;
       pc.name = t.name;
@@ -587,7 +606,8 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       ST_CHECK(writer.push(std::move(job)));
     } else if (is_bias[i]) {
       p->bias.resize(t.numel());
-      if (!to_f32(t.dtype, bytes.data, p->bias.data(), p->bias.size()))
+      if (over) p->bias = *over;
+      else if (!to_f32(t.dtype, bytes.data, p->bias.data(), p->bias.size()))
         return make_error(Errc::unsupported, std::string("cannot read a bias of dtype ") + dtype_name(t.dtype),
                           ckpt.path(), t.name);
       for (float b : p->bias)
@@ -599,7 +619,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       p->q = make_owned(static_cast<size_t>(n * k));
       p->scale.resize(n);
       p->row_sum.resize(n);
-      Status s = w8a8::quantize_rows(t.dtype, bytes.data, n, k, reinterpret_cast<int8_t*>(p->q->data()),
+      Status s = w8a8::quantize_rows(over ? DType::F32 : t.dtype, over ? static_cast<const void*>(over->data()) : bytes.data, n, k, reinterpret_cast<int8_t*>(p->q->data()),
                                      p->scale.data(), p->row_sum.data(), threads);
       release();
       if (!s) return std::move(s).error().in_file(ckpt.path()).in_tensor(t.name);
