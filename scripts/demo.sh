@@ -23,7 +23,9 @@ step "perplexity and KL divergence on 8 evaluation sequences" \
   $bin/st-eval "$model" --quant "$work/w8a8" --data $data/eval_512x128.u32 --seq-len 512 --samples 8
 step "shard for tensor parallelism 2" $bin/st-shard "$work/w8a8" --tp 2 -o "$work/tp2" -f
 step "merge back: bit-identical" $bin/st-shard --merge "$work/tp2" -o "$work/merged" -f
-step "compare" $bin/st-inspect --diff --values "$work/w8a8" "$work/merged"
+step "compare: same tensors, same bytes" $bin/st-inspect --diff "$work/w8a8" "$work/merged"
+cmp "$work/w8a8/quant_model_weight_w8a8.safetensors" "$work/merged/quant_model_weight_w8a8.safetensors" &&
+  echo "weights: byte-identical"
 step "50% Wanda sparsity + W8A8S" \
   $bin/st-sparsify "$model" --stats "$work/stats.safetensors" -o "$work/w8a8s" -f
 step "shard and compress per rank (W8A8SC)" $bin/st-shard "$work/w8a8s" --tp 2 -o "$work/w8a8s-tp2" -f
