@@ -6,7 +6,8 @@
 namespace st {
 namespace {
 
-const char* const kSuffixes[] = {".input_min", ".input_max", ".input_absmax", ".input_sumsq", ".tokens"};
+const char* const kSuffixes[] = {".input_min", ".input_max", ".input_absmax", ".input_sumsq", ".tokens",
+                                 ".input_chmin", ".input_chmax"};
 
 bool split_linear_key(const std::string& name, std::string& prefix, std::string& field) {
   for (const char* s : kSuffixes) {
@@ -51,6 +52,11 @@ Result<ActivationStats> load_stats(const std::string& path) {
         ST_CHECK(need(DType::F64, t.numel()));
         ls.sumsq.resize(t.numel());
         std::memcpy(ls.sumsq.data(), v.data, v.size);
+      } else if (field == "input_chmin" || field == "input_chmax") {
+        ST_CHECK(need(DType::F32, t.numel()));
+        auto& dst = field == "input_chmin" ? ls.chmin : ls.chmax;
+        dst.resize(t.numel());
+        std::memcpy(dst.data(), v.data, v.size);
       } else {
         ST_CHECK(need(DType::I64, 1));
         std::memcpy(&ls.tokens, v.data, 8);
@@ -67,6 +73,9 @@ Result<ActivationStats> load_stats(const std::string& path) {
     if (ls.absmax.empty() || ls.sumsq.size() != ls.absmax.size())
       return make_error(Errc::format, "linear statistics incomplete (need input_min, input_max, input_absmax, "
                                       "input_sumsq of equal length, tokens)", path, prefix);
+    if (ls.chmin.size() != ls.chmax.size() || (!ls.chmin.empty() && ls.chmin.size() != ls.absmax.size()))
+      return make_error(Errc::format, "input_chmin and input_chmax must both be present with input_absmax's length",
+                        path, prefix);
   }
   return s;
 }
@@ -80,6 +89,10 @@ Status save_stats(const ActivationStats& stats, const std::string& path) {
     plan.push_back({p + ".input_absmax", DType::F32, {k}});
     plan.push_back({p + ".input_sumsq", DType::F64, {k}});
     plan.push_back({p + ".tokens", DType::I64, {1}});
+    if (!ls.chmin.empty()) {
+      plan.push_back({p + ".input_chmin", DType::F32, {k}});
+      plan.push_back({p + ".input_chmax", DType::F32, {k}});
+    }
   }
   for (const auto& [name, values] : stats.extra) {
     auto shape_it = stats.extra_shapes.find(name);
@@ -97,6 +110,10 @@ Status save_stats(const ActivationStats& stats, const std::string& path) {
     ST_CHECK(w->write(p + ".input_absmax", ls.absmax.data(), ls.absmax.size() * 4));
     ST_CHECK(w->write(p + ".input_sumsq", ls.sumsq.data(), ls.sumsq.size() * 8));
     ST_CHECK(w->write(p + ".tokens", &ls.tokens, 8));
+    if (!ls.chmin.empty()) {
+      ST_CHECK(w->write(p + ".input_chmin", ls.chmin.data(), ls.chmin.size() * 4));
+      ST_CHECK(w->write(p + ".input_chmax", ls.chmax.data(), ls.chmax.size() * 4));
+    }
   }
   for (const auto& [name, values] : stats.extra) ST_CHECK(w->write(name, values.data(), values.size() * 4));
   return w->finish();

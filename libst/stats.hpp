@@ -7,6 +7,8 @@
 //   P.input_absmax  F32 [k]   per input channel max |x|
 //   P.input_sumsq   F64 [k]   per input channel sum of x^2 (Wanda: ||x_j||_2 = sqrt(sumsq))
 //   P.tokens        I64 [1]   number of tokens seen
+//   P.input_chmin   F32 [k]   per input channel minimum   } optional: st-calibrate writes them,
+//   P.input_chmax   F32 [k]   per input channel maximum   } files without them still load
 // For every attention block A (e.g. "model.layers.0.self_attn"), what attention quantization
 // needs, all F32 (see st-calibrate(1) for each tool's exact tensors):
 //   A.<name>        e.g. A.q_absmax [heads], A.k_absmax [kv_heads], A.v_absmax [kv_heads]
@@ -27,6 +29,7 @@ struct LinearStats {
   float min = 0, max = 0;
   std::vector<float> absmax;  // [k]
   std::vector<double> sumsq;  // [k]
+  std::vector<float> chmin, chmax;  // [k] each, or empty (older statistics files)
   int64_t tokens = 0;
 };
 

@@ -18,6 +18,8 @@ void StatsCollector::on_linear_input(const std::string& name, const float* x, in
     s.min = INFINITY, s.max = -INFINITY;
     s.absmax.assign(size_t(cols), 0.0f);
     s.sumsq.assign(size_t(cols), 0.0);
+    s.chmin.assign(size_t(cols), INFINITY);
+    s.chmax.assign(size_t(cols), -INFINITY);
   }
   // Columns split across threads: each owns its channels' absmax and sumsq.
   std::vector<float> mins(size_t(threads()) + 1, INFINITY), maxs(size_t(threads()) + 1, -INFINITY);
@@ -33,6 +35,8 @@ void StatsCollector::on_linear_input(const std::string& name, const float* x, in
           mn = std::min(mn, v), mx = std::max(mx, v);
           s.absmax[size_t(c)] = std::max(s.absmax[size_t(c)], std::fabs(v));
           s.sumsq[size_t(c)] += double(v) * v;
+          s.chmin[size_t(c)] = std::min(s.chmin[size_t(c)], v);
+          s.chmax[size_t(c)] = std::max(s.chmax[size_t(c)], v);
         }
       }
       mins[size_t(part)] = mn, maxs[size_t(part)] = mx;
@@ -80,6 +84,8 @@ void merge(ActivationStats& a, ActivationStats&& b) {
     for (size_t c = 0; c < sa.absmax.size(); ++c) {
       sa.absmax[c] = std::max(sa.absmax[c], sb.absmax[c]);
       sa.sumsq[c] += sb.sumsq[c];
+      sa.chmin[c] = std::min(sa.chmin[c], sb.chmin[c]);
+      sa.chmax[c] = std::max(sa.chmax[c], sb.chmax[c]);
     }
     sa.tokens += sb.tokens;
   }

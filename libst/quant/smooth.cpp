@@ -1,0 +1,212 @@
+// Anti-outlier smoothing: per-channel scales folded into the op before each linear group.
+#include "libst/quant/smooth.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace st {
+namespace {
+
+constexpr float kMinScale = 1e-4f, kMaxScale = 1e4f;
+constexpr float kTiny = 1e-8f;
+
+struct Consumer {
+  const LinearInfo* info;
+  std::vector<float>* w;  // [n, k] fp32, in SmoothResult::tensors
+};
+
+// Estimated quantized output error of the consumers after scaling by s: per-row weight
+// rounding (step^2/12 times E[x'^2]) plus per-tensor activation rounding (step^2/12 times the
+// consumers' column energy). Inputs: x2[j] = E[x_j^2], lo/hi per channel (or +-absmax).
+double estimate_error(const std::vector<Consumer>& cons, const std::vector<float>& s, const std::vector<double>& x2,
+                      const std::vector<float>& lo, const std::vector<float>& hi) {
+  const size_t k = s.size();
+  float mn = 0, mx = 0;
+  double ex2 = 0;
+  for (size_t j = 0; j < k; ++j) {
+    mn = std::min(mn, lo[j] / s[j]);
+    mx = std::max(mx, hi[j] / s[j]);
+    ex2 += x2[j] / (double(s[j]) * s[j]);
+  }
+  const double da = double(mx - mn) / 255.0;
+  double err = 0;
+  for (const auto& c : cons) {
+    const int64_t n = c.info->out_features;
+    double colsq = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      const float* row = c.w->data() + r * int64_t(k);
+      float m = 0;
+      for (size_t j = 0; j < k; ++j) {
+        const float v = row[j] * s[j];
+        m = std::max(m, std::fabs(v));
+        colsq += double(v) * v;
+      }
+      const double dw = m / 127.0;
+      err += dw * dw / 12.0 * ex2;
+    }
+    err += da * da / 12.0 * colsq;
+  }
+  return err;
+}
+
+}  // namespace
+
+float smooth_scale(float act_absmax, float weight_absmax, float alpha) {
+  if (!(act_absmax > 0) || !std::isfinite(act_absmax)) return 1.0f;
+  const float s = std::pow(std::max(act_absmax, kTiny), alpha) / std::pow(std::max(weight_absmax, kTiny), 1 - alpha);
+  if (!std::isfinite(s)) return 1.0f;
+  return std::min(kMaxScale, std::max(kMinScale, s));
+}
+
+Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
+                            const SmoothOptions& o) {
+  SmoothResult res;
+  auto load = [&](const std::string& name) -> Result<std::vector<float>*> {
+    auto it = res.tensors.find(name);
+    if (it != res.tensors.end()) return &it->second;
+    if (!ckpt.find(name)) return static_cast<std::vector<float>*>(nullptr);
+    ST_ASSIGN(auto v, ckpt.read_f32(name));
+    return &(res.tensors[name] = std::move(v));
+  };
+
+  // One pair: `source` (a norm weight [k], or a weight [k, m] whose rows are scaled) feeding
+  // the consumers' columns.
+  auto apply = [&](const std::string& source, bool source_rows, const std::string& source_bias,
+                   const std::vector<const LinearInfo*>& members) -> Status {
+    if (members.empty()) return Status{};
+    const int64_t k = members.front()->in_features;
+    // All consumers need statistics (they read the same input; take the union).
+    std::vector<float> amax(size_t(k), 0.0f), lo(static_cast<size_t>(k)), hi(static_cast<size_t>(k));
+    std::vector<double> x2(size_t(k), 0.0);
+    bool have_ch = true;
+    for (const auto* l : members) {
+      const LinearStats* s = stats.linear(l->prefix);
+      if (!s || int64_t(s->absmax.size()) != k || s->tokens <= 0) return Status{};
+      if (s->chmin.size() != size_t(k) || s->chmax.size() != size_t(k)) have_ch = false;
+    }
+    const LinearStats& s0 = *stats.linear(members.front()->prefix);
+    for (int64_t j = 0; j < k; ++j) {
+      for (const auto* l : members) amax[j] = std::max(amax[j], stats.linear(l->prefix)->absmax[j]);
+      x2[j] = s0.sumsq[j] / double(s0.tokens);
+      lo[j] = have_ch ? std::min(s0.chmin[j], 0.0f) : -amax[j];
+      hi[j] = have_ch ? std::max(s0.chmax[j], 0.0f) : amax[j];
+      if (have_ch)
+        for (const auto* l : members) {
+          lo[j] = std::min(lo[j], stats.linear(l->prefix)->chmin[j]);
+          hi[j] = std::max(hi[j], stats.linear(l->prefix)->chmax[j]);
+        }
+    }
+    ST_ASSIGN(auto* src, load(source));
+    if (!src) return Status{};
+    if (int64_t(src->size()) % k != 0)
+      return make_error(Errc::format, "cannot smooth: size does not match the next linear's input", ckpt.path(),
+                        source);
+    std::vector<Consumer> cons;
+    std::vector<float> wmax(size_t(k), 0.0f);
+    for (const auto* l : members) {
+      ST_ASSIGN(auto* w, load(l->weight_name()));
+      if (!w) return Status{};
+      cons.push_back({l, w});
+      for (int64_t r = 0; r < l->out_features; ++r)
+        for (int64_t j = 0; j < k; ++j) wmax[j] = std::max(wmax[j], std::fabs((*w)[r * k + j]));
+    }
+    auto scales = [&](float a) {
+      std::vector<float> s(static_cast<size_t>(k));
+      for (int64_t j = 0; j < k; ++j) s[j] = smooth_scale(amax[j], wmax[j], a);
+      return s;
+    };
+    float alpha = o.alpha;
+    std::vector<float> s = scales(alpha);
+    if (o.search) {
+      double best = estimate_error(cons, s, x2, lo, hi);
+      const std::vector<float> ones(size_t(k), 1.0f);
+      for (float a : {0.0f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}) {
+        auto c = a == 0.0f ? ones : scales(a);
+        const double e = estimate_error(cons, c, x2, lo, hi);
+        if (e < best) best = e, alpha = a, s = std::move(c);
+      }
+    }
+    res.alpha[source] = alpha;
+    // Rewrite the source: a vector [k], or rows of a [k, m] weight (and its bias).
+    const int64_t m = int64_t(src->size()) / k;
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t c = 0; c < m; ++c) (*src)[j * m + c] /= s[j];
+    if (source_rows && !source_bias.empty()) {
+      ST_ASSIGN(auto* b, load(source_bias));
+      if (b)
+        for (int64_t j = 0; j < k; ++j) (*b)[j] /= s[j];
+    }
+    for (auto& c : cons)
+      for (int64_t r = 0; r < c.info->out_features; ++r)
+        for (int64_t j = 0; j < k; ++j) (*c.w)[r * k + j] *= s[j];
+    for (const auto* l : members) {
+      LinearStats& ls = stats.linears[l->prefix];
+      float mn = INFINITY, mx = -INFINITY, am = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        ls.absmax[j] /= s[j];
+        ls.sumsq[j] /= double(s[j]) * s[j];
+        am = std::max(am, ls.absmax[j]);
+        if (have_ch) {
+          ls.chmin[j] /= s[j], ls.chmax[j] /= s[j];
+          mn = std::min(mn, ls.chmin[j]), mx = std::max(mx, ls.chmax[j]);
+        }
+      }
+      if (!have_ch) {
+        mn = ls.min < 0 ? -am : 0.0f;
+        mx = ls.max > 0 ? am : 0.0f;
+      }
+      ls.min = mn, ls.max = mx;
+    }
+    ++res.pairs;
+    return Status{};
+  };
+
+  // Layers whose MLP is MoE: their post-attention norm feeds the router and every expert.
+  std::map<int, bool> moe;
+  for (const auto& l : arch.linears())
+    if (l.is_expert() || l.role == LinearRole::router) moe[l.layer] = true;
+
+  std::map<std::string, bool> done;
+  for (const auto& l : arch.linears()) {
+    if (done[l.group]) continue;
+    done[l.group] = true;
+    const auto members = arch.group(l.group);
+    for (const auto* m : members)
+      if (m->float_by_default) goto next;
+    {
+      const std::string layer = "model.layers." + std::to_string(l.layer) + ".";
+      switch (l.role) {
+        case LinearRole::q:
+        case LinearRole::k:
+        case LinearRole::v:
+        case LinearRole::q_a:
+        case LinearRole::kv_a:
+          if (o.norms) ST_CHECK(apply(layer + "input_layernorm.weight", false, "", members));
+          break;
+        case LinearRole::q_b:
+          if (o.norms) ST_CHECK(apply(layer + "self_attn.q_a_layernorm.weight", false, "", members));
+          break;
+        case LinearRole::kv_b:
+          if (o.norms && !o.keep_latent) ST_CHECK(apply(layer + "self_attn.kv_a_layernorm.weight", false, "", members));
+          break;
+        case LinearRole::gate:
+        case LinearRole::up:
+          if (o.norms && !moe[l.layer] && !l.is_expert())
+            ST_CHECK(apply(layer + "post_attention_layernorm.weight", false, "", members));
+          break;
+        case LinearRole::down:
+          if (o.up_down) {
+            const std::string mlp = l.prefix.substr(0, l.prefix.rfind('.'));
+            ST_CHECK(apply(mlp + ".up_proj.weight", true, mlp + ".up_proj.bias", members));
+          }
+          break;
+        default: break;
+      }
+    }
+  next:;
+  }
+  // Drop tensors read but not rewritten (a pair skipped after loading).
+  return res;
+}
+
+}  // namespace st

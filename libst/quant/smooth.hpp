@@ -1,0 +1,65 @@
+// Anti-outlier smoothing (SmoothQuant-style) for static W8A8: moves activation outliers into
+// the weights with a per-input-channel scale s, exactly (the float model computes the same
+// function up to the rounding of the rewritten tensors to their dtype).
+//
+// For a set of linears reading the same input x [.., k] that a preceding op P produces
+// linearly per channel, x_j = P_j(.) , we rewrite
+//   P_j  <- P_j / s_j          (the preceding op's channel j)
+//   W[:,j] <- W[:,j] * s_j     (every consumer's input column j)
+// so x'_j = x_j / s_j and W' x' = W x. The pairs used (HF naming):
+//   input_layernorm.weight           -> q/k/v_proj (MLA: q_a_proj + kv_a_proj_with_mqa, or q_proj)
+//   post_attention_layernorm.weight  -> gate/up_proj  (dense MLP layers only: in an MoE layer the
+//                                       router and every expert read it too; not smoothed)
+//   self_attn.q_a_layernorm.weight   -> q_b_proj      (MLA)
+//   self_attn.kv_a_layernorm.weight  -> kv_b_proj     (MLA; skipped when attention is quantized:
+//                                       the FAKQuant latent statistics would change)
+//   mlp.up_proj rows (every MLP, shared and routed experts too) -> down_proj, since the MLP
+//                                       computes h = act(gate x) * (up x): dividing up's row j by
+//                                       s_j divides h_j by s_j.
+// s_j = max(a_j, eps)^alpha / max(w_j, eps)^(1 - alpha), a_j the calibration absmax of input
+// channel j, w_j the largest |W[:,j]| over the consumers; clamped to [1e-4, 1e4]; 1 where a_j = 0.
+//
+// The statistics of every smoothed linear are rewritten to describe x': absmax / s, sumsq / s^2,
+// per-channel min/max / s, and the per-tensor min/max from the per-channel ones (when the
+// statistics have them; otherwise the symmetric bound +-max_j absmax'_j).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "libst/architecture.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/error.hpp"
+#include "libst/stats.hpp"
+
+namespace st {
+
+struct SmoothOptions {
+  float alpha = 0.5f;
+  bool norms = true;     // fold into the preceding RMSNorm weights
+  bool up_down = true;   // fold down_proj's input scale into up_proj's rows
+  bool keep_latent = false;  // do not touch kv_a_layernorm / kv_b_proj (attention quantization)
+  // Per-pair alpha search: for each pair, the alpha in {0.2, 0.3, ..., 0.8} (and `alpha`) that
+  // minimises an estimate of the quantized output error (weights per row, activation per
+  // tensor) computed from the statistics; `alpha` is used when false.
+  bool search = false;
+};
+
+struct SmoothResult {
+  // Rewritten tensors by name, as fp32 values (shape unchanged); the caller stores them in the
+  // tensor's own dtype (float tensors) or quantizes them (linear weights).
+  std::map<std::string, std::vector<float>> tensors;
+  size_t pairs = 0;  // smoothing pairs applied
+  std::map<std::string, float> alpha;  // chosen alpha per pair (by the preceding tensor's name)
+};
+
+// Needs random access to the checkpoint (reads the weights it rewrites). Rewrites `stats` in
+// place for the smoothed linears. Linears without statistics (unrouted experts) are left alone.
+Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
+                            const SmoothOptions& options);
+
+// The smoothing scale of one channel (exposed for tests).
+float smooth_scale(float act_absmax, float weight_absmax, float alpha);
+
+}  // namespace st
