@@ -10,18 +10,7 @@
 #include "libst/checkpoint.hpp"
 #include "libst/model/calibrate.hpp"
 #include "libst/model/parallel.hpp"
-
-namespace {
-
-bool is_jsonl(const std::string& p) {
-  auto ends = [&](const char* s) {
-    const std::string x = s;
-    return p.size() >= x.size() && p.compare(p.size() - x.size(), x.size(), x) == 0;
-  };
-  return ends(".jsonl") || ends(".json");
-}
-
-}  // namespace
+#include "libst/model/tokens.hpp"
 
 int main(int argc, char** argv) {
   st::model::reexec_for_blas_core(argv);
@@ -51,7 +40,7 @@ int main(int argc, char** argv) {
       return st::cli::report(st::make_error(st::Errc::exists, "output exists (use -f to replace it)", output));
     if (output == "-" && isatty(1))
       return st::cli::report(st::make_error(st::Errc::usage, "refusing to write a safetensors file to a terminal"));
-    if (seq_len == 0 && !is_jsonl(data_path))
+    if (seq_len == 0 && !st::model::is_jsonl_path(data_path))
       return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", data_path));
     auto data = st::model::load_tokens(data_path, seq_len, samples);
     if (!data) return st::cli::report(data.error());

@@ -13,6 +13,7 @@
 #include "libst/shard.hpp"
 #include "libst/model/eval.hpp"
 #include "libst/model/parallel.hpp"
+#include "libst/model/tokens.hpp"
 
 namespace {
 
@@ -26,14 +27,6 @@ Result<std::unique_ptr<Model>> open_model(const std::string& path) {
     ST_ASSIGN(ck, st::open_merged(path));
   }
   return Model::load(*ck);
-}
-
-bool is_jsonl(const std::string& p) {
-  auto ends = [&](const char* s) {
-    const std::string x = s;
-    return p.size() >= x.size() && p.compare(p.size() - x.size(), x.size(), x) == 0;
-  };
-  return ends(".jsonl") || ends(".json");
 }
 
 }  // namespace
@@ -69,7 +62,7 @@ int main(int argc, char** argv) {
     if (kl && quant_path.empty())
       return st::cli::report(st::make_error(st::Errc::usage, "--kl-divergence needs --quant QDIR"));
     if (threads > 0) st::model::set_threads(threads);
-    if (seq_len == 0 && !is_jsonl(data_path)) seq_len = 512;
+    if (seq_len == 0 && !st::model::is_jsonl_path(data_path)) seq_len = 512;
     auto data = st::model::load_tokens(data_path, seq_len, samples);
     if (!data) return st::cli::report(data.error());
     auto model = open_model(model_path);

@@ -6,6 +6,7 @@
 
 #include "bin/common/cli.hpp"
 #include "libst/checkpoint.hpp"
+#include "libst/paths.hpp"
 #include "libst/description.hpp"
 #include "libst/inspect.hpp"
 
@@ -20,10 +21,6 @@ struct Options {
   std::string filter;
   unsigned threads = 0;
 };
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Writes the result to stdout; a closed pipe ends quietly.
 int emit(const std::string& text, int code) {
@@ -60,7 +57,7 @@ int print_diff(const Options& o, const st::CheckpointDiff& d) {
 int diff(const Options& o) {
   const std::string &a = o.paths[0], &b = o.paths[1];
   if (a == "-" && b == "-") return st::cli::report(st::make_error(st::Errc::usage, "only one side of --diff can be '-'"));
-  const bool ja = ends_with(a, ".json"), jb = ends_with(b, ".json");
+  const bool ja = st::ends_with(a, ".json"), jb = st::ends_with(b, ".json");
   if (ja != jb)
     return st::cli::report(st::make_error(st::Errc::usage, "--diff compares two checkpoints or two .json descriptions, not one of each"));
   if (ja) {

@@ -1,5 +1,6 @@
 // Opening checkpoints of every layout behind one interface.
 #include "libst/checkpoint.hpp"
+#include "libst/paths.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -17,37 +18,6 @@
 namespace st {
 namespace {
 
-bool is_dir(const std::string& p) {
-  struct stat sb {};
-  return ::stat(p.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-bool is_file(const std::string& p) {
-  struct stat sb {};
-  return ::stat(p.c_str(), &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::io, "cannot read", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 
 // Copies stdin into an unlinked temporary file and returns its /proc path for mapping.
 Result<std::string> spool_stdin(int& keep_fd) {
@@ -122,8 +92,8 @@ Status Checkpoint::index_entries() {
 Status Checkpoint::load_side_files_from_dir(const std::string& dir) {
   for (const auto& name : side_file_names()) {
     const std::string p = dir + "/" + name;
-    if (!is_file(p)) continue;
-    ST_ASSIGN(side_files_[name], read_text(p));
+    if (!is_regular_file(p)) continue;
+    ST_ASSIGN(side_files_[name], read_file_text(p));
   }
   return Status{};
 }
@@ -155,7 +125,7 @@ Status Checkpoint::parse_side_files() {
 // Loads the shards an index names (HF model.safetensors.index.json, or the same for
 // quant_model_weight files) and checks that index and shards agree tensor by tensor.
 Status Checkpoint::add_indexed_files(const std::string& dir, const std::string& index_path) {
-  ST_ASSIGN(const std::string text, read_text(index_path));
+  ST_ASSIGN(const std::string text, read_file_text(index_path));
   nlohmann::json index;
   try {
     index = nlohmann::json::parse(text);
@@ -208,14 +178,14 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
       c->file_names_.push_back("<stdin>");
       ST_CHECK(c->load_side_files_from_metadata(c->stream_->header().metadata));
     }
-  } else if (is_dir(path)) {
+  } else if (is_directory(path)) {
     const std::string dir = path;
-    const auto names = list_dir(dir);
+    const auto names = list_directory(dir);
     std::vector<std::string> parts;
     static const std::regex part_re(R"(part(\d{1,6})-of-(\d{1,6}))");  // bounded: stoi cannot overflow
     for (const auto& n : names)
-      if (std::regex_match(n, part_re) && is_dir(dir + "/" + n)) parts.push_back(n);
-    if (is_file(dir + "/" + kDescriptionFile)) {
+      if (std::regex_match(n, part_re) && is_directory(dir + "/" + n)) parts.push_back(n);
+    if (is_regular_file(dir + "/" + kDescriptionFile)) {
       c->layout_ = Layout::quantized;
       std::vector<std::string> indexes;
       for (const auto& n : names)
@@ -231,10 +201,10 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
       }
       if (c->files_.empty())
         return make_error(Errc::format, "quantized directory has no quant_model_weight_*.safetensors", path);
-    } else if (is_file(dir + "/model.safetensors.index.json")) {
+    } else if (is_regular_file(dir + "/model.safetensors.index.json")) {
       c->layout_ = Layout::hf_sharded;
       ST_CHECK(c->add_indexed_files(dir, dir + "/model.safetensors.index.json"));
-    } else if (is_file(dir + "/model.safetensors")) {
+    } else if (is_regular_file(dir + "/model.safetensors")) {
       c->layout_ = Layout::hf_single;
       ST_CHECK(c->add_file(dir + "/model.safetensors"));
     } else if (!parts.empty()) {

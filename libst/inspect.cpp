@@ -1,5 +1,6 @@
 // Tensor listings, streamed multi-threaded statistics and checkpoint / description diffs.
 #include "libst/inspect.hpp"
+#include "libst/paths.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -170,12 +171,6 @@ bool keep(const std::optional<std::regex>& re, const std::string& name) {
   return !re || std::regex_search(name, *re);
 }
 
-std::string base_name(const std::string& path) {
-  std::string p = path;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  const auto slash = p.rfind('/');
-  return slash == std::string::npos ? p : p.substr(slash + 1);
-}
 
 }  // namespace
 

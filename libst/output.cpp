@@ -1,5 +1,6 @@
 // Temporary-then-rename outputs and the signal handler that cleans their temporaries.
 #include "libst/output.hpp"
+#include "libst/paths.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -68,20 +69,8 @@ void on_signal(int sig) {
   raise(sig);
 }
 
-std::string dir_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 std::string temp_template(const std::string& path) {
-  return dir_of(path) + "/." + base_of(path) + ".tmp-XXXXXX";
+  return dir_name(path) + "/." + base_name(path) + ".tmp-XXXXXX";
 }
 
 Error io_error(const std::string& what, const std::string& file) {
@@ -197,7 +186,7 @@ Status OutputFile::commit() {
   fd_ = -1;
   if (::rename(temp_.c_str(), path_.c_str()) != 0) return io_error("cannot rename into place", path_);
   committed_ = true;
-  return fsync_dir(dir_of(path_));
+  return fsync_dir(dir_name(path_));
 }
 
 Result<std::unique_ptr<OutputDir>> OutputDir::create(const std::string& path, bool force) {
@@ -237,7 +226,7 @@ Status OutputDir::commit() {
   }
   committed_ = true;
   if (!old.empty()) remove_tree(old);
-  return fsync_dir(dir_of(path_));
+  return fsync_dir(dir_name(path_));
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -1,5 +1,6 @@
 // Tensor-parallel split into part{r}-of-{N}/ folders and the exact merge back (see shard.hpp).
 #include "libst/shard.hpp"
+#include "libst/paths.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -160,14 +161,6 @@ void move_chunk(const uint8_t* full, uint8_t* piece, const std::vector<int64_t>&
   }
 }
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::io, "cannot read", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Status write_text(const std::string& path, const std::string& text) {
   ST_ASSIGN(auto f, OutputFile::create(path));
   ST_CHECK(f->write(text.data(), text.size()));
@@ -199,7 +192,7 @@ std::map<std::string, std::string> index_files(const Checkpoint& in) {
       const std::string n = e->d_name;
       const std::string suffix = ".safetensors.index.json";
       if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        auto t = read_text(in.path() + "/" + n);
+        auto t = read_file_text(in.path() + "/" + n);
         if (t) out[n] = *t;
       }
     }

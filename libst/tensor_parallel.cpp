@@ -1,5 +1,6 @@
 // Tensor-parallel split rules and packing names, by tensor name (see tensor_parallel.hpp).
 #include "libst/tensor_parallel.hpp"
+#include "libst/paths.hpp"
 
 #include <array>
 
@@ -41,10 +42,6 @@ NameParts split_name(std::string_view name) {
     p.parent = head.substr(0, prev);
   }
   return p;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 LinearKind linear_kind(const NameParts& p) {

@@ -1,6 +1,7 @@
 // st-verify's library side: finds the weight files of a checkpoint, checks their integrity
 // (xxhsum files, per-tensor hashes, parsing) and drives the structural and numeric checks.
 #include "libst/verify.hpp"
+#include "libst/paths.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -38,45 +39,10 @@ const std::string& Unit::file_of(const std::string& name) const {
 
 namespace {
 
-bool is_dir(const std::string& p) {
-  struct stat sb {};
-  return ::stat(p.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-bool exists(const std::string& p) {
-  struct stat sb {};
-  return ::stat(p.c_str(), &sb) == 0;
-}
-
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string base_name(const std::string& p) {
-  const auto slash = p.rfind('/');
-  return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-std::string dir_name(const std::string& p) {
-  const auto slash = p.rfind('/');
-  return slash == std::string::npos ? "." : p.substr(0, slash);
-}
-
 std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = read_file_text(path);
+  if (!text) return std::nullopt;
+  return std::move(text).value();
 }
 
 // Copies stdin into an unlinked temporary file; returns the descriptor.
@@ -192,7 +158,7 @@ void check_file_integrity(const Unit& u, size_t fi, bool has_sum_file, Sink& sin
 
 // Opens one weight file into the unit; a file that does not parse is a problem, not an error.
 void add_weight_file(Unit& u, const std::string& path, const std::string& display, Sink& sink) {
-  const bool has_sum = display != "<stdin>" && exists(path + kChecksumSuffix);
+  const bool has_sum = display != "<stdin>" && path_exists(path + kChecksumSuffix);
   auto f = SafetensorsFile::open(path);
   sink.report->files.push_back(display);
   if (!f) {
@@ -277,7 +243,7 @@ void check_index(const Unit& u, const std::string& dir, const std::string& name,
 // Weight files of a directory: quant_model_weight*.safetensors, else an HF layout's.
 std::vector<std::string> weight_files(const std::string& dir) {
   std::vector<std::string> out, hf;
-  for (const auto& n : list_dir(dir)) {
+  for (const auto& n : list_directory(dir)) {
     if (!ends_with(n, ".safetensors")) continue;
     if (n.rfind("quant_model_weight", 0) == 0) out.push_back(n);
     else if (n == "model.safetensors" || n.rfind("model-", 0) == 0) hf.push_back(n);
@@ -289,12 +255,12 @@ std::vector<std::string> weight_files(const std::string& dir) {
 bool load_dir_unit(Unit& u, const std::string& dir, Sink& sink) {
   const auto files = weight_files(dir);
   const std::string desc_path = dir + "/" + kDescriptionFile;
-  const bool has_desc = exists(desc_path);
+  const bool has_desc = path_exists(desc_path);
   if (files.empty() && !has_desc) return false;
   u.desc_file = desc_path;
   if (files.empty()) sink.add("structure", dir, "", "no quant_model_weight_*.safetensors weight file");
   for (const auto& f : files) add_weight_file(u, dir + "/" + f, dir + "/" + f, sink);
-  for (const auto& n : list_dir(dir))
+  for (const auto& n : list_directory(dir))
     if (ends_with(n, ".safetensors.index.json")) check_index(u, dir, n, sink);
   if (auto cfg = read_text(dir + "/config.json")) parse_config(u, *cfg, dir + "/config.json", sink);
   if (has_desc) {
@@ -314,9 +280,9 @@ struct PartName {
 std::vector<PartName> part_folders(const std::string& dir) {
   static const std::regex re(R"(part(\d+)-of-(\d+))");
   std::vector<PartName> out;
-  for (const auto& n : list_dir(dir)) {
+  for (const auto& n : list_directory(dir)) {
     std::smatch m;
-    if (std::regex_match(n, m, re) && is_dir(dir + "/" + n) && m[1].length() < 7 && m[2].length() < 7)
+    if (std::regex_match(n, m, re) && is_directory(dir + "/" + n) && m[1].length() < 7 && m[2].length() < 7)
       out.push_back({n, std::stoi(m[1]), std::stoi(m[2])});
   }
   std::sort(out.begin(), out.end(), [](const PartName& a, const PartName& b) { return a.i < b.i; });
@@ -379,10 +345,10 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
     ::close(fd);  // the mapping keeps the data
     load_side_files_from_metadata(*u, sink);
     units.push_back(std::move(u));
-  } else if (is_dir(path)) {
+  } else if (is_directory(path)) {
     auto u = std::make_unique<Unit>();
     if (load_dir_unit(*u, path, sink)) {
-      report.layout = (u->desc || exists(u->desc_file)) ? "quantized" : "hf";
+      report.layout = (u->desc || path_exists(u->desc_file)) ? "quantized" : "hf";
       units.push_back(std::move(u));
     } else {
       const auto parts = part_folders(path);
@@ -404,7 +370,7 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
         units.push_back(std::move(pu));
       }
     }
-  } else if (exists(path)) {
+  } else if (path_exists(path)) {
     report.layout = "file";
     auto u = std::make_unique<Unit>();
     add_weight_file(*u, path, path, sink);

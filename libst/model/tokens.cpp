@@ -1,5 +1,6 @@
 // Reading token-id files (JSONL or raw uint32) and checking them against a model's config.
 #include "libst/model/tokens.hpp"
+#include "libst/paths.hpp"
 
 #include <cstring>
 #include <fstream>
@@ -10,10 +11,6 @@
 namespace st::model {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 Result<TokenData> load_jsonl(const std::string& path, std::istream& in, int64_t seq_len, int64_t samples) {
   TokenData d;
@@ -77,10 +74,12 @@ Result<TokenData> load_raw(const std::string& path, std::istream& in, int64_t se
 
 }  // namespace
 
+bool is_jsonl_path(const std::string& path) { return ends_with(path, ".jsonl") || ends_with(path, ".json"); }
+
 Result<TokenData> load_tokens(const std::string& path, int64_t seq_len, int64_t samples) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
-  Result<TokenData> d = (ends_with(path, ".jsonl") || ends_with(path, ".json")) ? load_jsonl(path, in, seq_len, samples)
+  Result<TokenData> d = is_jsonl_path(path) ? load_jsonl(path, in, seq_len, samples)
                                                                                 : load_raw(path, in, seq_len, samples);
   if (!d) return d;
   if (d->seqs.empty()) return make_error(Errc::format, "no token sequences in the data", path);

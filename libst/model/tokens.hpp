@@ -28,6 +28,9 @@ struct TokenData {
 // Errors: unreadable or malformed file, no sequences, a sequence shorter than 2 tokens.
 Result<TokenData> load_tokens(const std::string& path, int64_t seq_len, int64_t samples);
 
+// True when load_tokens reads the file as JSONL (by its name), so no --seq-len is needed.
+bool is_jsonl_path(const std::string& path);
+
 // Every id < vocab and every sequence within max_position_embeddings.
 Status check_tokens(const TokenData& data, const ModelConfig& cfg);
 

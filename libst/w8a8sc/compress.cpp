@@ -1,5 +1,6 @@
 // W8A8S <-> W8A8SC checkpoint directories, part by part (see compress.hpp).
 #include "libst/w8a8sc/compress.hpp"
+#include "libst/paths.hpp"
 
 #include <cstring>
 #include <filesystem>
@@ -21,9 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 std::string strip_suffix(const std::string& s, const std::string& suffix) { return s.substr(0, s.size() - suffix.size()); }
 
 std::string shape_str(const std::vector<int64_t>& s) {
@@ -64,15 +62,6 @@ Status write_text(const std::string& path, const std::string& text) {
   return f->commit();
 }
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::io, "cannot open", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return make_error(Errc::io, "read failed", path);
-  return ss.str();
-}
-
 // config.json's "quantize" value (MindIE's loader reads it) changes from `from_q` to `to_q`;
 // only that value's text is replaced, so the two directions are exact inverses.
 std::string retag_config(const std::string& text, const char* from_q, const char* to_q) {
@@ -93,7 +82,7 @@ Status copy_side_files(const std::string& from, const std::string& to, const cha
                                      (ends_with(name, ".safetensors") || ends_with(name, ".xxh3"))))
       continue;
     if (name == "config.json") {
-      ST_ASSIGN(const std::string text, read_text(entry.path().string()));
+      ST_ASSIGN(const std::string text, read_file_text(entry.path().string()));
       ST_CHECK(write_text(to + "/" + name, retag_config(text, from_q, to_q)));
       continue;
     }
