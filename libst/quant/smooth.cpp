@@ -81,7 +81,9 @@ Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, Ac
     bool have_ch = true;
     for (const auto* l : members) {
       const LinearStats* s = stats.linear(l->prefix);
-      if (!s || int64_t(s->absmax.size()) != k || s->tokens <= 0) return Status{};
+      // Missing or broken statistics: left alone for the quantizer to report or handle.
+      if (!s || int64_t(s->absmax.size()) != k || s->tokens <= 0 || !std::isfinite(s->min) || !std::isfinite(s->max))
+        return Status{};
       if (s->chmin.size() != size_t(k) || s->chmax.size() != size_t(k)) have_ch = false;
     }
     const LinearStats& s0 = *stats.linear(members.front()->prefix);
@@ -158,6 +160,8 @@ Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, Ac
       ls.min = mn, ls.max = mx;
     }
     ++res.pairs;
+    if (alpha > 0)
+      for (const auto* l : members) res.smoothed.push_back(l->prefix);
     return Status{};
   };
 

@@ -52,6 +52,7 @@ struct SmoothResult {
   std::map<std::string, std::vector<float>> tensors;
   size_t pairs = 0;  // smoothing pairs applied
   std::map<std::string, float> alpha;  // chosen alpha per pair (by the preceding tensor's name)
+  std::vector<std::string> smoothed;   // prefixes of the linears whose input was rescaled (alpha > 0)
 };
 
 // Needs random access to the checkpoint (reads the weights it rewrites). Rewrites `stats` in

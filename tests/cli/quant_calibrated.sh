@@ -9,7 +9,7 @@ DATA=$ST_FIXTURES/data
 for m in llama-4m-fp16 deepseekv3-mla-6m-fp16; do
   expect_exit 0 "$ST_BIN/st-calibrate" "$ST_FIXTURES/$m" --data "$DATA/calib_ids.jsonl" --samples 4 --seq-len 256 \
     -o "$TMP/$m.st" -q
-  expect_exit 0 "$Q" "$ST_FIXTURES/$m" --stats "$TMP/$m.st" --fa-quant -o "$TMP/$m"
+  expect_exit 0 "$Q" "$ST_FIXTURES/$m" --anti-outlier none --act-method minmax --stats "$TMP/$m.st" --fa-quant -o "$TMP/$m"
   expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$ST_FIXTURES/$m" "$TMP/$m" --stats "$TMP/$m.st" --fa
 done
 D=$TMP/deepseekv3-mla-6m-fp16/quant_model_description.json
@@ -19,7 +19,7 @@ expect_eq "$(json_query 'd["fa_quant_type"]' "$TMP/llama-4m-fp16/quant_model_des
 
 # The quantized model still works: st-eval runs the files' integer arithmetic.
 if [[ -x $ST_BIN/st-eval ]]; then
-  expect_exit 0 "$Q" "$ST_FIXTURES/llama-4m-fp16" --stats "$TMP/llama-4m-fp16.st" -o "$TMP/static" -q
+  expect_exit 0 "$Q" "$ST_FIXTURES/llama-4m-fp16" --anti-outlier none --act-method minmax --stats "$TMP/llama-4m-fp16.st" -o "$TMP/static" -q
   expect_exit 0 "$ST_BIN/st-eval" "$ST_FIXTURES/llama-4m-fp16" --quant "$TMP/static" --data "$DATA/eval_512x128.u32" \
     --samples 4 --seq-len 256 --json -q
   change=$(json_query 'd["perplexity_change_percent"]')
@@ -28,7 +28,7 @@ fi
 
 # Attention statistics missing (statistics without them) or for another model: named.
 python3 "$ST_TESTS/cli/stats_from_reference.py" "$ST_FIXTURES/reference/calibstats_llama-4m-fp16.json" "$TMP/ref.st"
-expect_exit 2 "$Q" "$ST_FIXTURES/llama-4m-fp16" --stats "$TMP/ref.st" --fa-quant -o "$TMP/o"
+expect_exit 2 "$Q" "$ST_FIXTURES/llama-4m-fp16" --anti-outlier none --act-method minmax --stats "$TMP/ref.st" --fa-quant -o "$TMP/o"
 expect_stderr_one_line
 expect_stderr_contains "tensor 'model.layers.0.self_attn.q_absmax': no attention statistics"
 expect_no_file "$TMP/o"

@@ -10,7 +10,7 @@ python3 "$ST_TESTS/cli/stats_from_reference.py" "$REF/calibstats_deepseekv3-mla-
   --experts-from-shared=8
 
 for m in llama-4m-fp16 llama-4m-bf16; do
-  expect_exit 0 "$Q" "$ST_FIXTURES/$m" --stats "$TMP/llama.st" -o "$TMP/$m"
+  expect_exit 0 "$Q" "$ST_FIXTURES/$m" --anti-outlier none --act-method minmax --stats "$TMP/llama.st" -o "$TMP/$m"
   expect_stdout_empty
   expect_stderr_contains "28 linears W8A8, 0 float"
   expect_file "$TMP/$m/quant_model_weight_w8a8.safetensors"
@@ -32,7 +32,7 @@ expect_eq "$(hdr "$TMP/llama-4m-bf16/quant_model_weight_w8a8.safetensors" $P.inp
 expect_eq "$(hdr "$TMP/llama-4m-bf16/quant_model_weight_w8a8.safetensors" $P.weight_scale)" "F32 [256, 1]" weight_scale
 
 # DeepSeek MLA + MoE: every expert quantized, the router float.
-expect_exit 0 "$Q" "$ST_FIXTURES/deepseekv3-mla-6m-fp16" --stats "$TMP/ds.st" -o "$TMP/ds"
+expect_exit 0 "$Q" "$ST_FIXTURES/deepseekv3-mla-6m-fp16" --anti-outlier none --act-method minmax --stats "$TMP/ds.st" -o "$TMP/ds"
 expect_stderr_contains "104 linears W8A8, 3 float"
 expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$ST_FIXTURES/deepseekv3-mla-6m-fp16" "$TMP/ds" --stats "$TMP/ds.st"
 expect_eq "$(json_query 'd["model.layers.1.mlp.gate.weight"]' "$TMP/ds/quant_model_description.json")" FLOAT router
@@ -50,7 +50,7 @@ expect_exit 1 python3 "$ST_TESTS/cli/check_w8a8.py" "$ST_FIXTURES/llama-4m-fp16"
 expect_stdout_contains "model.layers.2.mlp.up_proj.weight: [0,5]"
 
 # --float: a glob on one member keeps its whole fused group float.
-expect_exit 0 "$Q" "$ST_FIXTURES/llama-4m-fp16" --stats "$TMP/llama.st" --float '*.layers.3.self_attn.k_proj' \
+expect_exit 0 "$Q" "$ST_FIXTURES/llama-4m-fp16" --anti-outlier none --act-method minmax --stats "$TMP/llama.st" --float '*.layers.3.self_attn.k_proj' \
   --float '*.down_proj' -o "$TMP/fl"
 expect_stderr_contains "21 linears W8A8, 7 float"
 expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$ST_FIXTURES/llama-4m-fp16" "$TMP/fl" --stats "$TMP/llama.st" \

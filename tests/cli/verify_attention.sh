@@ -9,7 +9,7 @@ DS=$ST_FIXTURES/deepseekv3-mla-6m-fp16
 W=quant_model_weight_w8a8.safetensors
 for m in LLAMA DS; do
   "$ST_BIN/st-calibrate" "${!m}" --data "$ST_FIXTURES/data/calib_ids.jsonl" --samples 2 --seq-len 64 -o "$TMP/$m.st" -q
-  "$ST_BIN/st-quant-w8a8" "${!m}" --stats "$TMP/$m.st" --fa-quant -o "$TMP/$m" -q 2>/dev/null
+  "$ST_BIN/st-quant-w8a8" "${!m}" --anti-outlier none --act-method minmax --stats "$TMP/$m.st" --fa-quant -o "$TMP/$m" -q 2>/dev/null
 done
 
 note "FAQuant and FAKQuant outputs verify, whole and in part folders"

@@ -8,7 +8,7 @@ FP16=$ST_FIXTURES/llama-4m-fp16
 for t in st-quant-w8a8 st-shard st-sparsify st-compress; do [[ -x $ST_BIN/$t ]] || fail "$t is not built"; done
 
 $FAULT stats "$ST_FIXTURES/reference/calibstats_llama-4m-fp16.json" "$TMP/stats.st"
-"$ST_BIN/st-quant-w8a8" "$FP16" --stats "$TMP/stats.st" -o "$TMP/static" -q
+"$ST_BIN/st-quant-w8a8" "$FP16" --anti-outlier none --act-method minmax --stats "$TMP/stats.st" -o "$TMP/static" -q
 "$ST_BIN/st-shard" "$TMP/static" --tp 2 -o "$TMP/tp2" -q
 "$ST_BIN/st-shard" "$TMP/static" --tp 4 --no-pack -o "$TMP/tp4" -q
 "$ST_BIN/st-sparsify" "$FP16" --stats "$TMP/stats.st" -o "$TMP/sparse" -q
