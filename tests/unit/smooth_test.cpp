@@ -1,0 +1,149 @@
+// Anti-outlier smoothing: the smoothed float model computes the same function (forward pass on
+// the float checkpoint, before quantization); statistics follow the rescaled inputs; the
+// activation-range estimate and the fallback ranking behave.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "libst/architecture.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/model/calibrate.hpp"
+#include "libst/model/model.hpp"
+#include "libst/model/tokens.hpp"
+#include "libst/quant/act_range.hpp"
+#include "libst/quant/fallback.hpp"
+#include "libst/quant/smooth.hpp"
+#include "libst/safetensors.hpp"
+
+namespace st {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes every tensor of ck as F32 (the rewritten ones from `over`) with its config into dir.
+void write_f32_model(const Checkpoint& ck, const std::map<std::string, std::vector<float>>& over,
+                     const std::string& src_dir, const std::string& dir) {
+  fs::create_directories(dir);
+  fs::copy_file(src_dir + "/config.json", dir + "/config.json", fs::copy_options::overwrite_existing);
+  std::vector<TensorSpec> plan;
+  for (const auto& e : ck.tensors()) plan.push_back({e.name(), DType::F32, e.info->shape});
+  auto w = SafetensorsWriter::create(dir + "/model.safetensors", plan, {});
+  ASSERT_TRUE(w) << w.error().message;
+  for (const auto& e : ck.tensors()) {
+    auto it = over.find(e.name());
+    std::vector<float> v;
+    if (it != over.end()) v = it->second;
+    else {
+      auto r = ck.read_f32(e);
+      ASSERT_TRUE(r);
+      v = std::move(*r);
+    }
+    ASSERT_TRUE((*w)->write(e.name(), v.data(), v.size() * 4));
+  }
+  ASSERT_TRUE((*w)->finish());
+}
+
+void check_model(const std::string& name, bool search) {
+  const std::string src = std::string(ST_FIXTURES) + "/" + name;
+  auto ck = Checkpoint::open(src);
+  ASSERT_TRUE(ck) << ck.error().message;
+  auto arch = Architecture::of(**ck);
+  ASSERT_TRUE(arch);
+  auto model = model::Model::load(**ck);
+  ASSERT_TRUE(model) << model.error().message;
+  auto data = model::load_tokens(std::string(ST_FIXTURES) + "/data/calib_ids.jsonl", 64, 4);
+  ASSERT_TRUE(data);
+  auto stats = model::calibrate(**model, *data);
+  ASSERT_TRUE(stats);
+  ActivationStats smoothed = *stats;
+  SmoothOptions so;
+  so.search = search;
+  auto r = smooth(**ck, *arch, smoothed, so);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_GT(r->pairs, 0u);
+
+  // Some channel really was rescaled (else the test below could not fail).
+  bool changed = false;
+  for (const auto& [p, ls] : smoothed.linears) {
+    const auto& orig = stats->linears.at(p);
+    for (size_t j = 0; j < ls.absmax.size(); ++j) changed |= std::fabs(ls.absmax[j] - orig.absmax[j]) > 1e-3f * orig.absmax[j];
+  }
+  EXPECT_TRUE(changed);
+
+  char tmpl[] = "/tmp/st-smooth-test.XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  const std::string dir = tmpl;
+  write_f32_model(**ck, r->tensors, src, dir + "/m");
+  auto ck2 = Checkpoint::open(dir + "/m");
+  ASSERT_TRUE(ck2) << ck2.error().message;
+  auto model2 = model::Model::load(**ck2);
+  ASSERT_TRUE(model2) << model2.error().message;
+
+  // Same logits on a calibration sequence (fp32 arithmetic; only rounding differs).
+  const auto& seq = data->seqs[0];
+  const int64_t n = int64_t(seq.size()), vocab = (*model)->config().vocab;
+  std::vector<float> a(size_t(n * vocab)), b(a.size());
+  (*model)->prepare(n);
+  (*model2)->prepare(n);
+  ASSERT_TRUE((*model)->forward(seq.data(), n, a.data(), nullptr));
+  ASSERT_TRUE((*model2)->forward(seq.data(), n, b.data(), nullptr));
+  double maxdiff = 0, maxabs = 0;
+  for (size_t i = 0; i < a.size(); ++i) maxdiff = std::max<double>(maxdiff, std::fabs(a[i] - b[i])), maxabs = std::max<double>(maxabs, std::fabs(a[i]));
+  EXPECT_LT(maxdiff, 1e-3 * maxabs) << name;
+
+  // The rewritten statistics describe the smoothed model's inputs.
+  auto stats2 = model::calibrate(**model2, *data);
+  ASSERT_TRUE(stats2);
+  for (const auto& p : r->smoothed) {
+    const auto& want = smoothed.linears.at(p);
+    const auto& got = stats2->linears.at(p);
+    for (size_t j = 0; j < want.absmax.size(); ++j)
+      ASSERT_NEAR(got.absmax[j], want.absmax[j], 1e-3 * (1 + want.absmax[j])) << p << " channel " << j;
+    EXPECT_NEAR(got.max, want.max, 1e-3 * (1 + std::fabs(want.max))) << p;
+    EXPECT_NEAR(got.min, want.min, 1e-3 * (1 + std::fabs(want.min))) << p;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Smooth, LlamaSameFunction) { check_model("llama-4m-fp16", false); }
+TEST(Smooth, DeepSeekSearchSameFunction) { check_model("deepseekv3-mla-6m-fp16", true); }
+
+TEST(Smooth, ScaleFormula) {
+  EXPECT_FLOAT_EQ(smooth_scale(4.0f, 1.0f, 0.5f), 2.0f);
+  EXPECT_FLOAT_EQ(smooth_scale(9.0f, 4.0f, 0.5f), 1.5f);
+  EXPECT_FLOAT_EQ(smooth_scale(0.0f, 4.0f, 0.5f), 1.0f);   // dead channel untouched
+  EXPECT_FLOAT_EQ(smooth_scale(1e12f, 1e-12f, 1.0f), 1e4f);  // clamped
+}
+
+TEST(ActRange, ClipsHeavyRangeKeepsTight) {
+  LinearStats s;
+  s.tokens = 1000;
+  s.absmax = {100.0f, 1.0f};
+  s.sumsq = {1000.0 * 1.0, 1000.0 * 0.25};  // rms 1 and 0.5: the max 100 is a rare outlier
+  s.min = -100, s.max = 100;
+  EXPECT_LT(act_range_error(s, 0.5f), act_range_error(s, 1.0f));
+  ActivationStats st;
+  st.linears["a"] = s;
+  LinearStats t = s;
+  t.absmax = {1.0f, 1.0f};
+  t.sumsq = {1000.0, 1000.0};  // rms equal to the max: clipping only adds error
+  t.min = -1, t.max = 1;
+  st.linears["b"] = t;
+  auto r = choose_act_ranges(st, ActMethod::mse);
+  EXPECT_LT(r.clip["a"], 1.0f);
+  EXPECT_EQ(r.clip["b"], 1.0f);
+  EXPECT_LT(st.linears["a"].max, 100.0f);
+  EXPECT_EQ(st.linears["b"].max, 1.0f);
+  auto m = choose_act_ranges(st, ActMethod::minmax);
+  EXPECT_EQ(m.clip["a"], 1.0f);
+  ActivationStats st2;
+  st2.linears["a"] = s;
+  auto a = choose_act_ranges(st2, ActMethod::auto_, {"a"});  // smoothed: min/max kept
+  EXPECT_EQ(a.clip["a"], 1.0f);
+}
+
+}  // namespace
+}  // namespace st
