@@ -22,6 +22,9 @@ python3 -c "import sys; d=float('$def'); sys.exit(0 if abs(d) < 1.0 else 1)" ||
 grep -q '"model.layers.0.input_layernorm.weight": "FLOAT"' "$TMP/default/quant_model_description.json" ||
   fail "smoothed norm not typed FLOAT"
 
+# The independent checker: DESIGN relations on the smoothed weights, the function unchanged.
+expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$M" "$TMP/default" --stats "$TMP/calib.st" --smoothed
+
 # Textbook flags reproduce the old behaviour and are worse on the same subset.
 expect_exit 0 "$Q" "$M" --stats "$TMP/calib.st" --anti-outlier none --act-method minmax -q -o "$TMP/textbook"
 expect_exit 0 "$ST_BIN/st-eval" "$M" --quant "$TMP/textbook" "${EV[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent check of st-quant-w8a8 output against DESIGN.md's formulas (stdlib only).
 
-usage: check_w8a8.py FLOAT_MODEL OUT [--stats STATS] [--float REGEX] [--fa]
+usage: check_w8a8.py FLOAT_MODEL OUT [--stats STATS] [--float REGEX] [--fa] [--smoothed]
 
 FLOAT_MODEL: a .safetensors file or a directory with model.safetensors.
 OUT: the quantized directory, or a stream file (description in __metadata__).
@@ -16,6 +16,13 @@ weight, weight_scale, weight_offset, and for static W8A8 input_scale, input_offs
 from the union of their ranges), deq_scale (I64-packed fp32 for fp16 models, F32 for bf16) and
 quant_bias; checks every float tensor is byte-identical, every decoder linear quantized unless
 expected float, and the description types every tensor. Exit 0 when all match, 1 otherwise.
+
+--smoothed (st-quant-w8a8's default anti-outlier smoothing, Llama-style models): the quantized
+weights are of W' = W diag(s) with s unknown, so instead: every row's max |W_q| is 127 (weight_scale
+= max|W'|/127); where W' follows a norm (q/k/v after input_layernorm, gate/up after
+post_attention_layernorm) W_q[r,j] * weight_scale[r] * norm'[j] reproduces W[r,j] * norm[j] within
+half a step (the function is unchanged); deq_scale and quant_bias follow from the stored
+input_scale, input_offset, weight_scale and W_q; only *layernorm.weight float tensors may differ.
 """
 import json
 import math
@@ -98,7 +105,7 @@ def group_of(prefix, mla):
 
 def main():
     argv = sys.argv[1:]
-    stats_path, float_re, fa = None, None, False
+    stats_path, float_re, fa, smoothed = None, None, False, False
     pos = []
     i = 0
     while i < len(argv):
@@ -107,6 +114,9 @@ def main():
             i += 2
         elif argv[i] == "--fa":
             fa = True
+            i += 1
+        elif argv[i] == "--smoothed":
+            smoothed = True
             i += 1
         elif argv[i] == "--float":
             float_re = re.compile(argv[i + 1])
@@ -174,7 +184,7 @@ def main():
               and q + ".input_min" in stats.t]
         return (min(r[0] for r in rs), max(r[1] for r in rs))
 
-    if static:
+    if static and not smoothed:
         for p in linears:
             if p in expect_float:
                 continue
@@ -200,7 +210,39 @@ def main():
         wf = to_floats(dtype, fm.raw(w))
         q = struct.unpack(f"<{n * k}b", o.raw(w))
         scales, sums = [], []
-        for r in range(n):
+        if smoothed:
+            ws_st = struct.unpack(f"<{n}f", where[p + ".weight_scale"].raw(p + ".weight_scale"))
+            layer = p.split(".self_attn.")[0].split(".mlp.")[0]
+            leaf = p.rsplit(".", 1)[1]
+            norm = None
+            if leaf in ("q_proj", "k_proj", "v_proj"):
+                norm = layer + ".input_layernorm.weight"
+            elif leaf in ("gate_proj", "up_proj") and ".mlp." + leaf == p[len(layer):]:
+                norm = layer + ".post_attention_layernorm.weight"
+            g0 = g1 = None
+            if norm and norm in fm.t and norm in where:
+                g0 = to_floats(fm.t[norm]["dtype"], fm.raw(norm))
+                g1 = to_floats(where[norm].t[norm]["dtype"], where[norm].raw(norm))
+            for r in range(n):
+                qr = list(q[r * k:(r + 1) * k])
+                if max(abs(x) for x in qr) not in (0, 127, 128):
+                    bad(f"{w}: row {r} max |W_q| {max(abs(x) for x in qr)}, want 127")
+                    break
+                if g0 is not None:
+                    # up_proj rows are also divided by down_proj's smoothing scale t_r: fit it.
+                    t = 1.0
+                    if leaf == "up_proj":
+                        num = sum(wf[r * k + j] * g0[j] * qr[j] * ws_st[r] * g1[j] for j in range(k))
+                        den = sum((qr[j] * ws_st[r] * g1[j]) ** 2 for j in range(k))
+                        t = num / den if den > 0 else 1.0
+                    for j in range(k):
+                        want, got = wf[r * k + j] * g0[j], qr[j] * ws_st[r] * g1[j] * t
+                        if abs(got - want) > 0.5 * ws_st[r] * abs(g1[j] * t) * 1.001 + 2e-3 * abs(want) + 1e-7:
+                            bad(f"{w}: [{r},{j}] W_q*scale*norm' {got} vs W*norm {want}: function changed")
+                            break
+                scales.append(ws_st[r])
+                sums.append(sum(qr))
+        for r in range(n if not smoothed else 0):
             row = wf[r * k:(r + 1) * k]
             s = max(f32(max((abs(x) for x in row), default=0.0) / 127.0), EPS)
             qr = [q_elem(x, s) for x in row]
@@ -217,16 +259,23 @@ def main():
                 if not t or t["dtype"] != dt or t["shape"] != shape:
                     bad(f"{p}.{suf}: {t}, want {dt} {shape}")
             ws = struct.unpack(f"<{n}f", where[p + ".weight_scale"].raw(p + ".weight_scale"))
-            if list(ws) != scales:
+            if list(ws) != list(scales):
                 bad(f"{p}.weight_scale differs")
             if any(struct.unpack(f"<{n}f", where[p + ".weight_offset"].raw(p + ".weight_offset"))):
                 bad(f"{p}.weight_offset not zero")
             quantized_tensors |= {w, p + ".weight_scale", p + ".weight_offset"}
             if static:
-                lo, hi = ranges[group_of(p, mla)]
-                lo, hi = min(lo, 0.0), max(hi, 0.0)
-                s_in = round_dtype(dtype, max(f32(f32(hi - lo) / 255.0), EPS))
-                off = max(-128, min(127, round(f32(-lo / s_in)) - 128))
+                if smoothed:
+                    s_in = to_floats(dtype, where[p + ".input_scale"].raw(p + ".input_scale"))[0]
+                    off = to_floats(dtype, where[p + ".input_offset"].raw(p + ".input_offset"))[0]
+                    if not (s_in > 0 and off == int(off) and -128 <= off <= 127):
+                        bad(f"{p}: input_scale {s_in} / input_offset {off} out of range")
+                    off = int(off)
+                else:
+                    lo, hi = ranges[group_of(p, mla)]
+                    lo, hi = min(lo, 0.0), max(hi, 0.0)
+                    s_in = round_dtype(dtype, max(f32(f32(hi - lo) / 255.0), EPS))
+                    off = max(-128, min(127, round(f32(-lo / s_in)) - 128))
                 for suf, want in (("input_scale", s_in), ("input_offset", float(off))):
                     t = where[p + "." + suf].t[p + "." + suf]
                     got = to_floats(dtype, where[p + "." + suf].raw(p + "." + suf)) if t["dtype"] == dtype else None
@@ -275,7 +324,10 @@ def main():
             bad(f"{name}: missing from the output")
             continue
         o = where[name]
-        if o.t[name]["dtype"] != t["dtype"] or o.t[name]["shape"] != t["shape"] or o.raw(name) != fm.raw(name):
+        if smoothed and name.endswith("layernorm.weight") and o.t[name]["dtype"] == t["dtype"] \
+                and o.t[name]["shape"] == t["shape"]:
+            pass  # smoothing folded its scales in (checked through the linears above)
+        elif o.t[name]["dtype"] != t["dtype"] or o.t[name]["shape"] != t["shape"] or o.raw(name) != fm.raw(name):
             bad(f"{name}: float tensor changed")
         elif desc.get(name) != "FLOAT":
             bad(f"{name}: described {desc.get(name)!r}, want 'FLOAT'")
