@@ -26,7 +26,7 @@ step "merge back: bit-identical" $bin/st-shard --merge "$work/tp2" -o "$work/mer
 step "compare: same tensors, same bytes" $bin/st-inspect --diff "$work/w8a8" "$work/merged"
 cmp "$work/w8a8/quant_model_weight_w8a8.safetensors" "$work/merged/quant_model_weight_w8a8.safetensors" &&
   echo "weights: byte-identical"
-step "50% Wanda sparsity + W8A8S" \
+step "50% sparsity (SparseGPT on the calibration tokens the statistics name) + W8A8S" \
   $bin/st-sparsify "$model" --stats "$work/stats.safetensors" -o "$work/w8a8s" -f
 step "shard and compress per rank (W8A8SC)" $bin/st-shard "$work/w8a8s" --tp 2 -o "$work/w8a8s-tp2" -f
 $bin/st-compress "$work/w8a8s-tp2" -o "$work/w8a8sc-tp2" -f

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 
@@ -128,6 +129,11 @@ Result<ActivationStats> calibrate(Model& model, const TokenData& data, const Cal
   s.metadata["st.stats.samples"] = std::to_string(data.seqs.size());
   s.metadata["st.stats.seq_len"] = std::to_string(longest);
   s.metadata["st.stats.model"] = model.path();
+  // Naming the data lets st-sparsify default to SparseGPT on the same tokens.
+  if (char* full = realpath(data.path.c_str(), nullptr)) {
+    s.metadata["st.stats.data"] = full;
+    std::free(full);
+  }
   return s;
 }
 

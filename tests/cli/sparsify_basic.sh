@@ -6,7 +6,7 @@ source "$(dirname "$0")/compress_helpers.bash"
 M=$ST_FIXTURES/llama-4m-fp16
 make_stats "$M" "$TMP/stats.safetensors"
 
-expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" -o "$TMP/wanda" --json
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method wanda -o "$TMP/wanda" --json
 expect_json
 expect_eq "$(json_query 'd["method"]')" wanda
 expect_eq "$(json_query 'd["linears_sparsified"]')" 28
@@ -85,7 +85,7 @@ for name, t in h.items():
 EOF
 
 # Protection keeps more large weights: the result differs from plain Wanda and stays 50 % sparse.
-expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --protect 0.05 -o "$TMP/prot" --json -q
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method wanda --protect 0.05 -o "$TMP/prot" --json -q
 expect_eq "$(json_query 'all(0.5 <= l["sparsity"] < 0.52 for l in d["linears"])')" True "sparsity with --protect"
 if cmp -s "$TMP/wanda/quant_model_weight_w8a8s.safetensors" "$TMP/prot/quant_model_weight_w8a8s.safetensors"; then
   fail "--protect changed nothing"
