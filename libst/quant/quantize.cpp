@@ -526,6 +526,11 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     }
   }
 
+  // Smoothing rewrote weights before quantization: say so, as st-sparsify's SparseGPT does, so that
+  // st-verify --against knows W_q is not round(W / scale) of the original float weights.
+  if (o.overrides && !o.overrides->empty())
+    for (auto& f : files) f.metadata["st.quant.weights_updated"] = "1";
+
   // Stream the tensors.
   Writer writer(std::move(files));
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

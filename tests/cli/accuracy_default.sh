@@ -24,6 +24,8 @@ grep -q '"model.layers.0.input_layernorm.weight": "FLOAT"' "$TMP/default/quant_m
 
 # The independent checker: DESIGN relations on the smoothed weights, the function unchanged.
 expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$M" "$TMP/default" --stats "$TMP/calib.st" --smoothed
+# st-verify --against accepts it: smoothing marks the rewritten weights (st.quant.weights_updated)
+expect_exit 0 "$ST_BIN/st-verify" "$TMP/default" --against "$M" -q
 
 # Textbook flags reproduce the old behaviour and are worse on the same subset.
 expect_exit 0 "$Q" "$M" --stats "$TMP/calib.st" --anti-outlier none --act-method minmax -q -o "$TMP/textbook"
