@@ -181,7 +181,7 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   for (size_t i = 0; i < o.float_globs.size(); ++i)
     if (!glob_used[i]) return make_error(Errc::usage, "--float '" + o.float_globs[i] + "' matches no linear", ckpt.path());
   std::map<std::string, LinearPlan> plans;
-  std::map<std::string, std::pair<float, float>> range;
+  w8a8::GroupRanges ranges;
   SparsifySummary sum;
   for (const auto& l : arch.linears()) {
     LinearPlan& p = plans[l.prefix];
@@ -211,9 +211,7 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
                           l.prefix);
       p.fallback = true;
       sum.fallbacks.push_back(l.prefix);
-      auto it = range.find(l.group);
-      if (it == range.end()) range[l.group] = {lo, hi};
-      else it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
+      ranges.add(l.group, lo, hi);
       continue;
     }
     if (!s) return make_error(Errc::format, "no statistics for this linear (calibrate the same model)", o.stats_path, l.prefix);
@@ -233,16 +231,9 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
         p.norm[j] = static_cast<float>(std::sqrt(s->sumsq[j]));
       }
     }
-    auto it = range.find(l.group);
-    if (it == range.end()) range[l.group] = {s->min, s->max};
-    else it->second = {std::min(it->second.first, s->min), std::max(it->second.second, s->max)};
+    ranges.add(l.group, s->min, s->max);
   }
-  std::map<std::string, w8a8::ActivationParams> group_act;
-  for (const auto& [g, r] : range) {
-    auto act = w8a8::activation_params(r.first, r.second, model);
-    if (!act) return std::move(act.error()).in_file(o.stats_path).in_tensor(g);
-    group_act[g] = *act;
-  }
+  ST_ASSIGN(auto group_act, ranges.params(model, o.stats_path));
   for (auto& [prefix, p] : plans)
     if (p.quantize) p.act = group_act[p.info->group];
 

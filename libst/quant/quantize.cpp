@@ -378,7 +378,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   }
   if (is_static) {
     // Validate every statistic before writing anything.
-    std::map<std::string, std::pair<float, float>> range;
+    w8a8::GroupRanges ranges;
     size_t borrowed = 0;
     for (const auto& l : arch.linears()) {
       if (!plans[l.prefix].quantize) continue;
@@ -397,21 +397,13 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
         r = *fb;
         ++borrowed;
       }
-      auto it = range.find(l.group);
-      if (it == range.end())
-        range[l.group] = r;
-      else
-        it->second = {std::min(it->second.first, r.first), std::max(it->second.second, r.second)};
+      ranges.add(l.group, r.first, r.second);
     }
     if (borrowed && o.warn)
       o.warn(std::to_string(borrowed) +
              " routed-expert linears have no statistics (no calibration token was routed to them): gate/up use "
              "their layer's shared-expert input range, down_proj the union of the layer's other experts'");
-    for (const auto& [g, r] : range) {
-      auto act = w8a8::activation_params(r.first, r.second, model);
-      if (!act) return std::move(act.error()).in_file(o.stats_path).in_tensor(g);
-      group_act[g] = *act;
-    }
+    ST_ASSIGN(group_act, ranges.params(model, o.stats_path));
     for (auto& [prefix, p] : plans)
       if (p.quantize) p.act = group_act[p.info->group];
   }

@@ -243,4 +243,23 @@ Status quant_bias(const float* bias, const float* deq, const int64_t* row_sum, f
   return Status{};
 }
 
+void GroupRanges::add(const std::string& group, float lo, float hi) {
+  const auto it = range_.find(group);
+  if (it == range_.end())
+    range_[group] = {lo, hi};
+  else
+    it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
+}
+
+Result<std::map<std::string, ActivationParams>> GroupRanges::params(DType model_dtype,
+                                                                    const std::string& stats_path) const {
+  std::map<std::string, ActivationParams> out;
+  for (const auto& [group, r] : range_) {
+    auto act = activation_params(r.first, r.second, model_dtype);
+    if (!act) return std::move(act.error()).in_file(stats_path).in_tensor(group);
+    out[group] = *act;
+  }
+  return out;
+}
+
 }  // namespace st::w8a8

@@ -24,6 +24,9 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "libst/dtype.hpp"
 #include "libst/error.hpp"
@@ -40,6 +43,18 @@ struct ActivationParams {
 // From a calibration range; model_dtype F16, BF16 or F32 decides how input_scale is rounded.
 // NaN/Inf in the range, or a scale that overflows the model dtype, is Errc::numeric.
 Result<ActivationParams> activation_params(float min_x, float max_x, DType model_dtype);
+
+// Input ranges of fused groups: a group's range is the union of its linears' ranges, so q/k/v
+// (and gate/up) share one input_scale / input_offset.
+class GroupRanges {
+ public:
+  void add(const std::string& group, float lo, float hi);
+  // Activation parameters per group; errors name the statistics file and the group.
+  Result<std::map<std::string, ActivationParams>> params(DType model_dtype, const std::string& stats_path) const;
+
+ private:
+  std::map<std::string, std::pair<float, float>> range_;
+};
 
 // Quantizes W [n,k] (src F16, BF16 or F32, row-major) per output row: q [n*k], scale [n] and,
 // when row_sum is not null, row_sum[n] = sum_k q[n,k]. Uses up to `threads` threads.
