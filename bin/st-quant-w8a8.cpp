@@ -5,12 +5,10 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/static_flags.hpp"
 #include "libst/checkpoint.hpp"
 #include "libst/architecture.hpp"
-#include "libst/quant/act_range.hpp"
-#include "libst/quant/fallback.hpp"
 #include "libst/quant/quantize.hpp"
-#include "libst/quant/smooth.hpp"
 #include "libst/stats.hpp"
 
 namespace {
@@ -65,21 +63,8 @@ int main(int argc, char** argv) {
   app.add_flag("--fa-quant", fa_quant,
                "also quantize attention: per-head q/k/v scales from the statistics (FAQuant; DeepSeek MLA: "
                "FAKQuant); needs --stats");
-  std::string anti_outlier = "default", act_method = "default";
-  int fallback = 0;
-  app.add_option("--anti-outlier", anti_outlier,
-                 "static only: none, smoothquant[:ALPHA] (fold per-channel scales into the q/k/v and gate/up "
-                 "norms), smoothquant-all[:ALPHA] (also down_proj's input into up_proj's rows), or search (both, "
-                 "alpha chosen per pair from the statistics; the default)")
-      ->type_name("METHOD");
-  app.add_option("--act-method", act_method,
-                 "static only: activation range from minmax (calibration min/max), percentile[:P] or mse (clip "
-                 "to minimise the estimated output error), or auto (mse, never worse than minmax by the "
-                 "estimate; the default)")
-      ->type_name("METHOD");
-  app.add_option("--fallback", fallback, "static only: keep float the N linears (fused groups) whose quantization "
-                                         "error is estimated largest, named on stderr (default 0)")
-      ->check(CLI::Range(0, 1 << 20));
+  st::cli::StaticFlags static_flags;  // static only
+  st::cli::add_static_flags(app, static_flags);
   app.add_flag("-q,--quiet", quiet, "no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (!dynamic && stats_path.empty())
@@ -111,80 +96,31 @@ int main(int argc, char** argv) {
       o.stats_path = stats_path;
     }
     // Accuracy methods (static only): defaults search smoothing + auto range.
-    const bool explicit_ao = anti_outlier != "default", explicit_am = act_method != "default";
-    if (dynamic && (explicit_ao || explicit_am || fallback > 0))
+    if (dynamic && static_flags.given())
       return st::cli::report(st::make_error(st::Errc::usage,
                                             "--anti-outlier, --act-method and --fallback are for static W8A8 (--stats)"));
-    st::SmoothOptions sopt;
-    bool do_smooth = !dynamic;
-    if (anti_outlier == "default") anti_outlier = "search";
-    {
-      const auto colon = anti_outlier.find(':');
-      const std::string name = anti_outlier.substr(0, colon);
-      if (colon != std::string::npos) {
-        char* end = nullptr;
-        const std::string a = anti_outlier.substr(colon + 1);
-        sopt.alpha = std::strtof(a.c_str(), &end);
-        if (a.empty() || *end || !(sopt.alpha >= 0 && sopt.alpha <= 1) || name == "none" || name == "search")
-          return st::cli::report(st::make_error(st::Errc::usage, "--anti-outlier: bad alpha in '" + anti_outlier +
-                                                                     "' (smoothquant[:ALPHA], 0 <= ALPHA <= 1)"));
-      }
-      if (name == "none") do_smooth = false;
-      else if (name == "smoothquant") sopt.up_down = false;
-      else if (name == "smoothquant-all") sopt.up_down = true;
-      else if (name == "search") sopt.search = true;
-      else
-        return st::cli::report(st::make_error(
-            st::Errc::usage, "--anti-outlier: unknown method '" + anti_outlier +
-                                 "' (none, smoothquant[:ALPHA], smoothquant-all[:ALPHA], search)"));
-    }
-    sopt.keep_latent = fa_quant;
-    if (do_smooth && model == "-") {
-      if (explicit_ao)
+    auto prep_opts = st::cli::static_prep_options(static_flags);
+    if (!prep_opts) return st::cli::report(prep_opts.error());
+    prep_opts->smooth_options.keep_latent = fa_quant;
+    if (prep_opts->smooth && model == "-") {
+      if (static_flags.anti_outlier_opt->count())
         return st::cli::report(st::make_error(st::Errc::usage, "--anti-outlier needs a file or directory input "
                                                                 "(it reads weights twice), not a stream"));
-      do_smooth = false;  // the default quietly degrades for a one-pass stream
+      prep_opts->smooth = false;  // the default quietly degrades for a one-pass stream
     }
-    if (act_method == "default") act_method = "auto";
-    st::ActMethod am;
-    if (!st::parse_act_method(act_method, am))
-      return st::cli::report(
-          st::make_error(st::Errc::usage, "--act-method: unknown method '" + act_method + "' (minmax, mse, auto)"));
     st::Checkpoint::Options copts;
-    copts.random_access = do_smooth || fallback > 0;  // a stream is read once, in order
+    copts.random_access = !dynamic && (prep_opts->smooth || static_flags.fallback > 0);  // a stream is read once, in order
     auto ckpt = st::Checkpoint::open(model, copts);
     if (!ckpt) return st::cli::report(ckpt.error());
-    std::map<std::string, std::vector<float>> overrides;
-    std::vector<std::string> smoothed;
-    std::string notes;  // printed once the output is written
-    char buf[512];
+    st::StaticPrep prep;
     if (!dynamic) {
       auto arch = st::Architecture::of(**ckpt);
       if (!arch) return st::cli::report(arch.error());
-      if (do_smooth) {
-        auto r = st::smooth(**ckpt, *arch, stats, sopt);
-        if (!r) return st::cli::report(r.error());
-        overrides = std::move(r->tensors);
-        smoothed = std::move(r->smoothed);
-        o.overrides = &overrides;
-        std::snprintf(buf, sizeof buf, "%s: anti-outlier %s: %zu smoothing pairs\n", st::cli::tool_name().c_str(),
-                      anti_outlier.c_str(), r->pairs);
-        notes += buf;
-      }
-      auto ranges = st::choose_act_ranges(stats, am, smoothed);
-      if (am != st::ActMethod::minmax) {
-        size_t clipped = 0;
-        for (const auto& [p, c] : ranges.clip) clipped += c < 1.0f;
-        std::snprintf(buf, sizeof buf, "%s: act-method %s: %zu of %zu input ranges clipped\n",
-                      st::cli::tool_name().c_str(), act_method.c_str(), clipped, ranges.clip.size());
-        notes += buf;
-      }
-      for (const auto& f : st::pick_fallback(*arch, stats, fallback)) {
-        o.float_globs.push_back(f.prefix);
-        std::snprintf(buf, sizeof buf, "%s: fallback: kept %s float (input range/rms %.1f)\n",
-                      st::cli::tool_name().c_str(), f.group.c_str(), f.score);
-        notes += buf;
-      }
+      auto p = st::prepare_static(**ckpt, *arch, stats, *prep_opts);
+      if (!p) return st::cli::report(p.error());
+      prep = std::move(*p);
+      if (!prep.overrides.empty()) o.overrides = &prep.overrides;
+      o.float_globs.insert(o.float_globs.end(), prep.float_prefixes.begin(), prep.float_prefixes.end());
     }
     st::cli::Progress progress("tensors");
     o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
@@ -192,7 +128,8 @@ int main(int argc, char** argv) {
     auto r = st::quantize_w8a8(**ckpt, o);
     progress.finish();
     if (!r) return st::cli::report(r.error());
-    if (!quiet || fallback > 0) std::fputs(notes.c_str(), stderr);
+    if (!quiet || static_flags.fallback > 0)
+      for (const auto& n : prep.notes) std::fprintf(stderr, "%s: %s\n", st::cli::tool_name().c_str(), n.c_str());
     if (!quiet)
       std::fprintf(stderr, "%s: %zu linears %s, %zu float; %.1f MB in, %.1f MB out%s%s\n",
                    st::cli::tool_name().c_str(), r->linears_quantized, st::w8a8_type_name(o.mode), r->linears_float,

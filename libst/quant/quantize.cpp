@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -194,7 +195,7 @@ std::vector<TensorSpec> linear_specs(const LinearInfo& l, W8A8Mode mode, DType m
   std::vector<TensorSpec> v = {{l.prefix + ".weight", DType::I8, {n, k}},
                                {l.prefix + ".weight_scale", DType::F32, {n, 1}},
                                {l.prefix + ".weight_offset", DType::F32, {n, 1}}};
-  if (mode == W8A8Mode::w8a8_static) {
+  if (mode != W8A8Mode::w8a8_dynamic) {
     v.push_back({l.prefix + ".input_scale", model, {1}});
     v.push_back({l.prefix + ".input_offset", model, {1}});
     v.push_back({l.prefix + ".deq_scale", w8a8::deq_scale_dtype(model), {n}});
@@ -327,13 +328,22 @@ Result<std::vector<FaTensor>> fa_tensors(const Architecture& arch, const Activat
 
 }  // namespace
 
-const char* w8a8_type_name(W8A8Mode mode) { return mode == W8A8Mode::w8a8_static ? "W8A8" : "W8A8_DYNAMIC"; }
+const char* w8a8_type_name(W8A8Mode mode) {
+  switch (mode) {
+    case W8A8Mode::w8a8_static: return "W8A8";
+    case W8A8Mode::w8a8_dynamic: return "W8A8_DYNAMIC";
+    case W8A8Mode::w8a8s: return "W8A8S";
+  }
+  return "?";
+}
 std::string w8a8_file_stem(W8A8Mode mode) {
-  return mode == W8A8Mode::w8a8_static ? "quant_model_weight_w8a8" : "quant_model_weight_w8a8_dynamic";
+  std::string stem = w8a8_type_name(mode);
+  for (auto& c : stem) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return "quant_model_weight_" + stem;
 }
 
 Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o) {
-  const bool is_static = o.mode == W8A8Mode::w8a8_static;
+  const bool is_static = o.mode != W8A8Mode::w8a8_dynamic;
   const std::string qtype = w8a8_type_name(o.mode);
   if (ckpt.description() || ckpt.layout() == Layout::quantized)
     return make_error(Errc::usage, "input is already quantized (it has a quant_model_description)", ckpt.path());
@@ -348,7 +358,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   if (model != DType::F16 && model != DType::BF16)
     return make_error(Errc::unsupported,
                       std::string("model dtype ") + dtype_name(model) +
-                          ": the W8A8 layout is defined for F16 and BF16 models",
+                          ": the " + qtype + " layout is defined for F16 and BF16 models",
                       ckpt.path());
   if (is_static && !o.stats) return make_error(Errc::usage, "static W8A8 needs activation statistics");
   if (o.output.empty()) return make_error(Errc::usage, "no output given");
@@ -365,7 +375,8 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     group_float[l.group] = group_float[l.group] || f;
   }
   for (size_t g = 0; g < o.float_globs.size(); ++g)
-    if (!glob_used[g] && o.warn) o.warn("--float '" + o.float_globs[g] + "' matches no linear");
+    if (!glob_used[g])
+      return make_error(Errc::usage, "--float '" + o.float_globs[g] + "' matches no linear", ckpt.path());
 
   QuantizeSummary summary;
   std::map<std::string, LinearPlan> plans;
@@ -455,12 +466,13 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       for (const auto& a : arch.attention()) desc.set_top(a.prefix + ".quant_type", "INT8");
   }
   for (const auto& e : out) desc.set_type(e.spec.name, e.type);
+  const std::string stem = w8a8_file_stem(o.mode);
   std::map<std::string, std::string> side = ckpt.side_files();
   side.erase(kDescriptionFile);
   if (auto it = side.find("config.json"); it != side.end()) {
     try {
       auto cfg = nlohmann::ordered_json::parse(it->second);
-      cfg["quantize"] = is_static ? "w8a8" : "w8a8_dynamic";
+      cfg["quantize"] = stem.substr(std::string("quant_model_weight_").size());
       it->second = cfg.dump(2) + "\n";
     } catch (const nlohmann::json::exception& e) {
       return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), ckpt.path());
@@ -469,7 +481,6 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   const std::string desc_text = desc.dump();
 
   // Files: split greedily in output order above max_file_size.
-  const std::string stem = w8a8_file_stem(o.mode);
   std::vector<std::vector<TensorSpec>> groups(1);
   uint64_t in_file = 0;
   for (const auto& e : out) {
@@ -520,8 +531,10 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
 
   // Smoothing rewrote weights before quantization: say so, as st-sparsify's SparseGPT does, so that
   // st-verify --against knows W_q is not round(W / scale) of the original float weights.
-  if (o.overrides && !o.overrides->empty())
-    for (auto& f : files) f.metadata["st.quant.weights_updated"] = "1";
+  for (auto& f : files) {
+    if (o.overrides && !o.overrides->empty()) f.metadata["st.quant.weights_updated"] = "1";
+    for (const auto& [key, value] : o.metadata) f.metadata[key] = value;
+  }
 
   // Stream the tensors.
   Writer writer(std::move(files));
@@ -564,8 +577,10 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     const TensorEntry& e = ents[i];
     const TensorInfo& t = *e.info;
     LinearPlan* p = plan_of[i];
-    auto release = [&ckpt, &e, from_map] {
-      if (from_map) ckpt.release(e);
+    bool released = false;
+    auto release = [&ckpt, &e, from_map, &released] {
+      if (from_map && !released) ckpt.release(e);
+      released = true;
     };
     const std::vector<float>* over = nullptr;
     if (o.overrides) {
@@ -616,10 +631,29 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       p->q = make_owned(static_cast<size_t>(n * k));
       p->scale.resize(n);
       p->row_sum.resize(n);
-      Status s = w8a8::quantize_rows(over ? DType::F32 : t.dtype, over ? static_cast<const void*>(over->data()) : bytes.data, n, k, reinterpret_cast<int8_t*>(p->q->data()),
-                                     p->scale.data(), p->row_sum.data(), threads);
+      DType src_dtype = over ? DType::F32 : t.dtype;
+      const void* src = over ? static_cast<const void*>(over->data()) : bytes.data;
+      std::vector<float> changed;
+      if (o.transform_weight) {
+        if (over) {
+          changed = *over;
+        } else {
+          changed.resize(t.numel());
+          if (!to_f32(t.dtype, bytes.data, changed.data(), changed.size()))
+            return make_error(Errc::unsupported, std::string("cannot read a weight of dtype ") + dtype_name(t.dtype),
+                              ckpt.path(), t.name);
+        }
+        release();
+        ST_CHECK(o.transform_weight(*p->info, changed));
+        src_dtype = DType::F32;
+        src = changed.data();
+      }
+      Status s = w8a8::quantize_rows(src_dtype, src, n, k, reinterpret_cast<int8_t*>(p->q->data()), p->scale.data(),
+                                     p->row_sum.data(), threads);
       release();
       if (!s) return std::move(s).error().in_file(ckpt.path()).in_tensor(t.name);
+      const int8_t* q = reinterpret_cast<const int8_t*>(p->q->data());
+      summary.weight_zeros[p->info->prefix] = static_cast<uint64_t>(std::count(q, q + n * k, int8_t{0}));
       p->have_weight = true;
     }
     if (p && p->quantize && i == p->emit_at) ST_CHECK(emit_linear(*p));

@@ -20,7 +20,9 @@
 // Every other tensor is copied unchanged and typed FLOAT: embeddings, lm_head, norms, the MoE
 // router (mlp.gate) and its bias, and every linear kept float by a --float glob. A fused group
 // (architecture.hpp) is quantized or kept float as a whole and shares input_scale/input_offset
-// computed from the union of its members' calibration ranges.
+// computed from the union of its members' calibration ranges. A routed expert no calibration
+// token reached has no statistics: its gate/up borrow the layer's shared-expert input range (else
+// the union of the other experts'), its down_proj the union of the other experts' down_proj ranges.
 //
 // fa_quant adds, after every other tensor, per attention block A (statistics A.q_absmax,
 // A.k_absmax, A.v_absmax; MLA: A.q_absmax, A.kv_absmax), scale = max(absmax / 127, eps):
@@ -45,7 +47,8 @@
 
 namespace st {
 
-enum class W8A8Mode { w8a8_static, w8a8_dynamic };
+// w8a8s: the static layout typed "W8A8S" (st-sparsify: weights pruned by transform_weight).
+enum class W8A8Mode { w8a8_static, w8a8_dynamic, w8a8s };
 
 struct QuantizeOptions {
   W8A8Mode mode = W8A8Mode::w8a8_dynamic;
@@ -61,6 +64,10 @@ struct QuantizeOptions {
   // (smooth.hpp): a float tensor is stored in its own dtype, a linear weight is quantized from
   // these values, a bias folded from them.
   const std::map<std::string, std::vector<float>>* overrides = nullptr;
+  // Called with each quantized linear's weight as fp32 [n, k] (after overrides), on the calling
+  // thread in storage order, before it is quantized; may change it (st-sparsify prunes here).
+  std::function<Status(const LinearInfo&, std::vector<float>& weight)> transform_weight;
+  Metadata metadata;  // extra __metadata__ entries for every weight file
   // Progress: input tensors done, total, input bytes done.
   std::function<void(uint64_t, uint64_t, uint64_t)> progress;
   std::function<void(const std::string&)> warn;
@@ -70,6 +77,7 @@ struct QuantizeSummary {
   size_t linears_quantized = 0, linears_float = 0;
   uint64_t input_bytes = 0, output_bytes = 0;
   std::vector<std::string> files;  // weight files written (final names)
+  std::map<std::string, uint64_t> weight_zeros;  // zeros of each quantized linear's int8 weight
 };
 
 // Quantizes an open float checkpoint (any layout; a stream opened without random access is
@@ -77,7 +85,7 @@ struct QuantizeSummary {
 // existing output without force; nothing is left at the output path on error.
 Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& options);
 
-// "W8A8" or "W8A8_DYNAMIC"; the weight file stem ("quant_model_weight_w8a8[_dynamic]").
+// "W8A8", "W8A8_DYNAMIC" or "W8A8S"; the weight file stem ("quant_model_weight_w8a8[_dynamic|s]").
 const char* w8a8_type_name(W8A8Mode mode);
 std::string w8a8_file_stem(W8A8Mode mode);
 

@@ -138,9 +138,11 @@ Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, Ac
       if (b)
         for (int64_t j = 0; j < k; ++j) (*b)[j] /= s[j];
     }
-    for (auto& c : cons)
+    for (auto& c : cons) {
       for (int64_t r = 0; r < c.info->out_features; ++r)
         for (int64_t j = 0; j < k; ++j) (*c.w)[r * k + j] *= s[j];
+      res.column_scale[c.info->prefix] = s;
+    }
     for (const auto* l : members) {
       LinearStats& ls = stats.linears[l->prefix];
       float mn = INFINITY, mx = -INFINITY, am = 0;

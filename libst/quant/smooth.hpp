@@ -53,6 +53,9 @@ struct SmoothResult {
   size_t pairs = 0;  // smoothing pairs applied
   std::map<std::string, float> alpha;  // chosen alpha per pair (by the preceding tensor's name)
   std::vector<std::string> smoothed;   // prefixes of the linears whose input was rescaled (alpha > 0)
+  // Per rewritten linear (prefix): s_j, the factor its input column j was multiplied by, so that
+  // W = W' diag(1/s) recovers the float weight (st-sparsify scores pruning on W).
+  std::map<std::string, std::vector<float>> column_scale;
 };
 
 // Needs random access to the checkpoint (reads the weights it rewrites). Rewrites `stats` in

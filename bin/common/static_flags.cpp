@@ -1,0 +1,30 @@
+#include "bin/common/static_flags.hpp"
+
+namespace st::cli {
+
+void add_static_flags(CLI::App& app, StaticFlags& f) {
+  f.anti_outlier_opt =
+      app.add_option("--anti-outlier", f.anti_outlier,
+                     "none, smoothquant[:ALPHA] (fold per-channel scales into the q/k/v and gate/up norms), "
+                     "smoothquant-all[:ALPHA] (also down_proj's input into up_proj's rows), or search (both, "
+                     "alpha chosen per pair from the statistics; the default)")
+          ->type_name("METHOD");
+  f.act_method_opt = app.add_option("--act-method", f.act_method,
+                                    "activation range from minmax (calibration min/max), mse (clip to minimise the "
+                                    "estimated input error) or auto (mse, except minmax for smoothed inputs; the "
+                                    "default)")
+                         ->type_name("METHOD");
+  f.fallback_opt = app.add_option("--fallback", f.fallback,
+                                  "keep float the N linears (fused groups) whose quantization error is estimated "
+                                  "largest, named on stderr (default 0)")
+                       ->check(CLI::Range(0, 1 << 20));
+}
+
+Result<StaticPrepOptions> static_prep_options(const StaticFlags& f) {
+  StaticPrepOptions o;
+  ST_CHECK(parse_static_methods(f.anti_outlier, f.act_method, o));
+  o.fallback = f.fallback;
+  return o;
+}
+
+}  // namespace st::cli

@@ -1,0 +1,48 @@
+// The accuracy steps that precede static W8A8 quantization, shared by st-quant-w8a8 and
+// st-sparsify: anti-outlier smoothing (smooth.hpp), the activation range method
+// (act_range.hpp) and automatic fallback (fallback.hpp), applied in that order to a copy of
+// the statistics the caller then quantizes with.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "libst/architecture.hpp"
+#include "libst/checkpoint.hpp"
+#include "libst/error.hpp"
+#include "libst/quant/act_range.hpp"
+#include "libst/quant/smooth.hpp"
+#include "libst/stats.hpp"
+
+namespace st {
+
+struct StaticPrepOptions {
+  bool smooth = true;            // anti-outlier smoothing (smooth_options says how)
+  SmoothOptions smooth_options;  // default: search
+  std::string anti_outlier = "search";  // as the user named it, for the notes
+  ActMethod act = ActMethod::auto_;
+  int fallback = 0;  // keep float the n groups with the worst estimated input quantization
+  StaticPrepOptions() { smooth_options.search = true; }
+};
+
+// The --anti-outlier and --act-method values into o. anti_outlier: "none", "smoothquant[:ALPHA]"
+// (norms -> q/k/v, gate/up), "smoothquant-all[:ALPHA]" (also up_proj -> down_proj) or "search"
+// (both, alpha chosen per pair); act_method: "minmax", "mse" or "auto".
+Status parse_static_methods(const std::string& anti_outlier, const std::string& act_method, StaticPrepOptions& o);
+
+struct StaticPrep {
+  // Rewritten tensors (smoothed norms and weights) for QuantizeOptions::overrides.
+  std::map<std::string, std::vector<float>> overrides;
+  // Per smoothed linear: s_j, the factor its input column j was multiplied by (W' = W diag(s)).
+  std::map<std::string, std::vector<float>> column_scale;
+  std::vector<std::string> float_prefixes;  // fallback picks, for QuantizeOptions::float_globs
+  std::vector<std::string> notes;           // one line each on what was done, for the user
+};
+
+// Runs the steps on an open checkpoint (smoothing needs random access); rewrites `stats` in
+// place to describe the quantizer's inputs (smoothed, ranges chosen).
+Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
+                                  const StaticPrepOptions& options);
+
+}  // namespace st
