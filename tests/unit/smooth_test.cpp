@@ -16,6 +16,7 @@
 #include "libst/quant/act_range.hpp"
 #include "libst/quant/fallback.hpp"
 #include "libst/quant/smooth.hpp"
+#include "libst/quant/static_prep.hpp"
 #include "libst/safetensors.hpp"
 
 namespace st {
@@ -72,6 +73,34 @@ void check_model(const std::string& name, bool search) {
     for (size_t j = 0; j < ls.absmax.size(); ++j) changed |= std::fabs(ls.absmax[j] - orig.absmax[j]) > 1e-3f * orig.absmax[j];
   }
   EXPECT_TRUE(changed);
+
+  // column_scale recovers the float weights: W' diag(1/s) = W for every rewritten linear
+  // (up_proj's rows are also divided by down_proj's scales, so only its columns are checked
+  // up to a per-row factor: compare ratios within each row).
+  EXPECT_FALSE(r->column_scale.empty());
+  for (const auto& [prefix, s] : r->column_scale) {
+    const LinearInfo* l = nullptr;
+    for (const auto& x : arch->linears())
+      if (x.prefix == prefix) l = &x;
+    ASSERT_NE(l, nullptr) << prefix;
+    auto w = (*ck)->read_f32(l->weight_name());
+    ASSERT_TRUE(w);
+    const auto& ws = r->tensors.at(l->weight_name());
+    const int64_t k = l->in_features;
+    ASSERT_EQ(int64_t(s.size()), k);
+    for (int64_t row = 0; row < l->out_features; row += 17) {
+      double row_factor = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        const double orig = (*w)[row * k + j], back = ws[row * k + j] / s[j];
+        if (std::fabs(orig) < 1e-3) continue;
+        if (row_factor == 0) row_factor = back / orig;
+        ASSERT_NEAR(back / orig, row_factor, 1e-4 * std::fabs(row_factor)) << prefix << " row " << row << " col " << j;
+      }
+      if (l->role != LinearRole::up) {
+        EXPECT_NEAR(row_factor, 1.0, 1e-5) << prefix;
+      }
+    }
+  }
 
   char tmpl[] = "/tmp/st-smooth-test.XXXXXX";
   ASSERT_TRUE(mkdtemp(tmpl));
@@ -143,6 +172,32 @@ TEST(ActRange, ClipsHeavyRangeKeepsTight) {
   st2.linears["a"] = s;
   auto a = choose_act_ranges(st2, ActMethod::auto_, {"a"});  // smoothed: min/max kept
   EXPECT_EQ(a.clip["a"], 1.0f);
+}
+
+}  // namespace
+}  // namespace st
+
+namespace st {
+namespace {
+
+TEST(StaticPrep, ParsesTheMethodFlags) {
+  StaticPrepOptions o;
+  ASSERT_TRUE(parse_static_methods("smoothquant:0.7", "mse", o));
+  EXPECT_TRUE(o.smooth);
+  EXPECT_FALSE(o.smooth_options.up_down);
+  EXPECT_FALSE(o.smooth_options.search);
+  EXPECT_FLOAT_EQ(o.smooth_options.alpha, 0.7f);
+  EXPECT_EQ(o.act, ActMethod::mse);
+  ASSERT_TRUE(parse_static_methods("none", "minmax", o));
+  EXPECT_FALSE(o.smooth);
+  ASSERT_TRUE(parse_static_methods("search", "auto", o));
+  EXPECT_TRUE(o.smooth && o.smooth_options.search && o.smooth_options.up_down);
+  for (const char* bad : {"smoothquant:2", "smoothquant:", "none:0.5", "search:0.3", "median"}) {
+    auto s = parse_static_methods(bad, "auto", o);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_EQ(s.error().code, Errc::usage) << bad;
+  }
+  EXPECT_FALSE(parse_static_methods("none", "percentile", o));
 }
 
 }  // namespace
