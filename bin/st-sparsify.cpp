@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/static_flags.hpp"
 #include "libst/checkpoint.hpp"
 #include "libst/architecture.hpp"
 #include "libst/sparsegpt.hpp"
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
                  "repeatable")
       ->type_name("GLOB")
       ->allow_extra_args(false);
+  st::cli::StaticFlags static_flags;
+  st::cli::add_static_flags(app, static_flags);
   app.add_option("-o,--output", out, "output directory")->required();
   app.add_flag("-f,--force", force, "replace an existing output directory");
   app.add_option("-j,--threads", threads, "threads (default: all cores)");
@@ -106,7 +109,7 @@ int main(int argc, char** argv) {
     }
     auto stats = st::load_stats(stats_path);
     if (!stats) return st::cli::report(stats.error());
-    if (method == "auto" && data.empty()) {
+    if ((method == "auto" || method == "sparsegpt") && data.empty()) {
       // Statistics that name their calibration data (__metadata__ "st.stats.data") let the
       // default be SparseGPT on the same tokens.
       const auto& md = stats->metadata;
@@ -142,14 +145,19 @@ int main(int argc, char** argv) {
     o.output = out;
     o.force = force;
     o.threads = threads;
-    st::cli::Progress progress("linears");
-    o.progress = [&](uint64_t done, uint64_t total) { progress.update(done, total); };
+    auto prep_opts = st::cli::static_prep_options(static_flags);
+    if (!prep_opts) return st::cli::report(prep_opts.error());
+    o.static_prep = *prep_opts;
+    st::cli::Progress progress("tensors");
+    o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
+    o.warn = [](const std::string& m) { st::cli::warn(m); };
     auto s = st::sparsify(**ckpt, o);
     progress.finish();
     if (!s) return st::cli::report(s.error());
     for (const auto& f : s->fallbacks)
-      st::cli::warn("'" + f + "': no calibration token reached this expert: pruned by magnitude, input range from "
-                    "its layer's other experts");
+      st::cli::warn("'" + f + "': no calibration token reached this expert: pruned by magnitude");
+    if (!quiet || static_flags.fallback > 0)
+      for (const auto& n : s->notes) std::fprintf(stderr, "%s: %s\n", st::cli::tool_name().c_str(), n.c_str());
     if (!quiet) {
       const char* tool = st::cli::tool_name().c_str();
       for (const auto& [layer, t] : by_layer(*s))

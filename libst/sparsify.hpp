@@ -15,20 +15,22 @@
 //   sparsegpt (libst/sparsegpt.hpp): the mask per row and block of 128 columns from
 //       w^2 / [H^-1]_jj and the kept weights updated to compensate (OBS), from each linear's
 //       input Gram matrix H over calibration tokens (SparsifyOptions::gram).
-// Quantization then follows libst/quant/w8a8.hpp exactly (weight per row from the pruned W, so
-// the scale comes from the kept weights; activation per fused group from the statistics' range).
+// The pruning scores are always those of the float weights W: when smoothing (below) has scaled
+// the columns, W' = W diag(s), the mask is chosen on W' diag(1/s) and applied to W' (SparseGPT's
+// updated W is scaled back by s).
 //
-// Output directory, the W8A8 static layout with type "W8A8S" (MindIE W8A8SC page):
-//   quant_model_weight_w8a8s.safetensors: tensors in input order; a pruned linear P becomes
-//     P.weight I8 [n,k], P.weight_scale F32 [n,1], P.weight_offset F32 [n,1] (zeros),
-//     P.input_scale D [1], P.input_offset D [1], P.deq_scale I64 [n] (D = F16) / F32 [n] (BF16),
-//     P.quant_bias I32 [n] (the float bias folded in), all typed "W8A8S"; everything else is
-//     copied and typed "FLOAT" (embeddings, lm_head, norms, the MoE router).
-//   __metadata__: "st.sparsify.method", "st.sparsify.pattern" (ratio or N:M), "st.sparsify.protect",
-//     "st.sparsify.weights_updated" ("1" for sparsegpt: kept weights were changed, so they are not
-//     round(W / scale) of the float model);
-//   quant_model_description.json (model_quant_type "W8A8S"), config.json with
-//   "quantize": "w8a8s", and the input's other side files.
+// Quantization is st-quant-w8a8's static path (libst/quant/quantize.hpp, static_prep.hpp): by
+// default anti-outlier smoothing with alpha searched per pair and act-method auto, applied to
+// the float model before pruning, then weights per row from the pruned W' (the scale comes from
+// the kept weights) and activations per fused group from the (smoothed, clipped) statistics.
+// `--anti-outlier none --act-method minmax` gives the textbook W8A8 static of the pruned W.
+//
+// Output directory: the W8A8 static layout with type "W8A8S" (MindIE W8A8SC page), file
+// quant_model_weight_w8a8s.safetensors, model_quant_type "W8A8S", config.json "quantize":
+// "w8a8s", every other tensor copied and typed "FLOAT"; __metadata__ adds "st.sparsify.method",
+// "st.sparsify.pattern" (ratio or N:M), "st.sparsify.protect", "st.sparsify.weights_updated"
+// ("1" for sparsegpt: kept weights were changed) and, when smoothing rewrote weights,
+// "st.quant.weights_updated" = "1".
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,7 @@
 
 #include "libst/checkpoint.hpp"
 #include "libst/error.hpp"
+#include "libst/quant/static_prep.hpp"
 #include "libst/stats.hpp"
 
 namespace st {
@@ -72,8 +75,10 @@ struct SparsifyOptions {
   std::string output;                      // directory
   bool force = false;
   int threads = 0;  // 0: hardware concurrency
-  // Progress: linears done, total.
-  std::function<void(uint64_t, uint64_t)> progress;
+  StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
+  // Progress: input tensors done, total, input bytes done.
+  std::function<void(uint64_t, uint64_t, uint64_t)> progress;
+  std::function<void(const std::string&)> warn;
 };
 
 struct LinearSparsity {
@@ -89,9 +94,10 @@ struct SparsifySummary {
   uint64_t elements = 0, pruned = 0, zeros = 0;
   size_t linears_float = 0;
   // Routed experts no calibration token reached (no statistics, or no Gram matrix for
-  // sparsegpt): pruned by magnitude (N:M by magnitude), input range from the same role in the
-  // layer's other experts.
+  // sparsegpt): pruned by magnitude (N:M by magnitude), input range borrowed as st-quant-w8a8
+  // does (quantize.hpp).
   std::vector<std::string> fallbacks;
+  std::vector<std::string> notes;  // what the static preparation did (StaticPrep::notes)
 };
 
 // Prunes and quantizes an open float checkpoint into options.output.

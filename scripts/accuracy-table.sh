@@ -35,10 +35,18 @@ METHODS=(
   "W8A8 static, act-method mse (no smoothing)||q --anti-outlier none --act-method mse"
   "W8A8 static, textbook + fallback 1|W8A8 static, down_proj float|q --anti-outlier none --act-method minmax --fallback 1"
   "**W8A8 static, default** (search + auto)||q"
-  "W8A8S 50% magnitude + static|W8A8S 50% magnitude + static|s --method magnitude"
-  "W8A8S 50% Wanda + static|W8A8S 50% Wanda + static|s --method wanda"
-  "W8A8S 50% SparseGPT + static||s --method sparsegpt --data $CALIB"
+  "W8A8S 50% magnitude, textbook static|W8A8S 50% magnitude + static|s --method magnitude --anti-outlier none --act-method minmax"
+  "W8A8S 50% Wanda, textbook static|W8A8S 50% Wanda + static|s --method wanda --anti-outlier none --act-method minmax"
+  "W8A8S 50% magnitude, default static|W8A8S 50% magnitude + static|s --method magnitude"
+  "W8A8S 50% Wanda, default static|W8A8S 50% Wanda + static|s --method wanda"
+  "W8A8S 25% Wanda, default static|W8A8S 25% Wanda + static|s --method wanda --ratio 0.25"
+  "**W8A8S 50%, default** (SparseGPT + default static)||s"
+  "W8A8S 50% magnitude, default static, routed experts float|W8A8S 50% magnitude + static|S --method magnitude"
+  "W8A8S 50% Wanda, default static, routed experts float|W8A8S 50% Wanda + static|S --method wanda"
+  "W8A8S 50% Wanda, textbook static, routed experts float|W8A8S 50% Wanda + static|S --method wanda --anti-outlier none --act-method minmax"
 )
+# "S" rows run only on MoE models: their routed experts stay float, as in the reference rows.
+EXPERTS_FLOAT=(--float 'model.layers.*.mlp.experts.*')
 
 ref() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get(sys.argv[2],{}); v=d.get(sys.argv[3]); print("" if v is None else "%.4f" % v)' "$REF" "$1" "$2"; }
 
@@ -54,6 +62,7 @@ for m in "${MODELS[@]}"; do
     i=$((i + 1))
     out=$W/$m-$i
     echo "accuracy-table: $m: $label" >&2
+    if [[ $how == S* ]] && ! grep -q '"n_routed_experts"' "$M/config.json"; then continue; fi
     rest=${how:2}
     args=()
     [[ -z $rest ]] || read -r -a args <<<"$rest"
@@ -69,6 +78,7 @@ PY
       "q --dynamic") "$B/st-quant-w8a8" "$M" --dynamic -o "$out" -f -q "${J[@]}" ;;
       q*) "$B/st-quant-w8a8" "$M" --stats "$W/$m.st" "${args[@]}" -o "$out" -f -q "${J[@]}" 2>"$W/q.err" || { cat "$W/q.err" >&2; exit 2; } ;;
       s*) "$B/st-sparsify" "$M" --stats "$W/$m.st" "${args[@]}" -o "$out" -f -q "${J[@]}" ;;
+      S*) "$B/st-sparsify" "$M" --stats "$W/$m.st" "${EXPERTS_FLOAT[@]}" "${args[@]}" -o "$out" -f -q "${J[@]}" ;;
     esac
     "$B/st-eval" "$M" --quant "$out" --data "$EVAL" "${S[@]}" --json -q "${J[@]}" >"$W/r.json"
     python3 - "$W/r.json" "$m" "$label" "$(ref "$m" "$refrow")" <<'PY'

@@ -6,7 +6,8 @@ source "$(dirname "$0")/compress_helpers.bash"
 M=$ST_FIXTURES/llama-4m-fp16
 make_stats "$M" "$TMP/stats.safetensors"
 
-expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method wanda -o "$TMP/wanda" --json
+TEXTBOOK=(--anti-outlier none --act-method minmax)  # no smoothing: kept weights are round(W / s)
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method wanda "${TEXTBOOK[@]}" -o "$TMP/wanda" --json
 expect_json
 expect_eq "$(json_query 'd["method"]')" wanda
 expect_eq "$(json_query 'd["linears_sparsified"]')" 28
@@ -65,12 +66,36 @@ EOF
 }
 check_w8a8s "$TMP/wanda" wanda >/dev/null || fail "W8A8S check failed (wanda)"
 
-expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method magnitude -o "$TMP/mag" -q
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method magnitude "${TEXTBOOK[@]}" -o "$TMP/mag" -q
 expect_stderr_empty
 check_w8a8s "$TMP/mag" magnitude >/dev/null || fail "W8A8S check failed (magnitude)"
 if cmp -s "$TMP/wanda/quant_model_weight_w8a8s.safetensors" "$TMP/mag/quant_model_weight_w8a8s.safetensors"; then
   fail "wanda and magnitude produced the same weights"
 fi
+
+# The default smooths before quantizing (and says so in __metadata__), but the mask is still
+# chosen on the float weights: the zeros match the textbook run's except where a kept weight
+# rounds to 0 under a different scale (none on this model).
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method wanda -o "$TMP/wanda-smooth"
+expect_stderr_contains "anti-outlier search: 12 smoothing pairs"
+expect_stderr_matches "act-method auto: [0-9]+ of 28 input ranges clipped"
+python3 - "$TMP/wanda" "$TMP/wanda-smooth" <<'EOF' || fail "smoothed Wanda mask differs from the float-weight mask"
+import json, struct, sys
+def load(d):
+    f = open(d + "/quant_model_weight_w8a8s.safetensors", "rb"); n = struct.unpack("<Q", f.read(8))[0]
+    return f, json.loads(f.read(n)), 8 + n
+def zeros(fhb, name):
+    f, h, base = fhb; a, b = h[name]["data_offsets"]; f.seek(base + a); return [x == 0 for x in f.read(b - a)]
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert b[1]["__metadata__"]["st.quant.weights_updated"] == "1"
+assert b[1]["__metadata__"]["st.sparsify.method"] == "wanda"
+same = total = 0
+for name, t in a[1].items():
+    if name == "__metadata__" or t["dtype"] != "I8": continue
+    za, zb = zeros(a, name), zeros(b, name)
+    same += sum(x == y for x, y in zip(za, zb)); total += len(za)
+assert same >= 0.995 * total, (same, total)
+EOF
 
 # N:M 2:4: at least two zeros in every group of four.
 expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" --method nm --nm 2:4 -o "$TMP/nm" --json -q
