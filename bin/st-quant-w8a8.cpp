@@ -7,6 +7,7 @@
 #include "bin/common/cli.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/checkpoint.hpp"
+#include "libst/model/parallel.hpp"
 #include "libst/architecture.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/stats.hpp"
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
     o.output = output;
     o.force = force;
     o.threads = threads;
+    if (threads > 0) st::model::set_threads(threads);  // smoothing's and the weight conversions' loops
     o.fa_quant = fa_quant;
     if (!max_size.empty()) {
       o.max_file_size = parse_size(max_size);
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
       if (!p) return st::cli::report(p.error());
       prep = std::move(*p);
       if (!prep.overrides.empty()) o.overrides = &prep.overrides;
+      if (!prep.weight_scales.empty()) o.weight_scales = &prep.weight_scales;
       o.float_globs.insert(o.float_globs.end(), prep.float_prefixes.begin(), prep.float_prefixes.end());
     }
     st::cli::Progress progress("tensors");

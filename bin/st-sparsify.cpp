@@ -11,6 +11,7 @@
 #include "bin/common/cli.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/checkpoint.hpp"
+#include "libst/model/parallel.hpp"
 #include "libst/architecture.hpp"
 #include "libst/sparsegpt.hpp"
 #include "libst/sparsify.hpp"
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
+    if (threads > 0) st::model::set_threads(threads);  // the forward pass, smoothing, conversions
     if (method == "nm") {
       int n = 0, m = 0;
       char tail = 0;

@@ -158,6 +158,7 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   q.force = o.force;
   q.threads = threads;
   if (!prep.overrides.empty()) q.overrides = &prep.overrides;
+  if (!prep.weight_scales.empty()) q.weight_scales = &prep.weight_scales;
   q.progress = o.progress;
   q.warn = o.warn;
   // Says how the weights were pruned: with sparsegpt the kept weights were updated, so they are
@@ -173,10 +174,11 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
     for (float x : w)
       if (!std::isfinite(x)) return make_error(Errc::numeric, "weight has NaN or Inf", ckpt.path(), l.weight_name());
     // Back to the float weights when smoothing scaled the columns (W' = W diag(s)).
-    const auto cs = prep.column_scale.find(l.prefix);
+    // (A row scale, up_proj's, changes no row's ranking and no SparseGPT update direction.)
+    const auto cs = prep.weight_scales.column.find(l.prefix);
     std::vector<float> unscaled;
     float* target = w.data();
-    if (cs != prep.column_scale.end()) {
+    if (cs != prep.weight_scales.column.end()) {
       unscaled.resize(w.size());
       for (int64_t r = 0; r < n; ++r)
         for (int64_t j = 0; j < k; ++j) unscaled[r * k + j] = w[r * k + j] / cs->second[j];

@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "libst/output.hpp"
+#include "libst/model/parallel.hpp"
+#include "libst/quant/smooth.hpp"
 #include "libst/quant/w8a8.hpp"
 #include "libst/safetensors.hpp"
 
@@ -532,7 +534,8 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   // Smoothing rewrote weights before quantization: say so, as st-sparsify's SparseGPT does, so that
   // st-verify --against knows W_q is not round(W / scale) of the original float weights.
   for (auto& f : files) {
-    if (o.overrides && !o.overrides->empty()) f.metadata["st.quant.weights_updated"] = "1";
+    if ((o.overrides && !o.overrides->empty()) || (o.weight_scales && !o.weight_scales->empty()))
+      f.metadata["st.quant.weights_updated"] = "1";
     for (const auto& [key, value] : o.metadata) f.metadata[key] = value;
   }
 
@@ -591,17 +594,30 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
         over = &it->second;
       }
     }
-    if (over && (!p || !p->quantize || (is_bias[i] && !is_static))) {
+    const bool copied = !p || !p->quantize || (is_bias[i] && !is_static);
+    // A linear kept float still gets the smoothing of the norm before it.
+    const bool rescaled = copied && p && !is_bias[i] && o.weight_scales && o.weight_scales->has(p->info->prefix);
+    if (copied && (over || rescaled)) {
+      std::vector<float> v;
+      if (over) {
+        v = *over;
+      } else {
+        v.resize(t.numel());
+        if (!to_f32(t.dtype, bytes.data, v.data(), v.size()))
+          return make_error(Errc::unsupported, std::string("cannot read a tensor of dtype ") + dtype_name(t.dtype),
+                            ckpt.path(), t.name);
+      }
+      if (rescaled) apply_weight_scales(*o.weight_scales, p->info->prefix, p->info->out_features, p->info->in_features, v.data());
       Job job;
       Owned b = make_owned(bytes.size);
-      if (!from_f32(t.dtype, over->data(), b->data(), over->size()))
+      if (!from_f32(t.dtype, v.data(), b->data(), v.size()))
         return make_error(Errc::unsupported, std::string("cannot store a rewritten tensor of dtype ") + dtype_name(t.dtype),
                           ckpt.path(), t.name);
       release();
       job.bytes = b->size;
       job.pieces.push_back(piece(t.name, std::move(b)));
       ST_CHECK(writer.push(std::move(job)));
-    } else if (!p || !p->quantize || (is_bias[i] && !is_static)) {
+    } else if (copied) {
       Job job;
       Piece pc;
       pc.name = t.name;
@@ -634,17 +650,26 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       DType src_dtype = over ? DType::F32 : t.dtype;
       const void* src = over ? static_cast<const void*>(over->data()) : bytes.data;
       std::vector<float> changed;
-      if (o.transform_weight) {
+      const bool scaled = o.weight_scales && o.weight_scales->has(p->info->prefix);
+      if (o.transform_weight || scaled) {
         if (over) {
           changed = *over;
         } else {
-          changed.resize(t.numel());
-          if (!to_f32(t.dtype, bytes.data, changed.data(), changed.size()))
+          if (t.dtype != DType::F16 && t.dtype != DType::BF16 && t.dtype != DType::F32)
             return make_error(Errc::unsupported, std::string("cannot read a weight of dtype ") + dtype_name(t.dtype),
                               ckpt.path(), t.name);
+          changed.resize(t.numel());
+          const size_t row_bytes = static_cast<size_t>(k) * dtype_bits(t.dtype) / 8;
+          model::parallel_for(
+              n, [&](int64_t r0, int64_t r1) {
+                to_f32(t.dtype, static_cast<const uint8_t*>(bytes.data) + r0 * row_bytes, changed.data() + r0 * k,
+                       static_cast<size_t>((r1 - r0) * k));
+              },
+              16);
         }
         release();
-        ST_CHECK(o.transform_weight(*p->info, changed));
+        if (scaled) apply_weight_scales(*o.weight_scales, p->info->prefix, n, k, changed.data());
+        if (o.transform_weight) ST_CHECK(o.transform_weight(*p->info, changed));
         src_dtype = DType::F32;
         src = changed.data();
       }

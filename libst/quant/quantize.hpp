@@ -47,6 +47,8 @@
 
 namespace st {
 
+struct WeightScales;  // libst/quant/smooth.hpp
+
 // w8a8s: the static layout typed "W8A8S" (st-sparsify: weights pruned by transform_weight).
 enum class W8A8Mode { w8a8_static, w8a8_dynamic, w8a8s };
 
@@ -64,6 +66,9 @@ struct QuantizeOptions {
   // (smooth.hpp): a float tensor is stored in its own dtype, a linear weight is quantized from
   // these values, a bias folded from them.
   const std::map<std::string, std::vector<float>>* overrides = nullptr;
+  // Smoothing's per-linear column / row scales (smooth.hpp), applied to each weight as it is
+  // quantized (after overrides, before transform_weight).
+  const WeightScales* weight_scales = nullptr;
   // Called with each quantized linear's weight as fp32 [n, k] (after overrides), on the calling
   // thread in storage order, before it is quantized; may change it (st-sparsify prunes here).
   std::function<Status(const LinearInfo&, std::vector<float>& weight)> transform_weight;

@@ -22,8 +22,13 @@
 // The statistics of every smoothed linear are rewritten to describe x': absmax / s, sumsq / s^2,
 // per-channel min/max / s, and the per-tensor min/max from the per-channel ones (when the
 // statistics have them; otherwise the symmetric bound +-max_j absmax'_j).
+//
+// Memory: the norm weights and up_proj biases it rewrites are returned as values; linear weights
+// are not: each pair's consumers are read, searched and dropped, and what happens to a weight is
+// returned as scales (WeightScales) that the quantizer applies as it streams the weight.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,16 +51,26 @@ struct SmoothOptions {
   bool search = false;
 };
 
+// What smoothing does to linear weights, by linear prefix: W'[r, j] = W[r, j] * column[j] / row[r].
+//   column: the s of the pair whose consumer the linear is (its input column j times s_j);
+//   row:    the s of the pair whose source the linear is (up_proj: row j divided by down_proj's s_j).
+struct WeightScales {
+  std::map<std::string, std::vector<float>> column, row;
+  bool empty() const { return column.empty() && row.empty(); }
+  bool has(const std::string& prefix) const { return column.count(prefix) || row.count(prefix); }
+};
+
+// Applies the scales of linear `prefix` (if any) to its fp32 weight W [n, k] in place, columns first.
+void apply_weight_scales(const WeightScales& scales, const std::string& prefix, int64_t n, int64_t k, float* w);
+
 struct SmoothResult {
-  // Rewritten tensors by name, as fp32 values (shape unchanged); the caller stores them in the
-  // tensor's own dtype (float tensors) or quantizes them (linear weights).
+  // Rewritten small tensors by name, as fp32 values (shape unchanged): the norm weights and
+  // up_proj biases; the caller stores them in the tensor's own dtype.
   std::map<std::string, std::vector<float>> tensors;
+  WeightScales scales;  // the rewritten linear weights
   size_t pairs = 0;  // smoothing pairs applied
   std::map<std::string, float> alpha;  // chosen alpha per pair (by the preceding tensor's name)
   std::vector<std::string> smoothed;   // prefixes of the linears whose input was rescaled (alpha > 0)
-  // Per rewritten linear (prefix): s_j, the factor its input column j was multiplied by, so that
-  // W = W' diag(1/s) recovers the float weight (st-sparsify scores pruning on W).
-  std::map<std::string, std::vector<float>> column_scale;
 };
 
 // Needs random access to the checkpoint (reads the weights it rewrites). Rewrites `stats` in

@@ -43,7 +43,7 @@ Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& ar
   if (o.smooth) {
     ST_ASSIGN(SmoothResult r, smooth(ckpt, arch, stats, o.smooth_options));
     prep.overrides = std::move(r.tensors);
-    prep.column_scale = std::move(r.column_scale);
+    prep.weight_scales = std::move(r.scales);
     smoothed = std::move(r.smoothed);
     std::snprintf(buf, sizeof buf, "anti-outlier %s: %zu smoothing pairs", o.anti_outlier.c_str(), r.pairs);
     prep.notes.push_back(buf);

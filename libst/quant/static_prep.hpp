@@ -32,10 +32,10 @@ struct StaticPrepOptions {
 Status parse_static_methods(const std::string& anti_outlier, const std::string& act_method, StaticPrepOptions& o);
 
 struct StaticPrep {
-  // Rewritten tensors (smoothed norms and weights) for QuantizeOptions::overrides.
+  // Rewritten norms and biases for QuantizeOptions::overrides, and the linear weights' scales
+  // for QuantizeOptions::weight_scales (W' = W diag(column) / row).
   std::map<std::string, std::vector<float>> overrides;
-  // Per smoothed linear: s_j, the factor its input column j was multiplied by (W' = W diag(s)).
-  std::map<std::string, std::vector<float>> column_scale;
+  WeightScales weight_scales;
   std::vector<std::string> float_prefixes;  // fallback picks, for QuantizeOptions::float_globs
   std::vector<std::string> notes;           // one line each on what was done, for the user
 };

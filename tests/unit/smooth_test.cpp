@@ -24,9 +24,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Writes every tensor of ck as F32 (the rewritten ones from `over`) with its config into dir.
-void write_f32_model(const Checkpoint& ck, const std::map<std::string, std::vector<float>>& over,
-                     const std::string& src_dir, const std::string& dir) {
+// Writes every tensor of ck as F32 (the rewritten ones from `r`: its tensors, and the linear
+// weights with its scales applied) with its config into dir.
+void write_f32_model(const Checkpoint& ck, const Architecture& arch, const SmoothResult& r, const std::string& src_dir,
+                     const std::string& dir) {
+  const auto& over = r.tensors;
   fs::create_directories(dir);
   fs::copy_file(src_dir + "/config.json", dir + "/config.json", fs::copy_options::overwrite_existing);
   std::vector<TensorSpec> plan;
@@ -38,9 +40,11 @@ void write_f32_model(const Checkpoint& ck, const std::map<std::string, std::vect
     std::vector<float> v;
     if (it != over.end()) v = it->second;
     else {
-      auto r = ck.read_f32(e);
-      ASSERT_TRUE(r);
-      v = std::move(*r);
+      auto read = ck.read_f32(e);
+      ASSERT_TRUE(read);
+      v = std::move(*read);
+      if (const LinearInfo* l = arch.linear_of_tensor(e.name()); l && e.name() == l->weight_name())
+        apply_weight_scales(r.scales, l->prefix, l->out_features, l->in_features, v.data());
     }
     ASSERT_TRUE((*w)->write(e.name(), v.data(), v.size() * 4));
   }
@@ -74,38 +78,16 @@ void check_model(const std::string& name, bool search) {
   }
   EXPECT_TRUE(changed);
 
-  // column_scale recovers the float weights: W' diag(1/s) = W for every rewritten linear
-  // (up_proj's rows are also divided by down_proj's scales, so only its columns are checked
-  // up to a per-row factor: compare ratios within each row).
-  EXPECT_FALSE(r->column_scale.empty());
-  for (const auto& [prefix, s] : r->column_scale) {
-    const LinearInfo* l = nullptr;
-    for (const auto& x : arch->linears())
-      if (x.prefix == prefix) l = &x;
-    ASSERT_NE(l, nullptr) << prefix;
-    auto w = (*ck)->read_f32(l->weight_name());
-    ASSERT_TRUE(w);
-    const auto& ws = r->tensors.at(l->weight_name());
-    const int64_t k = l->in_features;
-    ASSERT_EQ(int64_t(s.size()), k);
-    for (int64_t row = 0; row < l->out_features; row += 17) {
-      double row_factor = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        const double orig = (*w)[row * k + j], back = ws[row * k + j] / s[j];
-        if (std::fabs(orig) < 1e-3) continue;
-        if (row_factor == 0) row_factor = back / orig;
-        ASSERT_NEAR(back / orig, row_factor, 1e-4 * std::fabs(row_factor)) << prefix << " row " << row << " col " << j;
-      }
-      if (l->role != LinearRole::up) {
-        EXPECT_NEAR(row_factor, 1.0, 1e-5) << prefix;
-      }
-    }
-  }
+  // Every smoothed linear's weight is rescaled (by columns), and only up_proj by rows.
+  for (const auto& p : r->smoothed) EXPECT_TRUE(r->scales.column.count(p)) << p;
+  EXPECT_FALSE(r->scales.row.empty());
+  for (const auto& [p, v] : r->scales.row) EXPECT_NE(p.find("up_proj"), std::string::npos) << p;
+  for (const auto& [name, v] : r->tensors) EXPECT_EQ(name.find("_proj.weight"), std::string::npos) << name;
 
   char tmpl[] = "/tmp/st-smooth-test.XXXXXX";
   ASSERT_TRUE(mkdtemp(tmpl));
   const std::string dir = tmpl;
-  write_f32_model(**ck, r->tensors, src, dir + "/m");
+  write_f32_model(**ck, *arch, *r, src, dir + "/m");
   auto ck2 = Checkpoint::open(dir + "/m");
   ASSERT_TRUE(ck2) << ck2.error().message;
   auto model2 = model::Model::load(**ck2);
