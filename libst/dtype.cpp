@@ -3,6 +3,10 @@
 
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace st {
 namespace {
 
@@ -111,10 +115,35 @@ uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
+namespace {
+#if defined(__x86_64__)
+// F16C's vcvtph2ps converts exactly as f16_to_f32 does (NaNs come out quiet in both), 8 at a time.
+__attribute__((target("f16c,avx"))) void f16_to_f32_f16c(const void* src, float* dst, size_t n) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 2 * i))));
+  convert_loop<uint16_t>(s + 2 * i, dst + i, n - i, f16_to_f32);
+}
+bool have_f16c() {
+  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  return yes;
+}
+#endif
+}  // namespace
+
 bool to_f32(DType src_type, const void* src, float* dst, size_t n) {
   switch (src_type) {
     case DType::F32: std::memcpy(dst, src, n * 4); return true;
-    case DType::F16: convert_loop<uint16_t>(src, dst, n, f16_to_f32); return true;
+    case DType::F16:
+#if defined(__x86_64__)
+      if (have_f16c()) {
+        f16_to_f32_f16c(src, dst, n);
+        return true;
+      }
+#endif
+      convert_loop<uint16_t>(src, dst, n, f16_to_f32);
+      return true;
     case DType::BF16: convert_loop<uint16_t>(src, dst, n, bf16_to_f32); return true;
     case DType::F64: convert_loop<double>(src, dst, n, [](double v) { return static_cast<float>(v); }); return true;
     case DType::I8: convert_loop<int8_t>(src, dst, n, [](int8_t v) { return float(v); }); return true;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "libst/dtype.hpp"
 
@@ -38,6 +39,24 @@ TEST(DType, AllF16PatternsRoundTripThroughF32) {
       EXPECT_NE(back & 0x3ffu, 0u);
     } else {
       EXPECT_EQ(back, h) << "pattern " << h;
+    }
+  }
+}
+
+// The bulk F16 path (F16C where the CPU has it) gives the scalar conversion's exact bits, for
+// every pattern and at every offset of a buffer whose length is no multiple of 8.
+TEST(DType, BulkF16MatchesScalarBitForBit) {
+  std::vector<uint16_t> all(65536 + 5);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i * 40503u);
+  for (size_t off : {size_t(0), size_t(3)}) {
+    std::vector<float> bulk(all.size() - off);
+    ASSERT_TRUE(st::to_f32(st::DType::F16, all.data() + off, bulk.data(), bulk.size()));
+    for (size_t i = 0; i < bulk.size(); ++i) {
+      uint32_t a, b;
+      const float want = st::f16_to_f32(all[off + i]);
+      std::memcpy(&a, &bulk[i], 4);
+      std::memcpy(&b, &want, 4);
+      ASSERT_EQ(a, b) << "pattern " << all[off + i];
     }
   }
 }
