@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark st-quant-w8a8 --dynamic on a page-cached ~2 GiB fp16 Llama-shaped checkpoint against
-# the I/O floor (read the input + write the output's bytes) and a plain numpy implementation.
+# Benchmark st-quant-w8a8 (--dynamic, and static textbook / default) on a page-cached ~2 GiB fp16
+# Llama-shaped checkpoint against the I/O floor (read the input + write the dynamic output's
+# bytes) and a plain numpy implementation of the dynamic quantization.
 #
 #   scripts/bench-quant.sh [WORKDIR] [BUILD_DIR]      (defaults: /tmp/st-bench-quant, build)
 #   REPS=5 scripts/bench-quant.sh                     best of REPS runs per row (default 3)
@@ -61,6 +62,20 @@ export -f run_stream
 best_of STREAM bash -c run_stream
 rm -f "$OUT/stream.safetensors"
 
+# Static W8A8: statistics from 2 short calibration sequences (enough to exercise every step;
+# the ranges of a random model mean nothing), then textbook and default (smoothing search +
+# act-method auto) quantization. Smoothing reads each weight twice and holds one fused group's
+# weights at a time.
+STATS=$WORK/stats.safetensors
+[[ -f $STATS ]] || "$BUILD/st-calibrate" "$MODEL" --data "$ROOT/tests/fixtures/data/calib_ids.jsonl" --samples 2 \
+  --seq-len 64 -o "$STATS" -q
+run_textbook() { rm -rf "$OUT"; "$Q" "$MODEL" --stats "$STATS" --anti-outlier none --act-method minmax -o "$OUT" -q; }
+run_default() { rm -rf "$OUT"; "$Q" "$MODEL" --stats "$STATS" -o "$OUT" -q; }
+export -f run_textbook run_default
+export STATS
+best_of TEXTBOOK bash -c run_textbook
+best_of DEFAULT bash -c run_default
+
 NUMPY=""
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   cat >"$WORK/numpy_w8a8.py" <<'PY'
@@ -114,6 +129,8 @@ row "floor: head -c OUTPUT_BYTES > file" "${WRITE% *}" ""
 row "floor (sum)" "$FLOOR" ""
 row "st-quant-w8a8 --dynamic -o DIR" "${OURS% *}" "${OURS#* }"
 row "st-quant-w8a8 --dynamic -o - >file" "${STREAM% *}" "${STREAM#* }"
+row "st-quant-w8a8 --stats, textbook" "${TEXTBOOK% *}" "${TEXTBOOK#* }"
+row "st-quant-w8a8 --stats (default)" "${DEFAULT% *}" "${DEFAULT#* }"
 echo "(-o DIR also hashes every output byte for its .xxh3 checksums and fsyncs before the rename;"
 echo " the floor and the stream row do neither)"
 if [[ -n $NUMPY ]]; then
