@@ -11,8 +11,9 @@ namespace st::model {
 
 namespace {
 
-// Integer products summed by sgemm are exact while every partial sum stays below 2^24.
-bool sgemm_exact(int64_t k) { return k * 128 * 128 <= (int64_t(1) << 24); }
+// Integer products summed by sgemm are exact while every partial sum stays below 2^24:
+// 1024 products of at most 128 * 128.
+constexpr int64_t kExactK = (int64_t(1) << 24) / (128 * 128);
 
 Result<const TensorEntry*> need(const Checkpoint& ck, const std::string& name) {
   const TensorEntry* e = ck.find(name);
@@ -56,26 +57,16 @@ Status check_finite(const Checkpoint& ck, const std::string& name, const std::ve
   return {};
 }
 
-// acc[rows, out] = xq · wq^T exactly (as integers held in floats or doubles).
+// acc[rows, out] = xq · wq^T exactly (integers held in floats): sgemm over slices of at most
+// kExactK columns, whose sums of int8 x int8 products stay below 2^24 and so are exact in fp32,
+// added up in double.
 void int_gemm(const float* xq, int64_t rows, int64_t in, const float* wq, int64_t out, std::vector<double>& acc) {
   acc.assign(size_t(rows * out), 0.0);
-  if (sgemm_exact(in)) {
-    std::vector<float> y(size_t(rows * out));
-    gemm_nt(rows, out, in, 1.0f, xq, in, wq, in, 0.0f, y.data(), out);
-    std::copy(y.begin(), y.end(), acc.begin());
-    return;
+  std::vector<float> y(size_t(rows * out));
+  for (int64_t k0 = 0; k0 < in; k0 += kExactK) {
+    gemm_nt(rows, out, std::min(kExactK, in - k0), 1.0f, xq + k0, in, wq + k0, in, 0.0f, y.data(), out);
+    for (size_t i = 0; i < y.size(); ++i) acc[i] += y[i];
   }
-  std::vector<double> xd(xq, xq + rows * in), wd(wq, wq + out * in);
-  parallel_for(rows, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r)
-      for (int64_t n = 0; n < out; ++n) {
-        double s = 0;
-        const double* xr = &xd[size_t(r * in)];
-        const double* wr = &wd[size_t(n * in)];
-        for (int64_t k = 0; k < in; ++k) s += xr[k] * wr[k];
-        acc[size_t(r * out + n)] = s;
-      }
-  });
 }
 
 }  // namespace
@@ -93,10 +84,26 @@ Linear Linear::from_float(std::string name, int64_t out, int64_t in, std::vector
   Linear l;
   l.name_ = std::move(name);
   l.out_ = out, l.in_ = in;
-  l.w_ = std::move(w);
+  l.w_dtype_ = DType::F32;
+  l.w_.resize(w.size() * 4);
+  std::memcpy(l.w_.data(), w.data(), l.w_.size());
   l.bias_ = std::move(bias);
   return l;
 }
+
+void Linear::weight_rows(int64_t n0, int64_t n1, float* dst) const {
+  const size_t count = size_t((n1 - n0) * in_);
+  const size_t esize = dtype_bits(w_dtype_) / 8;
+  const uint8_t* src = w_.data() + size_t(n0 * in_) * esize;
+  if (w_dtype_ == DType::I8) {
+    const auto* q = reinterpret_cast<const int8_t*>(src);
+    for (size_t i = 0; i < count; ++i) dst[i] = float(q[i]);
+  } else {
+    to_f32(w_dtype_, src, dst, count);
+  }
+}
+
+int64_t Linear::tile_rows() const { return std::clamp<int64_t>((int64_t(1) << 20) / std::max<int64_t>(in_, 1), 64, std::max<int64_t>(out_, 1)); }
 
 Result<Linear> Linear::load(const Checkpoint& ck, const std::string& prefix) {
   Linear l;
@@ -121,8 +128,21 @@ Result<Linear> Linear::load(const Checkpoint& ck, const std::string& prefix) {
   if (l.kind_ != LinearKind::floating && we->info->dtype != DType::I8)
     return make_error(Errc::format, "a " + type + " weight must be I8, found " + dtype_name(we->info->dtype), ck.path(),
                       wname);
-  ST_ASSIGN(l.w_, ck.read_f32(*we));
-  if (l.kind_ == LinearKind::floating) ST_CHECK(check_finite(ck, wname, l.w_));
+  {
+    ST_ASSIGN(std::vector<float> w, ck.read_f32(*we));
+    ck.release(*we);  // its pages are copied: do not keep them mapped as well
+    if (l.kind_ == LinearKind::floating) {
+      ST_CHECK(check_finite(ck, wname, w));
+      // F16 and BF16 values round-trip through fp32 exactly; anything else is kept as F32.
+      l.w_dtype_ = we->info->dtype == DType::F16 || we->info->dtype == DType::BF16 ? we->info->dtype : DType::F32;
+      l.w_.resize(w.size() * (dtype_bits(l.w_dtype_) / 8));
+      from_f32(l.w_dtype_, w.data(), l.w_.data(), w.size());
+    } else {
+      l.w_dtype_ = DType::I8;
+      l.w_.resize(w.size());
+      for (size_t i = 0; i < w.size(); ++i) l.w_[i] = static_cast<uint8_t>(static_cast<int8_t>(w[i]));
+    }
+  }
 
   const bool static_q = l.kind_ == LinearKind::w8a8;
   if (const TensorEntry* be = ck.find(prefix + ".bias"); be && !static_q) {
@@ -158,8 +178,16 @@ Result<Linear> Linear::load(const Checkpoint& ck, const std::string& prefix) {
 
 void Linear::forward(const float* x, int64_t rows, float* y) const {
   if (rows == 0) return;
+  // Per-thread fp32 scratch for one tile of weight rows (forward runs on several workers at once).
+  thread_local std::vector<float> wt;
+  const int64_t tile = tile_rows();
+  wt.resize(size_t(tile * in_));
   if (kind_ == LinearKind::floating) {
-    gemm_nt(rows, out_, in_, 1.0f, x, in_, w_.data(), in_, 0.0f, y, out_);
+    for (int64_t n0 = 0; n0 < out_; n0 += tile) {
+      const int64_t n1 = std::min(out_, n0 + tile);
+      weight_rows(n0, n1, wt.data());
+      gemm_nt(rows, n1 - n0, in_, 1.0f, x, in_, wt.data(), in_, 0.0f, y + n0, out_);
+    }
     if (!bias_.empty())
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t n = 0; n < out_; ++n) y[r * out_ + n] += bias_[size_t(n)];
@@ -186,11 +214,14 @@ void Linear::forward(const float* x, int64_t rows, float* y) const {
     }
   }, 16);
   std::vector<double> acc;
-  int_gemm(xq.data(), rows, in_, w_.data(), out_, acc);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t n = 0; n < out_; ++n) {
-      const double a = acc[size_t(r * out_ + n)];
-      float& o = y[r * out_ + n];
+  for (int64_t n0 = 0; n0 < out_; n0 += tile) {
+    const int64_t n1 = std::min(out_, n0 + tile), width = n1 - n0;
+    weight_rows(n0, n1, wt.data());
+    int_gemm(xq.data(), rows, in_, wt.data(), width, acc);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = n0; n < n1; ++n) {
+        const double a = acc[size_t(r * width + n - n0)];
+        float& o = y[r * out_ + n];
       if (kind_ == LinearKind::w8a8) {
         const int32_t sum = int32_t(int64_t(a) + quant_bias_[size_t(n)]);
         o = float(sum) * deq_scale_[size_t(n)];
@@ -198,14 +229,16 @@ void Linear::forward(const float* x, int64_t rows, float* y) const {
         o = float(int32_t(a)) * token_scale[size_t(r)] * weight_scale_[size_t(n)];
         if (!bias_.empty()) o += bias_[size_t(n)];
       }
-    }
+      }
+  }
 }
 
 std::vector<float> Linear::float_weight() const {
-  if (kind_ == LinearKind::floating) return w_;
-  std::vector<float> w(w_.size());
-  for (int64_t n = 0; n < out_; ++n)
-    for (int64_t k = 0; k < in_; ++k) w[size_t(n * in_ + k)] = w_[size_t(n * in_ + k)] * weight_scale_[size_t(n)];
+  std::vector<float> w(size_t(out_ * in_));
+  weight_rows(0, out_, w.data());
+  if (kind_ != LinearKind::floating)
+    for (int64_t n = 0; n < out_; ++n)
+      for (int64_t k = 0; k < in_; ++k) w[size_t(n * in_ + k)] *= weight_scale_[size_t(n)];
   return w;
 }
 

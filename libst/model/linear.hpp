@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "libst/checkpoint.hpp"
+#include "libst/dtype.hpp"
 #include "libst/error.hpp"
 
 namespace st::model {
@@ -36,7 +37,14 @@ class Linear {
   std::string name_;
   int64_t in_ = 0, out_ = 0;
   LinearKind kind_ = LinearKind::floating;
-  std::vector<float> w_;      // float weight, or the int8 values as floats
+  // The weight [out, in] as stored: F16 / BF16 / F32 values (FLOAT) or the int8 values (I8),
+  // converted to fp32 a tile of rows at a time in forward() (half or a quarter of an fp32 copy).
+  DType w_dtype_ = DType::F32;
+  std::vector<uint8_t> w_;
+  // Rows [n0, n1) of the weight as fp32 values (the int8 kinds: the integers, not dequantized).
+  void weight_rows(int64_t n0, int64_t n1, float* dst) const;
+  // Rows per tile in forward(): a scratch of about 4 MiB.
+  int64_t tile_rows() const;
   std::vector<float> bias_;   // float bias (FLOAT and W8A8_DYNAMIC)
   float input_scale_ = 1, input_offset_ = 0;  // W8A8
   std::vector<float> deq_scale_;              // W8A8 [out]

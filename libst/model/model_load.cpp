@@ -15,6 +15,7 @@ Result<std::vector<float>> read_vec(const Checkpoint& ck, const std::string& nam
                       "expected " + std::to_string(numel) + " elements, found " + std::to_string(e->info->numel()),
                       ck.path(), name);
   ST_ASSIGN(auto v, ck.read_f32(*e));
+  ck.release(*e);
   for (float f : v)
     if (!std::isfinite(f)) return make_error(Errc::numeric, "NaN or Inf value", ck.path(), name);
   return v;

@@ -168,17 +168,28 @@ TEST(Tokens, RawJsonlAndErrors) {
 
 // A quantized directory with one W8A8 (fp16 model: int64-packed deq_scale, fp16 input
 // scale/offset) and one W8A8_DYNAMIC linear, written with SafetensorsWriter.
+// With (n, k) other than (3, 4): seeded int8 weights, scales and biases of that shape.
 struct QuantFixture {
   std::string dir;
+  int64_t n = 3, k = 4;
   std::vector<int8_t> w = {12, -128, 127, 5, -7, 0, 33, -64, 90, 1, -2, 3};  // [3, 4]
   std::vector<float> wscale = {0.01f, 0.02f, 0.005f};
   float in_scale = 0.03125f, in_offset = -3.0f;
   std::vector<int32_t> qbias = {100, -2000, 7};
   std::vector<float> deq;
 
-  QuantFixture() {
+  explicit QuantFixture(int64_t rows = 3, int64_t cols = 4) : n(rows), k(cols) {
+    if (n != 3 || k != 4) {
+      uint32_t seed = 12345;
+      auto next = [&seed] { return seed = seed * 1664525u + 1013904223u; };
+      w.resize(size_t(n * k));
+      for (auto& v : w) v = int8_t(next() >> 24);
+      wscale.resize(size_t(n));
+      qbias.resize(size_t(n));
+      for (int64_t i = 0; i < n; ++i) wscale[size_t(i)] = 0.001f * float(1 + next() % 50), qbias[size_t(i)] = int32_t(next() % 20001) - 10000;
+    }
     dir = tmpdir("quant");
-    for (int n = 0; n < 3; ++n) deq.push_back(in_scale * wscale[size_t(n)]);
+    for (int64_t i = 0; i < n; ++i) deq.push_back(in_scale * wscale[size_t(i)]);
     std::map<std::string, std::vector<uint8_t>> bytes;
     std::vector<st::TensorSpec> plan;
     auto add = [&](const std::string& name, st::DType t, std::vector<int64_t> shape, const void* p, size_t size) {
@@ -193,13 +204,13 @@ struct QuantFixture {
     }
     const uint16_t is = st::f32_to_f16(in_scale), io = st::f32_to_f16(in_offset);
     for (const std::string p : {"s", "d"}) {
-      add(p + ".weight", st::DType::I8, {3, 4}, w.data(), w.size());
-      add(p + ".weight_scale", st::DType::F32, {3, 1}, wscale.data(), 12);
+      add(p + ".weight", st::DType::I8, {n, k}, w.data(), w.size());
+      add(p + ".weight_scale", st::DType::F32, {n, 1}, wscale.data(), size_t(n) * 4);
     }
     add("s.input_scale", st::DType::F16, {1}, &is, 2);
     add("s.input_offset", st::DType::F16, {1}, &io, 2);
-    add("s.deq_scale", st::DType::I64, {3}, deq_bits.data(), 24);
-    add("s.quant_bias", st::DType::I32, {3}, qbias.data(), 12);
+    add("s.deq_scale", st::DType::I64, {n}, deq_bits.data(), size_t(n) * 8);
+    add("s.quant_bias", st::DType::I32, {n}, qbias.data(), size_t(n) * 4);
     auto wr = st::SafetensorsWriter::create(dir + "/quant_model_weight_w8a8.safetensors", plan, {});
     EXPECT_TRUE(wr) << wr.error().str();
     for (const auto& t : (*wr)->tensors()) {
@@ -235,6 +246,49 @@ TEST(Linear, W8A8StaticIntegerArithmetic) {
       }
       EXPECT_EQ(y[size_t(r * 3 + n)], float(acc + fx.qbias[size_t(n)]) * fx.deq[size_t(n)]) << r << "," << n;
     }
+}
+
+// Inputs wider than 1024 channels (summed by sgemm in exact slices) and more output rows than
+// one weight tile: still the exact integer arithmetic.
+TEST(Linear, W8A8StaticWideAndTiledIsExact) {
+  QuantFixture fx(600, 2500);
+  auto ck = st::Checkpoint::open(fx.dir);
+  ASSERT_TRUE(ck) << ck.error().str();
+  auto l = Linear::load(**ck, "s");
+  ASSERT_TRUE(l) << l.error().str();
+  const int64_t rows = 3, n = fx.n, k = fx.k;
+  std::vector<float> x(size_t(rows * k));
+  for (int64_t i = 0; i < rows * k; ++i) x[size_t(i)] = float((i * 7919) % 513 - 256) / 64.0f;  // hits both clamps
+  std::vector<float> y(size_t(rows * n));
+  l->forward(x.data(), rows, y.data());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < n; ++o) {
+      int64_t acc = 0;
+      for (int64_t c = 0; c < k; ++c) {
+        const float q = std::nearbyint(x[size_t(r * k + c)] / fx.in_scale + fx.in_offset);
+        acc += int64_t(std::min(127.0f, std::max(-128.0f, q))) * fx.w[size_t(o * k + c)];
+      }
+      ASSERT_EQ(y[size_t(r * n + o)], float(int32_t(acc + fx.qbias[size_t(o)])) * fx.deq[size_t(o)]) << r << "," << o;
+    }
+}
+
+// A float linear with more rows than one weight tile matches the plain product.
+TEST(Linear, FloatTiledMatchesPlainProduct) {
+  const int64_t out = 3000, in = 700, rows = 5;
+  std::vector<float> w(static_cast<size_t>(out * in)), x(static_cast<size_t>(rows * in)), bias(static_cast<size_t>(out));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.0f;
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i * 40503u % 201) - 100) / 100.0f;
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = float(i % 7) - 3.0f;
+  const Linear l = Linear::from_float("t", out, in, w, bias);
+  std::vector<float> y(size_t(rows * out));
+  l.forward(x.data(), rows, y.data());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double want = bias[size_t(o)];
+      for (int64_t c = 0; c < in; ++c) want += double(x[size_t(r * in + c)]) * w[size_t(o * in + c)];
+      ASSERT_NEAR(y[size_t(r * out + o)], want, 1e-4 * (1 + std::fabs(want))) << r << "," << o;
+    }
+  EXPECT_EQ(l.float_weight(), w);
 }
 
 TEST(Linear, W8A8DynamicPerToken) {
