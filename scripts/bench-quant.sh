@@ -76,6 +76,14 @@ export STATS
 best_of TEXTBOOK bash -c run_textbook
 best_of DEFAULT bash -c run_default
 
+# The forward pass on the same model, float and the W8A8 output just written: st-eval on one
+# 512-token sequence. Its peak RSS is judged against the weight bytes it runs (weights stay in
+# their stored dtype; a tile of rows is converted per GEMM).
+EVAL_DATA=$ROOT/tests/fixtures/data/eval_512x128.u32
+Q_BYTES=$(cat "$OUT"/quant_model_weight_w8a8*.safetensors | wc -c)
+read -r EVAL_F EVAL_F_RSS < <(timed "$BUILD/st-eval" "$MODEL" --data "$EVAL_DATA" --samples 1 -q)
+read -r EVAL_Q EVAL_Q_RSS < <(timed "$BUILD/st-eval" "$OUT" --data "$EVAL_DATA" --samples 1 -q)
+
 NUMPY=""
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   cat >"$WORK/numpy_w8a8.py" <<'PY'
@@ -138,3 +146,9 @@ if [[ -n $NUMPY ]]; then
 else
   echo "numpy (same quantization)          skipped: /usr/bin/python3 has no numpy (apt-get install python3-numpy)"
 fi
+echo
+printf "%-34s %8s %10s %16s\n" "st-eval, 1 x 512 tokens" "seconds" "peak MiB" "peak / weights"
+for r in "float fp16|$EVAL_F|$EVAL_F_RSS|$IN_BYTES" "W8A8 static (default)|$EVAL_Q|$EVAL_Q_RSS|$Q_BYTES"; do
+  IFS='|' read -r n t k b <<<"$r"
+  awk -v n="$n" -v t="$t" -v k="$k" -v b="$b" 'BEGIN{printf "%-34s %8.2f %10.0f %15.2fx\n", n, t, k / 1024, k * 1024 / b}'
+done
