@@ -8,6 +8,7 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "libst/model/model.hpp"
@@ -43,55 +44,40 @@ class GramObserver : public model::Observer {
   std::vector<float> tmp_;
 };
 
-// In-place lower Cholesky factor of a symmetric positive definite matrix (lower triangle read).
-bool cholesky(std::vector<double>& a, int64_t k) {
-  for (int64_t j = 0; j < k; ++j) {
-    double d = a[j * k + j];
-    for (int64_t p = 0; p < j; ++p) d -= a[j * k + p] * a[j * k + p];
-    if (!(d > 0) || !std::isfinite(d)) return false;
-    d = std::sqrt(d);
-    a[j * k + j] = d;
-    for (int64_t i = j + 1; i < k; ++i) {
-      double s = a[i * k + j];
-      const double* ri = &a[i * k];
-      const double* rj = &a[j * k];
-      for (int64_t p = 0; p < j; ++p) s -= ri[p] * rj[p];
-      a[i * k + j] = s / d;
-    }
-    for (int64_t i = 0; i < j; ++i) a[i * k + j] = 0;  // clear the upper part
-  }
-  return true;
+// LAPACK (OpenBLAS ships it): blocked Cholesky factorisation and inverse, column-major.
+extern "C" {
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 }
 
-// U with H^-1 = U^T U (U upper triangular, row-major), from the Gram matrix.
+// U with H^-1 = U^T U (U upper triangular, row-major), from the Gram matrix (its row-major
+// upper triangle is read). A row-major upper triangle is LAPACK's column-major lower one, so:
+// H = L L^T (dpotrf 'L'), H^-1 from L (dpotri 'L'), H^-1 = C C^T (dpotrf 'L'), and C read
+// row-major is C^T = U.
 Result<std::vector<double>> inverse_cholesky_upper(std::vector<double> h, int64_t k) {
-  if (!cholesky(h, k)) return make_error(Errc::numeric, "input Gram matrix is not positive definite");
-  // Linv = L^-1 (lower), by forward substitution column by column.
-  std::vector<double> linv(static_cast<size_t>(k * k), 0.0);
-  for (int64_t c = 0; c < k; ++c) {
-    linv[c * k + c] = 1.0 / h[c * k + c];
-    for (int64_t i = c + 1; i < k; ++i) {
-      double s = 0;
-      for (int64_t p = c; p < i; ++p) s += h[i * k + p] * linv[p * k + c];
-      linv[i * k + c] = -s / h[i * k + i];
-    }
-  }
-  // Hinv = Linv^T Linv (symmetric; lower triangle filled).
-  std::vector<double> hinv(static_cast<size_t>(k * k), 0.0);
+  const int n = static_cast<int>(k);
+  int info = 0;
+  dpotrf_("L", &n, h.data(), &n, &info);
+  if (info != 0) return make_error(Errc::numeric, "input Gram matrix is not positive definite");
+  dpotri_("L", &n, h.data(), &n, &info);
+  if (info != 0) return make_error(Errc::numeric, "input Gram matrix is singular");
+  dpotrf_("L", &n, h.data(), &n, &info);
+  if (info != 0) return make_error(Errc::numeric, "inverse Gram matrix is not positive definite");
   for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = 0; j <= i; ++j) {
-      double s = 0;
-      for (int64_t p = i; p < k; ++p) s += linv[p * k + i] * linv[p * k + j];
-      hinv[i * k + j] = s;
-    }
-  if (!cholesky(hinv, k)) return make_error(Errc::numeric, "inverse Gram matrix is not positive definite");
-  std::vector<double> u(static_cast<size_t>(k * k), 0.0);  // U = C^T
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = i; j < k; ++j) u[i * k + j] = hinv[j * k + i];
-  return u;
+    for (int64_t j = 0; j < i; ++j) h[i * k + j] = 0;  // row-major lower: leftovers of the input
+  return h;
 }
 
 }  // namespace
+
+uint64_t gram_bytes(const Architecture& arch, int workers) {
+  uint64_t bytes = 0;
+  std::set<std::string> seen;
+  for (const auto& l : arch.linears())
+    if (!l.float_by_default && seen.insert(l.group).second)
+      bytes += static_cast<uint64_t>(l.in_features) * static_cast<uint64_t>(l.in_features) * sizeof(double);
+  return bytes * static_cast<uint64_t>(std::max(1, workers));
+}
 
 Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
                              int64_t samples, int64_t seq_len) {
