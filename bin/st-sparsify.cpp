@@ -1,7 +1,10 @@
 // st-sparsify: prune the decoder linears (Wanda, magnitude, N:M) and quantize them as W8A8S.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -60,6 +63,17 @@ nlohmann::ordered_json to_json(const st::SparsifySummary& s, const st::PruneSpec
     lin.push_back({{"name", l.prefix}, {"layer", l.layer}, {"shape", {l.n, l.k}}, {"pruned", l.pruned},
                    {"zeros", l.zeros}, {"sparsity", frac(l.zeros, static_cast<uint64_t>(l.n * l.k))}});
   return j;
+}
+
+// Memory the system can give without swapping (MemAvailable), or half the physical memory.
+uint64_t available_memory() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (f >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) / 2;
 }
 
 }  // namespace
@@ -122,18 +136,38 @@ int main(int argc, char** argv) {
         if (seq_len == 0 && md.count("st.stats.seq_len")) seq_len = std::atoll(md.at("st.stats.seq_len").c_str());
       }
     }
+    auto ckpt = st::Checkpoint::open(model);
+    if (!ckpt) return st::cli::report(ckpt.error());
+    auto arch = st::Architecture::of(**ckpt);
+    if (!arch) return st::cli::report(arch.error());
+    if ((method == "auto" || method == "sparsegpt") && !data.empty()) {
+      // SparseGPT's Gram matrices grow with the square of the widths: the default only picks it
+      // when they fit in the memory this machine has free.
+      uint64_t weights = 0;  // the forward pass holds the weights as stored
+      for (const auto& e : (*ckpt)->tensors()) weights += e.info->nbytes();
+      const uint64_t need = st::gram_bytes(*arch, st::model::threads()), avail = available_memory();
+      if (need + weights > avail / 5 * 4) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "SparseGPT would hold %.1f GiB of input Gram matrices beside %.1f GiB of weights; %.1f GiB of "
+                      "memory is free",
+                      need / 1073741824.0, weights / 1073741824.0, avail / 1073741824.0);
+        if (method == "auto") {
+          st::cli::warn(std::string(buf) + ": using Wanda (--method sparsegpt forces SparseGPT; fewer -j threads need less)");
+          method = "wanda";
+        } else {
+          st::cli::warn(buf);
+        }
+      }
+    }
     if (method == "auto") method = data.empty() ? "wanda" : "sparsegpt";
     spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
                   : method == "nm"      ? st::SparsifyMethod::nm
                   : method == "sparsegpt" ? st::SparsifyMethod::sparsegpt
                                         : st::SparsifyMethod::wanda;
-    auto ckpt = st::Checkpoint::open(model);
-    if (!ckpt) return st::cli::report(ckpt.error());
     std::optional<st::GramSet> gram;
     if (spec.method == st::SparsifyMethod::sparsegpt) {
       if (data.empty()) return st::cli::report(st::make_error(st::Errc::usage, "--method sparsegpt needs --data"));
-      auto arch = st::Architecture::of(**ckpt);
-      if (!arch) return st::cli::report(arch.error());
       auto g = st::collect_gram(**ckpt, *arch, data, samples, seq_len);
       if (!g) return st::cli::report(g.error());
       gram = std::move(*g);

@@ -33,6 +33,10 @@ struct GramSet {
   std::map<std::string, int64_t> dim;  // k per group
   int64_t tokens = 0;
 };
+// Bytes collect_gram holds at its peak: one k x k double matrix per quantizable fused group, per
+// worker thread of the forward pass (their sums are merged at the end).
+uint64_t gram_bytes(const Architecture& arch, int workers);
+
 Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
                              int64_t samples, int64_t seq_len);
 
