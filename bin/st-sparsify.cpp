@@ -80,7 +80,8 @@ uint64_t available_memory() {
 
 int main(int argc, char** argv) {
   CLI::App app{"Prune every quantized linear of a float model per output row (Wanda, magnitude or N:M), then\n"
-               "quantize it as W8A8 static: a W8A8S directory for st-shard and st-compress.",
+               "quantize it as W8A8 static the way st-quant-w8a8 does (smoothing, range method): a W8A8S directory\n"
+               "for st-shard and st-compress.",
                "st-sparsify"};
   std::string model, stats_path, out, method = "auto", nm = "2:4";
   st::PruneSpec spec;
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
   app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
   app.add_option("--stats", stats_path, "activation statistics from st-calibrate")->required();
   app.add_option("--method", method,
-                 "auto (default: sparsegpt with --data, else wanda), sparsegpt (OBS error compensation from the inputs'\n"
+                 "auto (default: sparsegpt with --data or the data the statistics name, if its Gram matrices fit in memory;\n"
+                 "else wanda), sparsegpt (OBS error compensation from the inputs'\n"
                  "Gram matrices; needs --data), wanda (|W|*||x||2), magnitude (|W|) or nm (N:M structured, Wanda scores)")
       ->check(CLI::IsMember({"auto", "wanda", "magnitude", "nm", "sparsegpt"}));
   std::string data;
