@@ -5,8 +5,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -18,8 +18,8 @@
 #include <optional>
 #include <thread>
 
-#include "libst/output.hpp"
 #include "libst/model/parallel.hpp"
+#include "libst/output.hpp"
 #include "libst/quant/smooth.hpp"
 #include "libst/quant/w8a8.hpp"
 #include "libst/safetensors.hpp"
@@ -269,6 +269,30 @@ std::optional<std::pair<float, float>> expert_fallback_range(const Architecture&
     r = r ? std::make_pair(std::min(r->first, s->min), std::max(r->second, s->max)) : std::make_pair(s->min, s->max);
   }
   return r;
+}
+
+// Tensor t as fp32 values: a copy of its replacement values, or its bytes converted (rows in
+// parallel: weights are the big tensors).
+Result<std::vector<float>> f32_values(const TensorInfo& t, ByteView bytes, const std::vector<float>* over,
+                                      const std::string& path) {
+  if (over) return *over;
+  std::vector<float> v(t.numel());
+  const int64_t rows = t.shape.empty() ? 1 : t.shape[0];
+  const int64_t per_row = rows > 0 ? static_cast<int64_t>(v.size()) / rows : 0;
+  const size_t row_bytes = static_cast<size_t>(per_row) * dtype_bits(t.dtype) / 8;
+  std::atomic<bool> ok{true};
+  model::parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        if (!to_f32(t.dtype, bytes.data + r0 * row_bytes, v.data() + r0 * per_row,
+                    static_cast<size_t>((r1 - r0) * per_row)))
+          ok = false;
+      },
+      16);
+  if (!ok)
+    return make_error(Errc::unsupported, std::string("cannot read a tensor of dtype ") + dtype_name(t.dtype), path,
+                      t.name);
+  return v;
 }
 
 // One attention-quantization tensor, its bytes computed from the statistics.
@@ -598,15 +622,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     // A linear kept float still gets the smoothing of the norm before it.
     const bool rescaled = copied && p && !is_bias[i] && o.weight_scales && o.weight_scales->has(p->info->prefix);
     if (copied && (over || rescaled)) {
-      std::vector<float> v;
-      if (over) {
-        v = *over;
-      } else {
-        v.resize(t.numel());
-        if (!to_f32(t.dtype, bytes.data, v.data(), v.size()))
-          return make_error(Errc::unsupported, std::string("cannot read a tensor of dtype ") + dtype_name(t.dtype),
-                            ckpt.path(), t.name);
-      }
+      ST_ASSIGN(std::vector<float> v, f32_values(t, bytes, over, ckpt.path()));
       if (rescaled) apply_weight_scales(*o.weight_scales, p->info->prefix, p->info->out_features, p->info->in_features, v.data());
       Job job;
       Owned b = make_owned(bytes.size);
@@ -652,21 +668,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       std::vector<float> changed;
       const bool scaled = o.weight_scales && o.weight_scales->has(p->info->prefix);
       if (o.transform_weight || scaled) {
-        if (over) {
-          changed = *over;
-        } else {
-          if (t.dtype != DType::F16 && t.dtype != DType::BF16 && t.dtype != DType::F32)
-            return make_error(Errc::unsupported, std::string("cannot read a weight of dtype ") + dtype_name(t.dtype),
-                              ckpt.path(), t.name);
-          changed.resize(t.numel());
-          const size_t row_bytes = static_cast<size_t>(k) * dtype_bits(t.dtype) / 8;
-          model::parallel_for(
-              n, [&](int64_t r0, int64_t r1) {
-                to_f32(t.dtype, static_cast<const uint8_t*>(bytes.data) + r0 * row_bytes, changed.data() + r0 * k,
-                       static_cast<size_t>((r1 - r0) * k));
-              },
-              16);
-        }
+        ST_ASSIGN(changed, f32_values(t, bytes, over, ckpt.path()));
         release();
         if (scaled) apply_weight_scales(*o.weight_scales, p->info->prefix, n, k, changed.data());
         if (o.transform_weight) ST_CHECK(o.transform_weight(*p->info, changed));

@@ -62,7 +62,7 @@ struct QuantizeOptions {
   int threads = 0;                         // 0: hardware concurrency
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
   bool fa_quant = false;                   // add attention quantization scales (needs stats)
-  // Replacement values (fp32, same shape) for tensors by name, e.g. smoothed weights and norms
+  // Replacement values (fp32, same shape) for tensors by name, e.g. smoothed norms and biases
   // (smooth.hpp): a float tensor is stored in its own dtype, a linear weight is quantized from
   // these values, a bias folded from them.
   const std::map<std::string, std::vector<float>>* overrides = nullptr;
