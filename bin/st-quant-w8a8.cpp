@@ -121,9 +121,7 @@ int main(int argc, char** argv) {
       auto p = st::prepare_static(**ckpt, *arch, stats, *prep_opts);
       if (!p) return st::cli::report(p.error());
       prep = std::move(*p);
-      if (!prep.overrides.empty()) o.overrides = &prep.overrides;
-      if (!prep.weight_scales.empty()) o.weight_scales = &prep.weight_scales;
-      o.float_globs.insert(o.float_globs.end(), prep.float_prefixes.begin(), prep.float_prefixes.end());
+      prep.attach(o);
     }
     st::cli::Progress progress("tensors");
     o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
@@ -131,8 +129,7 @@ int main(int argc, char** argv) {
     auto r = st::quantize_w8a8(**ckpt, o);
     progress.finish();
     if (!r) return st::cli::report(r.error());
-    if (!quiet || static_flags.fallback > 0)
-      for (const auto& n : prep.notes) std::fprintf(stderr, "%s: %s\n", st::cli::tool_name().c_str(), n.c_str());
+    st::cli::print_static_notes(prep.notes, quiet, static_flags);
     if (!quiet)
       std::fprintf(stderr, "%s: %zu linears %s, %zu float; %.1f MB in, %.1f MB out%s%s\n",
                    st::cli::tool_name().c_str(), r->linears_quantized, st::w8a8_type_name(o.mode), r->linears_float,

@@ -194,8 +194,7 @@ int main(int argc, char** argv) {
     if (!s) return st::cli::report(s.error());
     for (const auto& f : s->fallbacks)
       st::cli::warn("'" + f + "': no calibration token reached this expert: pruned by magnitude");
-    if (!quiet || static_flags.fallback > 0)
-      for (const auto& n : s->notes) std::fprintf(stderr, "%s: %s\n", st::cli::tool_name().c_str(), n.c_str());
+    st::cli::print_static_notes(s->notes, quiet, static_flags);
     if (!quiet) {
       const char* tool = st::cli::tool_name().c_str();
       for (const auto& [layer, t] : by_layer(*s))

@@ -153,12 +153,10 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   q.stats = &stats;
   q.stats_path = o.stats_path;
   q.float_globs = o.float_globs;
-  q.float_globs.insert(q.float_globs.end(), prep.float_prefixes.begin(), prep.float_prefixes.end());
   q.output = o.output;
   q.force = o.force;
   q.threads = threads;
-  if (!prep.overrides.empty()) q.overrides = &prep.overrides;
-  if (!prep.weight_scales.empty()) q.weight_scales = &prep.weight_scales;
+  prep.attach(q);
   q.progress = o.progress;
   q.warn = o.warn;
   // Says how the weights were pruned: with sparsegpt the kept weights were updated, so they are

@@ -1,5 +1,9 @@
 #include "bin/common/static_flags.hpp"
 
+#include <cstdio>
+
+#include "bin/common/cli.hpp"
+
 namespace st::cli {
 
 void add_static_flags(CLI::App& app, StaticFlags& f) {
@@ -25,6 +29,11 @@ Result<StaticPrepOptions> static_prep_options(const StaticFlags& f) {
   ST_CHECK(parse_static_methods(f.anti_outlier, f.act_method, o));
   o.fallback = f.fallback;
   return o;
+}
+
+void print_static_notes(const std::vector<std::string>& notes, bool quiet, const StaticFlags& flags) {
+  if (quiet && flags.fallback == 0) return;
+  for (const auto& n : notes) std::fprintf(stderr, "%s: %s\n", tool_name().c_str(), n.c_str());
 }
 
 }  // namespace st::cli

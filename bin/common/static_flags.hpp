@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -25,5 +26,9 @@ void add_static_flags(CLI::App& app, StaticFlags& flags);
 
 // The flags as options for prepare_static; a usage error names the bad value.
 Result<StaticPrepOptions> static_prep_options(const StaticFlags& flags);
+
+// Prints prepare_static's notes on stderr, one "tool: note" line each: unless quiet, and always
+// when --fallback was asked for (they name the groups kept float).
+void print_static_notes(const std::vector<std::string>& notes, bool quiet, const StaticFlags& flags);
 
 }  // namespace st::cli

@@ -35,6 +35,12 @@ Status parse_static_methods(const std::string& text, const std::string& act_meth
   return Status{};
 }
 
+void StaticPrep::attach(QuantizeOptions& q) const {
+  if (!overrides.empty()) q.overrides = &overrides;
+  if (!weight_scales.empty()) q.weight_scales = &weight_scales;
+  q.float_globs.insert(q.float_globs.end(), float_prefixes.begin(), float_prefixes.end());
+}
+
 Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
                                   const StaticPrepOptions& o) {
   StaticPrep prep;

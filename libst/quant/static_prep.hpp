@@ -12,6 +12,7 @@
 #include "libst/checkpoint.hpp"
 #include "libst/error.hpp"
 #include "libst/quant/act_range.hpp"
+#include "libst/quant/quantize.hpp"
 #include "libst/quant/smooth.hpp"
 #include "libst/stats.hpp"
 
@@ -38,6 +39,10 @@ struct StaticPrep {
   WeightScales weight_scales;
   std::vector<std::string> float_prefixes;  // fallback picks, for QuantizeOptions::float_globs
   std::vector<std::string> notes;           // one line each on what was done, for the user
+
+  // Points the quantizer at the rewritten tensors and scales (this must outlive it) and adds
+  // the fallback picks to its float globs.
+  void attach(QuantizeOptions& q) const;
 };
 
 // Runs the steps on an open checkpoint (smoothing needs random access); rewrites `stats` in
