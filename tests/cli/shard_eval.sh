@@ -10,18 +10,18 @@ ppl() {  # CKPT: perplexity on 4 x 128 tokens
   json_query 'd["perplexity"]'
 }
 
-expect_exit 0 "$ST_BIN/st-quant-w8a8" "$ST_FIXTURES/llama-4m-fp16" --dynamic -q -j 2 -o "$TMP/dyn"
-expect_exit 0 "$ST_BIN/st-shard" -q "$TMP/dyn" --tp 4 -o "$TMP/dyn.tp4"
-expect_exit 0 "$ST_BIN/st-shard" -q --merge "$TMP/dyn.tp4" -o "$TMP/dyn.merged"
-want=$(ppl "$TMP/dyn")
-got=$(ppl "$TMP/dyn.merged")
-expect_eq "$got" "$want" "W8A8_DYNAMIC perplexity after shard + merge"
-note "llama-4m W8A8_DYNAMIC: perplexity $want before and after TP 4"
+# same_after_tp CKPT TP LABEL: shard CKPT into TP parts, merge them back, and expect the merged
+# checkpoint's perplexity to equal the original's exactly.
+same_after_tp() {
+  local ckpt=$1 tp=$2 label=$3 want got
+  expect_exit 0 "$ST_BIN/st-shard" -q "$ckpt" --tp "$tp" -o "$TMP/$label.tp$tp"
+  expect_exit 0 "$ST_BIN/st-shard" -q --merge "$TMP/$label.tp$tp" -o "$TMP/$label.merged"
+  want=$(ppl "$ckpt")
+  got=$(ppl "$TMP/$label.merged")
+  expect_eq "$got" "$want" "$label perplexity after shard + merge"
+  note "$label: perplexity $want before and after TP $tp"
+}
 
-D=$ST_FIXTURES/deepseekv3-mla-6m-fp16
-expect_exit 0 "$ST_BIN/st-shard" -q "$D" --tp 2 -o "$TMP/ds.tp2"
-expect_exit 0 "$ST_BIN/st-shard" -q --merge "$TMP/ds.tp2" -o "$TMP/ds.merged"
-want=$(ppl "$D")
-got=$(ppl "$TMP/ds.merged")
-expect_eq "$got" "$want" "DeepSeek perplexity after shard + merge"
-note "deepseekv3-mla-6m: perplexity $want before and after TP 2"
+expect_exit 0 "$ST_BIN/st-quant-w8a8" "$ST_FIXTURES/llama-4m-fp16" --dynamic -q -j 2 -o "$TMP/dyn"
+same_after_tp "$TMP/dyn" 4 llama-4m-W8A8_DYNAMIC
+same_after_tp "$ST_FIXTURES/deepseekv3-mla-6m-fp16" 2 deepseekv3-mla-6m

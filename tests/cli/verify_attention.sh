@@ -7,6 +7,10 @@ for t in st-calibrate st-quant-w8a8 st-shard; do [[ -x $ST_BIN/$t ]] || fail "$t
 LLAMA=$ST_FIXTURES/llama-4m-fp16
 DS=$ST_FIXTURES/deepseekv3-mla-6m-fp16
 W=quant_model_weight_w8a8.safetensors
+
+drop_key() {  # drop_key FILE KEY: remove KEY from the JSON object in FILE
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); del d[sys.argv[2]]; json.dump(d, open(sys.argv[1], "w"), indent=2)' "$1" "$2"
+}
 for m in LLAMA DS; do
   "$ST_BIN/st-calibrate" "${!m}" --data "$ST_FIXTURES/data/calib_ids.jsonl" --samples 2 --seq-len 64 -o "$TMP/$m.st" -q
   "$ST_BIN/st-quant-w8a8" "${!m}" --anti-outlier none --act-method minmax --stats "$TMP/$m.st" --fa-quant -o "$TMP/$m" -q 2>/dev/null
@@ -24,22 +28,12 @@ note "a nonzero attention offset, a missing fa_quant_type, a missing MLA marker"
 cp -r "$TMP/LLAMA" "$TMP/bad"
 $FAULT strip_checksums "$TMP/bad/$W"
 $FAULT flip "$TMP/bad/$W" model.layers.2.self_attn.fa_k.offset 1
-python3 - "$TMP/bad/quant_model_description.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-del d["fa_quant_type"]
-json.dump(d, open(sys.argv[1], "w"), indent=2)
-PY
+drop_key "$TMP/bad/quant_model_description.json" fa_quant_type
 expect_exit 1 "$V" "$TMP/bad" -q
 expect_stdout_contains "arithmetic: '$TMP/bad/$W': tensor 'model.layers.2.self_attn.fa_k.offset': head 1 is 90, expected 0 (symmetric)"
 expect_stdout_contains "structure: '$TMP/bad/quant_model_description.json': attention scales are stored but fa_quant_type is missing"
 expect_stdout_lines 2
 cp -r "$TMP/DS" "$TMP/bad_mla"
-python3 - "$TMP/bad_mla/quant_model_description.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-del d["model.layers.1.self_attn.quant_type"]
-json.dump(d, open(sys.argv[1], "w"), indent=2)
-PY
+drop_key "$TMP/bad_mla/quant_model_description.json" model.layers.1.self_attn.quant_type
 expect_exit 1 "$V" "$TMP/bad_mla" -q
 expect_stdout_contains "tensor 'model.layers.1.self_attn.quant_type': missing or not \"INT8\""
