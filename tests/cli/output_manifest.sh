@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Output manifest: every tool on every fixture with the option combinations the suite uses, each
+# output file (and each command's stdout) hashed and compared with tests/cli/golden/output_manifest.txt.
+# It proves that moving code changes no byte. A change that alters outputs on purpose regenerates
+# the manifest (ST_UPDATE_GOLDEN=1) and says why in its commit message.
+source "$(dirname "$0")/lib.sh"
+B=$ST_BIN
+D=$TMP/run
+mkdir -p "$D/out"
+cd "$D"
+ln -s "$ST_FIXTURES" fx
+L=fx/llama-4m-fp16 BF=fx/llama-4m-bf16 DS=fx/deepseekv3-mla-6m-fp16
+CAL=fx/data/calib_ids.jsonl EVAL=fx/data/eval_512x128.u32
+
+# run NAME CMD...: CMD must exit 0; its stdout is kept as out/NAME.stdout (stderr is chatter).
+run() {
+  local name=$1
+  shift
+  run_cmd "$@" </dev/null
+  [[ $LAST_RC == 0 ]] || fail "$name: expected exit 0, got $LAST_RC"
+  cp "$OUT_FILE" "out/$name.stdout"
+}
+# run_rc NAME CODE CMD...: the same for a command whose exit code is CODE (st-inspect --diff: 1).
+run_rc() {
+  local name=$1 code=$2
+  shift 2
+  run_cmd "$@" </dev/null
+  [[ $LAST_RC == "$code" ]] || fail "$name: expected exit $code, got $LAST_RC"
+  cp "$OUT_FILE" "out/$name.stdout"
+}
+
+note "calibrate"
+run cal_llama "$B/st-calibrate" $L --data $CAL --samples 8 --seq-len 256 -o out/llama.st -q
+run cal_bf16 "$B/st-calibrate" $BF --data $CAL --samples 8 --seq-len 256 -o out/bf16.st -q
+run cal_ds "$B/st-calibrate" $DS --data $CAL --samples 8 --seq-len 256 -o out/ds.st -q
+
+note "quantize"
+TB=(--anti-outlier none --act-method minmax)
+for m in llama:$L bf16:$BF ds:$DS; do
+  n=${m%%:*} p=${m#*:}
+  run q_${n}_dyn "$B/st-quant-w8a8" $p --dynamic -o out/q_${n}_dyn -q
+  run q_${n}_static "$B/st-quant-w8a8" $p --stats out/$n.st -o out/q_${n}_static -q
+  run q_${n}_textbook "$B/st-quant-w8a8" $p --stats out/$n.st "${TB[@]}" -o out/q_${n}_textbook -q
+  run q_${n}_fa "$B/st-quant-w8a8" $p --stats out/$n.st --fa-quant -o out/q_${n}_fa -q
+done
+run q_ds_fa_textbook "$B/st-quant-w8a8" $DS --stats out/ds.st --fa-quant "${TB[@]}" -o out/q_ds_fa_textbook -q
+run q_llama_sq "$B/st-quant-w8a8" $L --stats out/llama.st --anti-outlier smoothquant:0.5 -o out/q_llama_sq -q
+run q_llama_sqall "$B/st-quant-w8a8" $L --stats out/llama.st --anti-outlier smoothquant-all:0.5 -o out/q_llama_sqall -q
+run q_llama_mse "$B/st-quant-w8a8" $L --stats out/llama.st --anti-outlier none --act-method mse -o out/q_llama_mse -q
+run q_llama_float "$B/st-quant-w8a8" $L --stats out/llama.st --float '*.down_proj' --fallback 1 -o out/q_llama_float -q
+run q_ds_fallback "$B/st-quant-w8a8" $DS --stats out/ds.st --fallback 2 -o out/q_ds_fallback -q
+run q_llama_split "$B/st-quant-w8a8" $L --dynamic --max-file-size 2M -o out/q_llama_split -q
+run q_llama_stream_out "$B/st-quant-w8a8" $L --dynamic -o - -q
+mv out/q_llama_stream_out.stdout out/q_llama_stream_out.safetensors
+
+note "shard"
+run sh_llama_float "$B/st-shard" $L --tp 2 -o out/sh_llama_float -q
+run sh_llama_static "$B/st-shard" out/q_llama_static --tp 2 -o out/sh_llama_static -q
+run sh_llama_nopack "$B/st-shard" out/q_llama_textbook --tp 4 --no-pack -o out/sh_llama_nopack -q
+run sh_llama_repl "$B/st-shard" out/q_llama_dyn --tp 2 --replicate-embeddings -o out/sh_llama_repl -q
+run sh_ds_fa "$B/st-shard" out/q_ds_fa --tp 2 -o out/sh_ds_fa -q
+run sh_bf16_static "$B/st-shard" out/q_bf16_static --tp 2 -o out/sh_bf16_static -q
+run sh_dry "$B/st-shard" out/q_llama_static --tp 2 --dry-run
+run_cmd "$B/st-shard" - --tp 2 -o out/sh_stream -q <out/q_llama_stream_out.safetensors
+[[ $LAST_RC == 0 ]] || fail "shard from a stream: exit $LAST_RC"
+run mg_llama_static "$B/st-shard" --merge out/sh_llama_static -o out/mg_llama_static -q
+run mg_ds_fa "$B/st-shard" --merge out/sh_ds_fa -o out/mg_ds_fa -q
+run mg_llama_float "$B/st-shard" --merge out/sh_llama_float -o out/mg_llama_float.safetensors -q
+# A float stream carries its config in __metadata__ (st.file.config.json).
+python3 - $L "$D/float_stream.safetensors" <<'PY'
+import json, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+raw = open(src + "/model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+h["__metadata__"] = {"st.file.config.json": open(src + "/config.json").read()}
+text = json.dumps(h).encode()
+text += b" " * (-(8 + len(text)) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PY
+run_cmd "$B/st-quant-w8a8" - --stats out/llama.st "${TB[@]}" -o out/q_llama_stream_in -q <float_stream.safetensors
+[[ $LAST_RC == 0 ]] || fail "quantize from a stream: exit $LAST_RC"
+
+note "sparsify + compress"
+run sp_wanda "$B/st-sparsify" $L --stats out/llama.st --method wanda -o out/sp_wanda -q
+run sp_magnitude "$B/st-sparsify" $L --stats out/llama.st --method magnitude "${TB[@]}" -o out/sp_magnitude -q
+run sp_nm "$B/st-sparsify" $L --stats out/llama.st --method nm --nm 2:4 --json -o out/sp_nm -q
+run sp_gpt "$B/st-sparsify" $L --stats out/llama.st --method sparsegpt --data $CAL --samples 4 --seq-len 128 \
+  --ratio 0.25 -o out/sp_gpt -q
+run sp_ds "$B/st-sparsify" $DS --stats out/ds.st --method wanda --float 'model.layers.*.mlp.experts.*' -o out/sp_ds -q
+run sh_sp "$B/st-shard" out/sp_wanda --tp 2 -o out/sh_sp -q
+run cz_sp "$B/st-compress" out/sh_sp -o out/cz_sp --json -q
+run dz_sp "$B/st-compress" -d out/cz_sp -o out/dz_sp -q
+run cz_flat "$B/st-compress" out/sp_ds -o out/cz_flat --level 9 -q
+
+note "inspect, verify, eval"
+run in_llama "$B/st-inspect" $L
+run in_llama_json "$B/st-inspect" $L --json
+run in_stats "$B/st-inspect" out/q_llama_static --stats --json
+run in_parts "$B/st-inspect" out/sh_ds_fa
+run in_filter "$B/st-inspect" $DS --filter 'experts\.[0-3]\.' --stats
+run_rc in_diff 1 "$B/st-inspect" --diff out/q_llama_static out/q_llama_dyn
+run_rc in_diff_values 1 "$B/st-inspect" --diff --values out/q_llama_static out/q_llama_textbook --json
+run ve_static "$B/st-verify" out/q_llama_static --against $L --json
+run ve_ds "$B/st-verify" out/q_ds_fa --against $DS
+run ve_parts "$B/st-verify" out/sh_llama_static --json
+run ve_sc "$B/st-verify" out/cz_sp
+run ev_quant "$B/st-eval" $L --quant out/q_llama_static --data $EVAL --samples 2 --seq-len 64 --json -q
+run ev_ds "$B/st-eval" $DS --quant out/sh_ds_fa --data $EVAL --samples 2 --seq-len 64 --json -q
+
+python3 "$ST_TESTS/cli/manifest_hash.py" out >"$TMP/manifest.txt"
+expect_golden output_manifest.txt "$TMP/manifest.txt"
