@@ -7,10 +7,10 @@
 #include <filesystem>
 
 #include "bin/common/cli.hpp"
-#include "libst/checkpoint.hpp"
+#include "libst/format/checkpoint.hpp"
 #include "libst/model/calibrate.hpp"
-#include "libst/model/parallel.hpp"
-#include "libst/model/tokens.hpp"
+#include "libst/core/parallel.hpp"
+#include "libst/data/tokens.hpp"
 
 int main(int argc, char** argv) {
   st::model::reexec_for_blas_core(argv);

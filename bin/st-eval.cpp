@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
-#include "libst/checkpoint.hpp"
-#include "libst/shard.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/shard/shard.hpp"
 #include "libst/model/eval.hpp"
-#include "libst/model/parallel.hpp"
-#include "libst/model/tokens.hpp"
+#include "libst/core/parallel.hpp"
+#include "libst/data/tokens.hpp"
 
 namespace {
 

@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "bin/common/cli.hpp"
-#include "libst/checkpoint.hpp"
-#include "libst/paths.hpp"
-#include "libst/description.hpp"
-#include "libst/inspect.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/paths.hpp"
+#include "libst/format/description.hpp"
+#include "libst/inspect/inspect.hpp"
 
 namespace {
 

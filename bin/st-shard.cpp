@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
-#include "libst/shard.hpp"
+#include "libst/shard/shard.hpp"
 
 namespace {
 

@@ -13,12 +13,12 @@
 
 #include "bin/common/cli.hpp"
 #include "bin/common/static_flags.hpp"
-#include "libst/checkpoint.hpp"
-#include "libst/model/parallel.hpp"
-#include "libst/architecture.hpp"
-#include "libst/sparsegpt.hpp"
-#include "libst/sparsify.hpp"
-#include "libst/stats.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/parallel.hpp"
+#include "libst/arch/architecture.hpp"
+#include "libst/sparse/sparsegpt.hpp"
+#include "libst/sparse/sparsify.hpp"
+#include "libst/format/stats.hpp"
 
 namespace {
 

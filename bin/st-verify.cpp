@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
-#include "libst/verify.hpp"
+#include "libst/verify/verify.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #
 #   scripts/bench-compress.sh [BUILD_DIR]      (default: build; builds it if needed)
 #
-# Needs zstd(1) and a C++ compiler (the codec timing loop is compiled against BUILD_DIR/libst.a).
+# Needs zstd(1) and a C++ compiler (the codec timing loop is compiled against BUILD_DIR/libst_{w8a8sc,format,core}.a).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +31,7 @@ cat >"$WORK/bench.cpp" <<'EOF'
 #include <string>
 #include <vector>
 #include <zstd.h>
-#include "libst/safetensors.hpp"
+#include "libst/format/safetensors.hpp"
 #include "libst/w8a8sc/codec.hpp"
 using clk = std::chrono::steady_clock;
 int main(int argc, char** argv) {
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   std::printf("%.0f %.0f %.0f %.0f %.4f %.4f\n", raw_b, comp_b, ent_bits / 8, z19, raw_b / tc / 1e9, raw_b / td / 1e9);
 }
 EOF
-c++ -O2 -std=c++17 -I"$ROOT" "$WORK/bench.cpp" "$BUILD/libst.a" \
+c++ -O2 -std=c++17 -I"$ROOT" "$WORK/bench.cpp" "$BUILD/libst_w8a8sc.a" "$BUILD/libst_format.a" "$BUILD/libst_core.a" \
   $(pkg-config --libs libzstd libxxhash) -lpthread -o "$WORK/bench" || fail "cannot build the timing loop"
 
 stats_kind=$([[ -x $BUILD/st-calibrate ]] && echo "st-calibrate (4 sequences)" || echo "synthetic (st-calibrate not built)")

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "libst/output.hpp"
+#include "libst/format/output.hpp"
 
 namespace st::cli {
 namespace {

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "libst/error.hpp"
+#include "libst/core/error.hpp"
 
 namespace st::cli {
 

@@ -7,7 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "libst/error.hpp"
+#include "libst/core/error.hpp"
 #include "libst/quant/static_prep.hpp"
 
 namespace st::cli {

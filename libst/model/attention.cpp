@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "libst/model/model.hpp"
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 #include "libst/model/vexp.hpp"
 
 namespace st::model {

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <optional>
 
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 
 namespace st::model {
 

@@ -6,8 +6,8 @@
 #include <functional>
 
 #include "libst/model/model.hpp"
-#include "libst/model/tokens.hpp"
-#include "libst/stats.hpp"
+#include "libst/data/tokens.hpp"
+#include "libst/format/stats.hpp"
 
 namespace st::model {
 

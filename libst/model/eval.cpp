@@ -6,7 +6,7 @@
 #include <cmath>
 #include <mutex>
 
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 #include "libst/model/vexp.hpp"
 
 namespace st::model {

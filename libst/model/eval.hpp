@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "libst/model/model.hpp"
-#include "libst/model/tokens.hpp"
+#include "libst/data/tokens.hpp"
 
 namespace st::model {
 

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "libst/model/model.hpp"
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 #include "libst/model/vexp.hpp"
 
 namespace st::model {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 
 namespace st::model {
 

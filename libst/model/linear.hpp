@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "libst/checkpoint.hpp"
-#include "libst/dtype.hpp"
-#include "libst/error.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/dtype.hpp"
+#include "libst/core/error.hpp"
 
 namespace st::model {
 

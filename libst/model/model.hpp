@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "libst/checkpoint.hpp"
-#include "libst/model/config.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/arch/config.hpp"
 #include "libst/model/linear.hpp"
 #include "libst/model/observer.hpp"
 #include "libst/model/rope.hpp"

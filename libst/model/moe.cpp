@@ -4,7 +4,7 @@
 #include <numeric>
 
 #include "libst/model/model.hpp"
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 
 namespace st::model {
 

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "libst/model/config.hpp"
+#include "libst/arch/config.hpp"
 
 namespace st::model {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "libst/architecture.hpp"
-#include "libst/error.hpp"
-#include "libst/stats.hpp"
+#include "libst/arch/architecture.hpp"
+#include "libst/core/error.hpp"
+#include "libst/format/stats.hpp"
 
 namespace st {
 

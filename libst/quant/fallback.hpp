@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "libst/architecture.hpp"
-#include "libst/stats.hpp"
+#include "libst/arch/architecture.hpp"
+#include "libst/format/stats.hpp"
 
 namespace st {
 

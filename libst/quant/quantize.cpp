@@ -18,11 +18,11 @@
 #include <optional>
 #include <thread>
 
-#include "libst/model/parallel.hpp"
-#include "libst/output.hpp"
+#include "libst/core/parallel.hpp"
+#include "libst/format/output.hpp"
 #include "libst/quant/smooth.hpp"
 #include "libst/quant/w8a8.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace st {
 namespace {

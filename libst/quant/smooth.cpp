@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "libst/model/parallel.hpp"
+#include "libst/core/parallel.hpp"
 
 namespace st {
 namespace {

@@ -33,10 +33,10 @@
 #include <string>
 #include <vector>
 
-#include "libst/architecture.hpp"
-#include "libst/checkpoint.hpp"
-#include "libst/error.hpp"
-#include "libst/stats.hpp"
+#include "libst/arch/architecture.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/error.hpp"
+#include "libst/format/stats.hpp"
 
 namespace st {
 

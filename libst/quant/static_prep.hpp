@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "libst/architecture.hpp"
-#include "libst/checkpoint.hpp"
-#include "libst/error.hpp"
+#include "libst/arch/architecture.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/error.hpp"
 #include "libst/quant/act_range.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/quant/smooth.hpp"
-#include "libst/stats.hpp"
+#include "libst/format/stats.hpp"
 
 namespace st {
 

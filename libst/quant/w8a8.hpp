@@ -28,8 +28,8 @@
 #include <string>
 #include <utility>
 
-#include "libst/dtype.hpp"
-#include "libst/error.hpp"
+#include "libst/core/dtype.hpp"
+#include "libst/core/error.hpp"
 
 namespace st::w8a8 {
 

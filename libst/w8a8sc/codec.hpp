@@ -65,7 +65,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "libst/error.hpp"
+#include "libst/core/error.hpp"
 
 namespace st::w8a8sc {
 

@@ -1,6 +1,6 @@
 // W8A8S <-> W8A8SC checkpoint directories, part by part (see compress.hpp).
 #include "libst/w8a8sc/compress.hpp"
-#include "libst/paths.hpp"
+#include "libst/core/paths.hpp"
 
 #include <cstring>
 #include <filesystem>
@@ -11,11 +11,11 @@
 #include <regex>
 #include <set>
 
-#include "libst/checkpoint.hpp"
-#include "libst/checksum.hpp"
-#include "libst/description.hpp"
-#include "libst/output.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/format/checksum.hpp"
+#include "libst/format/description.hpp"
+#include "libst/format/output.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace st::w8a8sc {
 namespace {

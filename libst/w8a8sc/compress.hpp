@@ -33,7 +33,7 @@
 #include <string>
 #include <vector>
 
-#include "libst/error.hpp"
+#include "libst/core/error.hpp"
 #include "libst/w8a8sc/codec.hpp"
 
 namespace st::w8a8sc {

@@ -9,7 +9,7 @@
       Rewrites MODEL (an HF directory with model.safetensors) as N shards
       model-0000i-of-0000N.safetensors plus model.safetensors.index.json, side files copied.
   shard_tool.py fake-stats MODEL OUT
-      Writes an activation statistics file (libst/stats.hpp format) with made-up ranges for every
+      Writes an activation statistics file (libst/format/stats.hpp format) with made-up ranges for every
       decoder linear of MODEL, so st-quant-w8a8 --stats can make a static W8A8 checkpoint to shard
       without a forward pass. Values are deterministic; they only need to be plausible.
 """

@@ -1,9 +1,9 @@
 // Architecture: linears, fused groups and TP styles of the fixture models and synthetic configs.
-#include "libst/architecture.hpp"
+#include "libst/arch/architecture.hpp"
 
 #include <gtest/gtest.h>
 
-#include "libst/checkpoint.hpp"
+#include "libst/format/checkpoint.hpp"
 
 namespace st {
 namespace {

@@ -8,7 +8,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "libst/checkpoint.hpp"
+#include "libst/format/checkpoint.hpp"
 #include "st_test_util.hpp"
 
 namespace {

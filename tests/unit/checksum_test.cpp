@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "libst/checksum.hpp"
-#include "libst/output.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/format/checksum.hpp"
+#include "libst/format/output.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // quant_model_description.json: parsing, classification of keys, round trip, comparison.
 #include <gtest/gtest.h>
 
-#include "libst/description.hpp"
+#include "libst/format/description.hpp"
 #include "st_test_util.hpp"
 
 namespace {

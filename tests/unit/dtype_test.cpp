@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "libst/dtype.hpp"
+#include "libst/core/dtype.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <map>
 
-#include "libst/checkpoint.hpp"
+#include "libst/format/checkpoint.hpp"
 #include "libst/model/model.hpp"
 
 namespace {

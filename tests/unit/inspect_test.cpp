@@ -5,7 +5,7 @@
 #include <cstring>
 #include <limits>
 
-#include "libst/inspect.hpp"
+#include "libst/inspect/inspect.hpp"
 #include "st_test_util.hpp"
 
 namespace {

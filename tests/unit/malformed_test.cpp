@@ -11,8 +11,8 @@
 #include <set>
 #include <string>
 
-#include "libst/checkpoint.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/format/safetensors.hpp"
 #include "st_test_util.hpp"
 
 namespace {

@@ -7,13 +7,13 @@
 #include <fstream>
 #include <map>
 
-#include "libst/checkpoint.hpp"
-#include "libst/dtype.hpp"
-#include "libst/model/config.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/dtype.hpp"
+#include "libst/arch/config.hpp"
 #include "libst/model/linear.hpp"
 #include "libst/model/rope.hpp"
-#include "libst/model/tokens.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/data/tokens.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // Atomic outputs: OutputFile and OutputDir never leave a partial file at the final path.
 #include <gtest/gtest.h>
 
-#include "libst/output.hpp"
+#include "libst/format/output.hpp"
 #include "st_test_util.hpp"
 
 namespace {

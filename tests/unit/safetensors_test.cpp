@@ -7,7 +7,7 @@
 #include <cstring>
 #include <thread>
 
-#include "libst/safetensors.hpp"
+#include "libst/format/safetensors.hpp"
 #include "st_test_util.hpp"
 
 namespace {

@@ -1,6 +1,6 @@
 // libst/shard: split a synthetic W8A8 checkpoint into parts, check the parts' bytes against the
 // rules, merge back byte for byte, and refuse tampered or impossible inputs.
-#include "libst/shard.hpp"
+#include "libst/shard/shard.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "libst/output.hpp"
+#include "libst/format/output.hpp"
 
 namespace st {
 namespace {

@@ -8,16 +8,16 @@
 #include <filesystem>
 #include <fstream>
 
-#include "libst/architecture.hpp"
-#include "libst/checkpoint.hpp"
+#include "libst/arch/architecture.hpp"
+#include "libst/format/checkpoint.hpp"
 #include "libst/model/calibrate.hpp"
 #include "libst/model/model.hpp"
-#include "libst/model/tokens.hpp"
+#include "libst/data/tokens.hpp"
 #include "libst/quant/act_range.hpp"
 #include "libst/quant/fallback.hpp"
 #include "libst/quant/smooth.hpp"
 #include "libst/quant/static_prep.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace st {
 namespace {

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "libst/sparsify.hpp"
+#include "libst/sparse/sparsify.hpp"
 
 namespace {
 
@@ -137,7 +137,7 @@ TEST(Sparsify, RatioZeroChangesNothingAndSpecsAreChecked) {
 
 // SparseGPT: with an identity Gram matrix there is nothing to compensate and each block of 128
 // columns keeps its largest half; with correlated inputs it beats Wanda on the output error.
-#include "libst/sparsegpt.hpp"
+#include "libst/sparse/sparsegpt.hpp"
 
 namespace {
 

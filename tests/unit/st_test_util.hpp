@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "libst/output.hpp"
-#include "libst/safetensors.hpp"
+#include "libst/format/output.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace st_test {
 

@@ -1,5 +1,5 @@
 // Split rules and packing names of libst/tensor_parallel on synthetic names and shapes.
-#include "libst/tensor_parallel.hpp"
+#include "libst/arch/tensor_parallel.hpp"
 
 #include <gtest/gtest.h>
 

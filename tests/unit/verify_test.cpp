@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "libst/checksum.hpp"
-#include "libst/dtype.hpp"
-#include "libst/output.hpp"
-#include "libst/safetensors.hpp"
-#include "libst/verify.hpp"
+#include "libst/format/checksum.hpp"
+#include "libst/core/dtype.hpp"
+#include "libst/format/output.hpp"
+#include "libst/format/safetensors.hpp"
+#include "libst/verify/verify.hpp"
 
 namespace {
 

@@ -1,0 +1,71 @@
+// Model configuration read from config.json for the decoder-only families the forward pass runs.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "libst/core/error.hpp"
+
+namespace st::model {
+
+enum class Family { llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3 };
+const char* family_name(Family f);
+// "llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3"
+std::string supported_families();
+
+// RoPE parameters (HF transformers' rope_parameters / legacy rope_scaling + rope_theta).
+struct RopeConfig {
+  std::string type = "default";  // default | linear | llama3 | yarn
+  double theta = 10000.0;
+  double factor = 1.0;
+  // llama3
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;
+  double original_max_position_embeddings = 0;  // 0: use max_position_embeddings
+  // yarn
+  std::optional<double> attention_factor, mscale, mscale_all_dim;
+  double beta_fast = 32, beta_slow = 1;
+  bool truncate = true;
+};
+
+struct ModelConfig {
+  Family family = Family::llama;
+  std::string model_type;
+  int hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
+  int vocab = 0;
+  int max_positions = 0;
+  double rms_eps = 1e-6;
+  bool tie_embeddings = false;
+  int sliding_window = 0;  // 0: none
+  RopeConfig rope;
+
+  // MLA (deepseek_v2 / deepseek_v3)
+  bool mla = false;
+  int q_lora_rank = 0;  // 0: plain q_proj
+  int kv_lora_rank = 0, qk_nope_dim = 0, qk_rope_dim = 0, v_head_dim = 0;
+  bool rope_interleave = false;
+
+  // MoE (deepseek_v2 / deepseek_v3)
+  int n_routed_experts = 0, n_shared_experts = 0, experts_per_tok = 0;
+  int moe_intermediate = 0, first_k_dense_replace = 0, moe_layer_freq = 1;
+  int n_group = 1, topk_group = 1;
+  bool norm_topk_prob = false;
+  double routed_scaling_factor = 1.0;
+  std::string scoring_func = "sigmoid";  // v3: sigmoid; v2: softmax
+  std::string topk_method = "noaux_tc";   // v3: noaux_tc; v2: greedy | group_limited_greedy
+
+  int qk_head_dim() const { return mla ? qk_nope_dim + qk_rope_dim : head_dim; }
+  int rope_dim() const { return mla ? qk_rope_dim : head_dim; }
+  bool is_moe_layer(int layer) const {
+    return n_routed_experts > 0 && layer >= first_k_dense_replace && moe_layer_freq > 0 &&
+           layer % moe_layer_freq == 0;
+  }
+  // Attention softmax scale (with the yarn mscale correction DeepSeek applies).
+  double attention_scale() const;
+};
+
+// Parses config.json; errors name the missing or unsupported key.
+Result<ModelConfig> parse_config(const nlohmann::json& j);
+
+}  // namespace st::model

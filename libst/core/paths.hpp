@@ -1,0 +1,25 @@
+// Small path and filesystem helpers shared across libst: stat tests, sorted listings,
+// whole-file reads and path-name pieces.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libst/core/error.hpp"
+
+namespace st {
+
+bool is_directory(const std::string& path);
+bool is_regular_file(const std::string& path);
+bool path_exists(const std::string& path);
+// Entry names of a directory, sorted, without hidden ones ("."-prefixed); empty if unreadable.
+std::vector<std::string> list_directory(const std::string& dir);
+// A whole file's bytes; an Errc::io error naming the path.
+Result<std::string> read_file_text(const std::string& path);
+bool ends_with(std::string_view s, std::string_view suffix);
+// "a/b/c" -> "c" (trailing slashes ignored), "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/".
+std::string base_name(const std::string& path);
+std::string dir_name(const std::string& path);
+
+}  // namespace st

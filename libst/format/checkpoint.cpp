@@ -1,0 +1,290 @@
+// Opening checkpoints of every layout behind one interface.
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/paths.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace st {
+namespace {
+
+
+// Copies stdin into an unlinked temporary file and returns its /proc path for mapping.
+Result<std::string> spool_stdin(int& keep_fd) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/st-stdin-XXXXXX";
+  const int fd = mkstemp(tmpl.data());
+  if (fd < 0) return make_error(Errc::io, std::string("cannot create a spool file: ") + std::strerror(errno), tmpl);
+  ::unlink(tmpl.c_str());
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    const size_t n = fread(buf.data(), 1, buf.size(), stdin);
+    if (n == 0) break;
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t w = ::write(fd, buf.data() + done, n - done);
+      if (w < 0) {
+        ::close(fd);
+        return make_error(Errc::io, std::string("cannot spool stdin: ") + std::strerror(errno), "<stdin>");
+      }
+      done += static_cast<size_t>(w);
+    }
+  }
+  keep_fd = fd;
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
+}  // namespace
+
+const char* layout_name(Layout l) {
+  switch (l) {
+    case Layout::file: return "file";
+    case Layout::hf_single: return "hf";
+    case Layout::hf_sharded: return "hf-sharded";
+    case Layout::quantized: return "quantized";
+    case Layout::parts: return "parts";
+    case Layout::stream: return "stream";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& side_file_names() {
+  static const std::vector<std::string> names = {
+      "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+      "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
+      "added_tokens.json", "chat_template.jinja", kDescriptionFile};
+  return names;
+}
+
+Status Checkpoint::add_file(const std::string& path) {
+  ST_ASSIGN(auto f, SafetensorsFile::open(path));
+  file_names_.push_back(path);
+  files_.push_back(std::move(f));
+  return Status{};
+}
+
+Status Checkpoint::index_entries() {
+  entries_.clear();
+  index_.clear();
+  auto add = [&](const Header& h, size_t file) -> Status {
+    for (const auto& t : h.tensors) {
+      if (!index_.emplace(t.name, entries_.size()).second)
+        return make_error(Errc::format, "tensor appears in more than one file", file_names_[file], t.name);
+      entries_.push_back(TensorEntry{&t, file});
+    }
+    return Status{};
+  };
+  if (stream_) return add(stream_->header(), 0);
+  for (size_t i = 0; i < files_.size(); ++i) ST_CHECK(add(files_[i]->header(), i));
+  return Status{};
+}
+
+Status Checkpoint::load_side_files_from_dir(const std::string& dir) {
+  for (const auto& name : side_file_names()) {
+    const std::string p = dir + "/" + name;
+    if (!is_regular_file(p)) continue;
+    ST_ASSIGN(side_files_[name], read_file_text(p));
+  }
+  return Status{};
+}
+
+Status Checkpoint::load_side_files_from_metadata(const Metadata& m) {
+  for (const auto& [key, value] : m)
+    if (key.compare(0, kSideFilePrefix.size(), kSideFilePrefix) == 0)
+      side_files_[key.substr(kSideFilePrefix.size())] = value;
+  return Status{};
+}
+
+Status Checkpoint::parse_side_files() {
+  if (auto it = side_files_.find("config.json"); it != side_files_.end()) {
+    try {
+      config_ = nlohmann::json::parse(it->second);
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), path_);
+    }
+    if (!config_.is_object()) return make_error(Errc::format, "config.json is not a JSON object", path_);
+  }
+  if (auto it = side_files_.find(kDescriptionFile); it != side_files_.end()) {
+    auto d = Description::parse(it->second);
+    if (!d) return std::move(d.error()).in_file(layout_ == Layout::quantized ? path_ + "/" + kDescriptionFile : path_);
+    description_ = std::move(d.value());
+  }
+  return Status{};
+}
+
+// Loads the shards an index names (HF model.safetensors.index.json, or the same for
+// quant_model_weight files) and checks that index and shards agree tensor by tensor.
+Status Checkpoint::add_indexed_files(const std::string& dir, const std::string& index_path) {
+  ST_ASSIGN(const std::string text, read_file_text(index_path));
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(Errc::format, std::string("index is not valid JSON: ") + e.what(), index_path);
+  }
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    return make_error(Errc::format, "index has no 'weight_map' object", index_path);
+  std::set<std::string> shard_set;
+  for (auto& [tensor, file] : index["weight_map"].items()) {
+    if (!file.is_string()) return make_error(Errc::format, "weight_map value is not a file name", index_path, tensor);
+    const std::string name = file.get<std::string>();
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      return make_error(Errc::format, "weight_map names '" + name + "', not a file beside the index", index_path, tensor);
+    shard_set.insert(name);
+  }
+  for (const auto& f : shard_set) ST_CHECK(add_file(dir + "/" + f));
+  ST_CHECK(index_entries());
+  for (auto& [tensor, file] : index["weight_map"].items()) {
+    const TensorEntry* e = find(tensor);
+    if (!e) return make_error(Errc::format, "index names a tensor that its shard does not hold", index_path, tensor);
+    if (file_names_[e->file] != dir + "/" + file.get<std::string>())
+      return make_error(Errc::format, "index puts the tensor in '" + file.get<std::string>() + "' but it is in '" +
+                                          file_names_[e->file] + "'", index_path, tensor);
+  }
+  if (entries_.size() != index["weight_map"].size())
+    return make_error(Errc::format, "shards hold tensors the index does not list", index_path);
+  return Status{};
+}
+
+Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Options options) {
+  std::unique_ptr<Checkpoint> c(new Checkpoint());
+  c->path_ = path;
+  if (path == "-") {
+    c->layout_ = Layout::stream;
+    if (options.random_access) {
+      int fd = -1;
+      ST_ASSIGN(const std::string spool, spool_stdin(fd));
+      auto f = SafetensorsFile::open(spool);
+      ::close(fd);  // the mapping keeps the data
+      if (!f) {
+        f.error().file = "<stdin>";
+        return std::move(f).error();
+      }
+      c->file_names_.push_back("<stdin>");
+      c->files_.push_back(std::move(f.value()));
+      ST_CHECK(c->load_side_files_from_metadata(c->files_[0]->header().metadata));
+    } else {
+      ST_ASSIGN(c->stream_, StreamReader::open(stdin, "<stdin>"));
+      c->file_names_.push_back("<stdin>");
+      ST_CHECK(c->load_side_files_from_metadata(c->stream_->header().metadata));
+    }
+  } else if (is_directory(path)) {
+    const std::string dir = path;
+    const auto names = list_directory(dir);
+    std::vector<std::string> parts;
+    static const std::regex part_re(R"(part(\d{1,6})-of-(\d{1,6}))");  // bounded: stoi cannot overflow
+    for (const auto& n : names)
+      if (std::regex_match(n, part_re) && is_directory(dir + "/" + n)) parts.push_back(n);
+    if (is_regular_file(dir + "/" + kDescriptionFile)) {
+      c->layout_ = Layout::quantized;
+      std::vector<std::string> indexes;
+      for (const auto& n : names)
+        if (n.rfind("quant_model_weight", 0) == 0 && ends_with(n, ".safetensors.index.json")) indexes.push_back(n);
+      if (indexes.size() > 1)
+        return make_error(Errc::format, "more than one quant_model_weight index ('" + indexes[0] + "', '" +
+                                            indexes[1] + "')", path);
+      if (indexes.size() == 1) {
+        ST_CHECK(c->add_indexed_files(dir, dir + "/" + indexes[0]));
+      } else {
+        for (const auto& n : names)
+          if (n.rfind("quant_model_weight", 0) == 0 && ends_with(n, ".safetensors")) ST_CHECK(c->add_file(dir + "/" + n));
+      }
+      if (c->files_.empty())
+        return make_error(Errc::format, "quantized directory has no quant_model_weight_*.safetensors", path);
+    } else if (is_regular_file(dir + "/model.safetensors.index.json")) {
+      c->layout_ = Layout::hf_sharded;
+      ST_CHECK(c->add_indexed_files(dir, dir + "/model.safetensors.index.json"));
+    } else if (is_regular_file(dir + "/model.safetensors")) {
+      c->layout_ = Layout::hf_single;
+      ST_CHECK(c->add_file(dir + "/model.safetensors"));
+    } else if (!parts.empty()) {
+      c->layout_ = Layout::parts;
+      std::sort(parts.begin(), parts.end(), [](const std::string& a, const std::string& b) {
+        return std::stoi(a.substr(4)) < std::stoi(b.substr(4));
+      });
+      for (const auto& p : parts) {
+        ST_ASSIGN(auto part, open(dir + "/" + p, options));
+        c->parts_.push_back(std::move(part));
+      }
+      const std::string& first_dir = dir + "/" + parts.front();
+      ST_CHECK(c->load_side_files_from_dir(first_dir));
+      ST_CHECK(c->parse_side_files());
+      return c;
+    } else {
+      return make_error(Errc::format,
+                        "no checkpoint here: expected model.safetensors, model.safetensors.index.json, "
+                        "quant_model_description.json or part{i}-of-{n}/ folders",
+                        path);
+    }
+    ST_CHECK(c->load_side_files_from_dir(dir));
+  } else {
+    c->layout_ = Layout::file;
+    ST_CHECK(c->add_file(path));
+    ST_CHECK(c->load_side_files_from_metadata(c->files_[0]->header().metadata));
+  }
+  ST_CHECK(c->index_entries());
+  ST_CHECK(c->parse_side_files());
+  return c;
+}
+
+const TensorEntry* Checkpoint::find(std::string_view name) const {
+  const auto it = index_.find(std::string(name));
+  return it == index_.end() ? nullptr : &entries_[it->second];
+}
+
+const Header& Checkpoint::header(size_t file) const {
+  return stream_ ? stream_->header() : files_[file]->header();
+}
+
+ByteView Checkpoint::data(const TensorEntry& e) const {
+  if (stream_) return ByteView{};
+  return files_[e.file]->data(*e.info);
+}
+
+void Checkpoint::release(const TensorEntry& e) const {
+  if (!stream_) files_[e.file]->release(*e.info);
+}
+
+Result<std::vector<float>> Checkpoint::read_f32(const TensorEntry& e) const {
+  if (stream_) return make_error(Errc::usage, "stream opened without random access", file_names_[e.file], e.name());
+  std::vector<float> out(e.info->numel());
+  const ByteView v = data(e);
+  if (!to_f32(e.info->dtype, v.data, out.data(), out.size()))
+    return make_error(Errc::unsupported, std::string("cannot convert dtype ") + dtype_name(e.info->dtype) + " to F32",
+                      file_names_[e.file], e.name());
+  return out;
+}
+
+Result<std::vector<float>> Checkpoint::read_f32(std::string_view name) const {
+  const TensorEntry* e = find(name);
+  if (!e) return make_error(Errc::format, "tensor not found in checkpoint", path_, std::string(name));
+  return read_f32(*e);
+}
+
+Status Checkpoint::for_each(const std::function<Status(const TensorEntry&, ByteView)>& visit) {
+  if (stream_) {
+    std::vector<uint8_t> buf;
+    for (size_t i = 0;; ++i) {
+      ST_ASSIGN(const TensorInfo* t, stream_->next(buf));
+      if (!t) return Status{};
+      ST_CHECK(visit(entries_[i], ByteView{buf.data(), buf.size()}));
+    }
+  }
+  for (const auto& e : entries_) {
+    ST_CHECK(visit(e, data(e)));
+    release(e);
+  }
+  return Status{};
+}
+
+}  // namespace st

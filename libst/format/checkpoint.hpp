@@ -1,0 +1,103 @@
+// One way to open every checkpoint layout: a .safetensors file, an HF directory (single or
+// sharded with model.safetensors.index.json), a quantized directory, a directory of
+// part{i}-of-{n}/ folders, or "-" for a safetensors stream on stdin.
+//
+// Small side files (config.json, tokenizer files, quant_model_description.json) travel with the
+// checkpoint: from the directory, or, in a stream or a bare file, from __metadata__ entries
+// "st.file.<name>" holding the file's text.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "libst/format/description.hpp"
+#include "libst/format/safetensors.hpp"
+
+namespace st {
+
+enum class Layout { file, hf_single, hf_sharded, quantized, parts, stream };
+const char* layout_name(Layout l);
+
+// __metadata__ key prefix under which a stream carries a side file's text.
+constexpr std::string_view kSideFilePrefix = "st.file.";
+constexpr const char* kDescriptionFile = "quant_model_description.json";
+
+struct TensorEntry {
+  const TensorInfo* info = nullptr;
+  size_t file = 0;  // index into Checkpoint::files()
+  const std::string& name() const { return info->name; }
+};
+
+class Checkpoint {
+ public:
+  struct Options {
+    // For "-": spool stdin to an unlinked temporary file so tensors can be read in any order.
+    // Without it a stream can only be visited once, in order, with for_each().
+    bool random_access = true;
+  };
+  static Result<std::unique_ptr<Checkpoint>> open(const std::string& path, Options options);
+  static Result<std::unique_ptr<Checkpoint>> open(const std::string& path) { return open(path, Options{}); }
+
+  Layout layout() const { return layout_; }
+  const std::string& path() const { return path_; }
+  // Weight files in storage order (one "<stdin>" for a stream).
+  const std::vector<std::string>& files() const { return file_names_; }
+  // All tensors, file by file, each file in offset order.
+  const std::vector<TensorEntry>& tensors() const { return entries_; }
+  const TensorEntry* find(std::string_view name) const;
+  const Header& header(size_t file) const;
+
+  // Zero-copy bytes of a tensor (not for a stream opened without random access).
+  ByteView data(const TensorEntry& e) const;
+  void release(const TensorEntry& e) const;
+  // The tensor converted to fp32; an error for non-numeric dtypes.
+  Result<std::vector<float>> read_f32(const TensorEntry& e) const;
+  Result<std::vector<float>> read_f32(std::string_view name) const;
+
+  // Visits every tensor in storage order with its bytes, releasing each after the call.
+  // Works for every layout, including a one-pass stream.
+  Status for_each(const std::function<Status(const TensorEntry&, ByteView)>& visit);
+
+  // config.json (an empty object when absent).
+  const nlohmann::json& config() const { return config_; }
+  bool has_config() const { return !config_.empty(); }
+  const std::optional<Description>& description() const { return description_; }
+  // Side files by name (config.json, tokenizer.json, ..., quant_model_description.json).
+  const std::map<std::string, std::string>& side_files() const { return side_files_; }
+  // Part checkpoints of a Layout::parts directory, in order part1..partN.
+  const std::vector<std::unique_ptr<Checkpoint>>& parts() const { return parts_; }
+
+ private:
+  Checkpoint() = default;
+  Status add_file(const std::string& path);
+  Status add_indexed_files(const std::string& dir, const std::string& index_path);
+  Status index_entries();
+  Status load_side_files_from_dir(const std::string& dir);
+  Status load_side_files_from_metadata(const Metadata& m);
+  Status parse_side_files();
+
+  Layout layout_ = Layout::file;
+  std::string path_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::unique_ptr<StreamReader> stream_;
+  std::vector<std::string> file_names_;
+  std::vector<TensorEntry> entries_;
+  std::unordered_map<std::string, size_t> index_;
+  nlohmann::json config_ = nlohmann::json::object();
+  std::optional<Description> description_;
+  std::map<std::string, std::string> side_files_;
+  std::vector<std::unique_ptr<Checkpoint>> parts_;
+};
+
+// Names of the side files copied along with weights, in the order they are looked for.
+const std::vector<std::string>& side_file_names();
+
+}  // namespace st

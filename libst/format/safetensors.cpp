@@ -1,0 +1,443 @@
+// Safetensors header validation, memory-mapped reading, stream reading and planned writing.
+#include "libst/format/safetensors.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "libst/format/checksum.hpp"
+#include "libst/format/output.hpp"
+
+namespace st {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kMaxDepth = 3;  // root object > tensor entry > shape / offsets array
+
+Error format_error(std::string message, std::string tensor = {}) {
+  return make_error(Errc::format, std::move(message), {}, std::move(tensor));
+}
+
+// SAX pass over a header: stops at the first duplicate key in an object (naming a duplicate
+// tensor at the top level) or at nesting deeper than kMaxDepth; syntax errors are left to the
+// DOM parse that follows, which reports them.
+struct KeyChecker : nlohmann::json_sax<json> {
+  std::vector<std::optional<std::set<std::string>>> open;  // per open container; a set for objects
+  size_t objects = 0;
+  std::string stop;
+
+  bool deep() {
+    if (open.size() > static_cast<size_t>(kMaxDepth)) {
+      stop = "header JSON nests deeper than the format allows";
+      return true;
+    }
+    return false;
+  }
+  bool scalar() { return !deep(); }
+  bool null() override { return scalar(); }
+  bool boolean(bool) override { return scalar(); }
+  bool number_integer(number_integer_t) override { return scalar(); }
+  bool number_unsigned(number_unsigned_t) override { return scalar(); }
+  bool number_float(number_float_t, const string_t&) override { return scalar(); }
+  bool string(string_t&) override { return scalar(); }
+  bool binary(binary_t&) override { return scalar(); }
+  bool start_object(std::size_t) override {
+    if (deep()) return false;
+    open.emplace_back(std::set<std::string>());
+    ++objects;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (deep()) return false;
+    if (!open.back()->insert(k).second) {
+      stop = (objects == 1 ? "duplicate tensor name '" : "duplicate key '") + k + "' in header";
+      return false;
+    }
+    return true;
+  }
+  bool end_object() override {
+    open.pop_back();
+    --objects;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (deep()) return false;
+    open.emplace_back(std::nullopt);
+    return true;
+  }
+  bool end_array() override {
+    open.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
+// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points above
+// U+10FFFF included), or npos. Checked before parsing so that the error names the rule and
+// never echoes invalid bytes.
+size_t invalid_utf8_at(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf;  // allowed range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c == 0xe0) len = 3, lo = 0xa0;
+    else if (c == 0xed) len = 3, hi = 0x9f;
+    else if (c >= 0xe1 && c <= 0xef) len = 3;
+    else if (c == 0xf0) len = 4, lo = 0x90;
+    else if (c == 0xf4) len = 4, hi = 0x8f;
+    else if (c >= 0xf1 && c <= 0xf3) len = 4;
+    else return i;
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xc0) != 0x80) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+Result<json> parse_json_strict(std::string_view text) {
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
+    return format_error("header is not valid UTF-8 (byte " + std::string(hex) + " at offset " + std::to_string(bad) + ")");
+  }
+  // Duplicate keys and excess depth are found by a SAX pass first: nlohmann's parser callback
+  // rescans the parent object at every object end, which is quadratic in the tensor count
+  // (minutes for 50k tensors); this pass is linear and refuses exactly the same inputs.
+  KeyChecker checker;
+  json::sax_parse(text.begin(), text.end(), &checker);
+  if (!checker.stop.empty()) return format_error(checker.stop);
+  try {
+    return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
+                       /*ignore_comments=*/false);
+  } catch (const json::exception& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> after "] "
+    const auto cut = what.find("] ");
+    return format_error("header is not valid JSON: " + (cut == std::string::npos ? what : what.substr(cut + 2)));
+  }
+}
+
+Result<uint64_t> as_u64(const json& v, const std::string& tensor, const char* field) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+  return format_error(std::string(field) + " must hold non-negative integers", tensor);
+}
+
+Result<TensorInfo> parse_entry(const std::string& name, const json& v) {
+  if (!v.is_object()) return format_error("entry is not an object", name);
+  TensorInfo t;
+  t.name = name;
+  const auto dt = v.find("dtype");
+  if (dt == v.end() || !dt->is_string()) return format_error("missing string field 'dtype'", name);
+  const auto parsed = dtype_from_name(dt->get<std::string>());
+  if (!parsed) return format_error("unknown dtype '" + dt->get<std::string>() + "'", name);
+  t.dtype = *parsed;
+
+  const auto shape = v.find("shape");
+  if (shape == v.end() || !shape->is_array()) return format_error("missing array field 'shape'", name);
+  uint64_t numel = 1;
+  for (const auto& d : *shape) {
+    ST_ASSIGN(const uint64_t dim, as_u64(d, name, "shape"));
+    if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, dim, &numel))
+      return format_error("shape element count overflows", name);
+    t.shape.push_back(static_cast<int64_t>(dim));
+  }
+  uint64_t bits = 0;
+  if (__builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_bits(t.dtype)), &bits))
+    return format_error("shape byte size overflows", name);
+  if (bits % 8 != 0) return format_error("sub-byte dtype does not fill whole bytes", name);
+
+  const auto offs = v.find("data_offsets");
+  if (offs == v.end() || !offs->is_array() || offs->size() != 2)
+    return format_error("'data_offsets' must be an array of two integers", name);
+  ST_ASSIGN(t.begin, as_u64((*offs)[0], name, "data_offsets"));
+  ST_ASSIGN(t.end, as_u64((*offs)[1], name, "data_offsets"));
+  if (t.begin > t.end) return format_error("data_offsets begin is after end", name);
+  if (t.end - t.begin != bits / 8)
+    return format_error("data_offsets span " + std::to_string(t.end - t.begin) + " bytes but " +
+                            dtype_name(t.dtype) + " " + std::to_string(numel) + " elements need " +
+                            std::to_string(bits / 8),
+                        name);
+  return t;
+}
+
+Status check_layout(std::vector<TensorInfo>& tensors, std::optional<uint64_t> buffer_bytes) {
+  std::stable_sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t expect = 0;
+  for (const auto& t : tensors) {
+    if (t.begin > expect && expect == 0)
+      return format_error("data_offsets start at " + std::to_string(t.begin) + ", not 0 (bytes 0.." +
+                              std::to_string(t.begin) + " belong to no tensor)",
+                          t.name);
+    if (t.begin > expect)
+      return format_error("hole in the buffer before this tensor (bytes " + std::to_string(expect) + ".." +
+                              std::to_string(t.begin) + " belong to no tensor)",
+                          t.name);
+    if (t.begin < expect) return format_error("data_offsets overlap the previous tensor", t.name);
+    expect = t.end;
+  }
+  if (buffer_bytes && *buffer_bytes != expect) {
+    if (*buffer_bytes < expect)
+      return format_error("file is truncated: tensors need " + std::to_string(expect) +
+                          " buffer bytes, file has " + std::to_string(*buffer_bytes));
+    return format_error("file has " + std::to_string(*buffer_bytes - expect) +
+                        " trailing bytes after the last tensor");
+  }
+  return Status{};
+}
+
+}  // namespace
+
+uint64_t TensorInfo::numel() const {
+  uint64_t n = 1;
+  for (auto d : shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+const TensorInfo* Header::find(std::string_view name) const {
+  const auto it = index_.find(std::string(name));
+  return it == index_.end() ? nullptr : &tensors[it->second];
+}
+
+Result<Header> parse_header(std::string_view text, std::optional<uint64_t> buffer_bytes) {
+  ST_ASSIGN(json root, parse_json_strict(text));
+  if (!root.is_object()) return format_error("header is not a JSON object");
+  Header h;
+  h.header_bytes = text.size();
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (!it->is_object()) return format_error("__metadata__ is not an object");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string()) return format_error("__metadata__ value of '" + m.key() + "' is not a string");
+        h.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    ST_ASSIGN(auto t, parse_entry(it.key(), *it));
+    h.tensors.push_back(std::move(t));
+  }
+  ST_CHECK(check_layout(h.tensors, buffer_bytes));
+  h.buffer_bytes = h.tensors.empty() ? 0 : h.tensors.back().end;
+  for (size_t i = 0; i < h.tensors.size(); ++i) h.index_[h.tensors[i].name] = i;
+  return h;
+}
+
+std::string serialize_header(const std::vector<TensorInfo>& tensors, const Metadata& metadata) {
+  std::string out = "{";
+  bool first = true;
+  if (!metadata.empty()) {
+    out += "\"__metadata__\":" + json(metadata).dump();
+    first = false;
+  }
+  for (const auto& t : tensors) {
+    if (!first) out += ",";
+    first = false;
+    out += json(t.name).dump() + ":{\"dtype\":\"" + dtype_name(t.dtype) + "\",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) out += (i ? "," : "") + std::to_string(t.shape[i]);
+    out += "],\"data_offsets\":[" + std::to_string(t.begin) + "," + std::to_string(t.end) + "]}";
+  }
+  out += "}";
+  while ((8 + out.size()) % 8 != 0) out += ' ';
+  return out;
+}
+
+// ---- memory-mapped file ----
+
+Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
+  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f->fd_ < 0) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
+  struct stat sb {};
+  if (fstat(f->fd_, &sb) != 0) return make_error(Errc::io, std::string("cannot stat: ") + std::strerror(errno), path);
+  if (S_ISDIR(sb.st_mode)) return make_error(Errc::io, "is a directory, not a safetensors file", path);
+  if (!S_ISREG(sb.st_mode)) return make_error(Errc::io, "not a regular file (use '-' for a stream)", path);
+  f->file_bytes_ = static_cast<uint64_t>(sb.st_size);
+  if (f->file_bytes_ < 8)
+    return make_error(Errc::format, "file is too small for a safetensors header (" + std::to_string(f->file_bytes_) + " bytes)", path);
+  uint8_t len_bytes[8];
+  if (pread(f->fd_, len_bytes, 8, 0) != 8) return make_error(Errc::io, "cannot read header length", path);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
+  if (n > kMaxHeaderBytes)
+    return make_error(Errc::format, "header length " + std::to_string(n) + " exceeds the 100,000,000-byte limit", path);
+  if (8 + n > f->file_bytes_)
+    return make_error(Errc::format, "header length " + std::to_string(n) + " runs past the end of the file (" +
+                                        std::to_string(f->file_bytes_) + " bytes)", path);
+  std::string text(n, '\0');
+  if (n && pread(f->fd_, text.data(), n, 8) != static_cast<ssize_t>(n))
+    return make_error(Errc::io, "cannot read header", path);
+  auto header = parse_header(text, f->file_bytes_ - 8 - n);
+  if (!header) return std::move(header.error()).in_file(path);
+  f->header_ = std::move(header.value());
+  if (f->file_bytes_ > 0) {
+    void* m = mmap(nullptr, f->file_bytes_, PROT_READ, MAP_PRIVATE, f->fd_, 0);
+    if (m == MAP_FAILED) return make_error(Errc::io, std::string("cannot map: ") + std::strerror(errno), path);
+    f->map_ = static_cast<const uint8_t*>(m);
+  }
+  return f;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) munmap(const_cast<uint8_t*>(map_), file_bytes_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+ByteView SafetensorsFile::data(const TensorInfo& t) const {
+  return ByteView{map_ + header_.data_start() + t.begin, static_cast<size_t>(t.nbytes())};
+}
+
+void SafetensorsFile::release(const TensorInfo& t) const {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t from = (header_.data_start() + t.begin) / page * page;
+  const uint64_t to = header_.data_start() + t.end;
+  if (to > from) madvise(const_cast<uint8_t*>(map_) + from, to - from, MADV_DONTNEED);
+}
+
+// ---- stream reader ----
+
+namespace {
+bool read_exact(FILE* in, void* dst, size_t n) { return n == 0 || fread(dst, 1, n, in) == n; }
+}  // namespace
+
+Result<std::unique_ptr<StreamReader>> StreamReader::open(FILE* in, std::string name) {
+  std::unique_ptr<StreamReader> r(new StreamReader());
+  r->in_ = in;
+  r->name_ = std::move(name);
+  uint8_t len_bytes[8];
+  if (!read_exact(in, len_bytes, 8))
+    return make_error(Errc::format, "stream ended before the 8-byte header length", r->name_);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
+  if (n > kMaxHeaderBytes)
+    return make_error(Errc::format, "header length " + std::to_string(n) + " exceeds the 100,000,000-byte limit", r->name_);
+  std::string text(n, '\0');
+  if (!read_exact(in, text.data(), n)) return make_error(Errc::format, "stream ended inside the header", r->name_);
+  auto header = parse_header(text, std::nullopt);
+  if (!header) return std::move(header.error()).in_file(r->name_);
+  r->header_ = std::move(header.value());
+  return r;
+}
+
+Result<const TensorInfo*> StreamReader::next(std::vector<uint8_t>& buf) {
+  if (next_ == header_.tensors.size()) {
+    if (fgetc(in_) != EOF) return make_error(Errc::format, "trailing bytes after the last tensor", name_);
+    return static_cast<const TensorInfo*>(nullptr);
+  }
+  const TensorInfo& t = header_.tensors[next_];
+  buf.resize(t.nbytes());
+  if (!read_exact(in_, buf.data(), buf.size()))
+    return make_error(Errc::format, "stream ended inside tensor data (truncated)", name_, t.name);
+  pos_ += t.nbytes();
+  ++next_;
+  return &t;
+}
+
+// ---- writer ----
+
+Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::string& path,
+                                                                    std::vector<TensorSpec> plan,
+                                                                    const Metadata& metadata) {
+  WriterOptions options;
+  options.checksums = false;
+  return create(path, std::move(plan), metadata, options);
+}
+
+Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::string& path,
+                                                                    std::vector<TensorSpec> plan,
+                                                                    const Metadata& metadata,
+                                                                    const WriterOptions& options) {
+  std::unique_ptr<SafetensorsWriter> w(new SafetensorsWriter());
+  w->path_ = path;
+  w->checksums_ = options.checksums && path != "-";
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (auto& spec : plan) {
+    if (!seen.insert(spec.name).second) return make_error(Errc::usage, "duplicate tensor name in plan", path, spec.name);
+    uint64_t numel = 1, bits = 0;
+    for (const int64_t d : spec.shape) {
+      if (d < 0) return make_error(Errc::usage, "negative dimension in planned shape", path, spec.name);
+      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel))
+        return make_error(Errc::usage, "planned shape element count overflows", path, spec.name);
+    }
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_bits(spec.dtype)), &bits) || bits / 8 > UINT64_MAX - offset)
+      return make_error(Errc::usage, "planned tensor byte size overflows", path, spec.name);
+    if (bits % 8 != 0) return make_error(Errc::usage, "planned sub-byte tensor does not fill whole bytes", path, spec.name);
+    TensorInfo t;
+    t.name = std::move(spec.name);
+    t.dtype = spec.dtype;
+    t.shape = std::move(spec.shape);
+    t.begin = offset;
+    t.end = offset + bits / 8;
+    offset = t.end;
+    w->tensors_.push_back(std::move(t));
+  }
+  w->metadata_ = metadata;
+  if (w->checksums_) {  // placeholders of the final width, patched by finish()
+    for (const auto& t : w->tensors_) w->hashes_[t.name] = 0;
+    w->metadata_[kTensorChecksumKey] = tensor_checksums_value(w->hashes_);
+  } else {
+    w->metadata_.erase(kTensorChecksumKey);  // a copied input's hashes would not match
+  }
+  const std::string header = serialize_header(w->tensors_, w->metadata_);
+  w->header_bytes_ = header.size();
+  if (header.size() > kMaxHeaderBytes) return make_error(Errc::unsupported, "header would exceed 100,000,000 bytes", path);
+  ST_ASSIGN(w->sink_, OutputFile::create(path));
+  uint8_t len_bytes[8];
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<uint8_t>(n >> (8 * i));
+  ST_CHECK(w->sink_->write(len_bytes, 8));
+  ST_CHECK(w->sink_->write(header.data(), header.size()));
+  return w;
+}
+
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+Status SafetensorsWriter::write(std::string_view name, const void* data, size_t size) {
+  if (next_ >= tensors_.size()) return make_error(Errc::usage, "more tensors written than planned", path_, std::string(name));
+  const TensorInfo& t = tensors_[next_];
+  if (name != t.name)
+    return make_error(Errc::usage, "written out of plan order (expected '" + t.name + "')", path_, std::string(name));
+  if (size != t.nbytes())
+    return make_error(Errc::usage, "wrong byte length " + std::to_string(size) + ", planned " + std::to_string(t.nbytes()),
+                      path_, t.name);
+  ++next_;
+  if (checksums_) hashes_[t.name] = xxh3_64(data, size);
+  return sink_->write(data, size);
+}
+
+Status SafetensorsWriter::finish() {
+  if (next_ != tensors_.size())
+    return make_error(Errc::usage, "finished before all planned tensors were written", path_, tensors_[next_].name);
+  if (!checksums_) return sink_->commit();
+  metadata_[kTensorChecksumKey] = tensor_checksums_value(hashes_);
+  const std::string header = serialize_header(tensors_, metadata_);
+  if (header.size() != header_bytes_)
+    return make_error(Errc::usage, "checksum header changed width", path_);  // cannot happen: fixed-width hex
+  ST_CHECK(sink_->pwrite(8, header.data(), header.size()));
+  ST_ASSIGN(const uint64_t file_hash, xxh3_file(sink_->temp_path()));
+  ST_CHECK(sink_->commit());
+  return write_checksum_file(path_, file_hash);
+}
+
+}  // namespace st

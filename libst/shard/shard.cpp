@@ -1,0 +1,735 @@
+// Tensor-parallel split into part{r}-of-{N}/ folders and the exact merge back (see shard.hpp).
+#include "libst/shard/shard.hpp"
+#include "libst/core/paths.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <zstd.h>
+
+#include "libst/format/checksum.hpp"
+#include "libst/format/output.hpp"
+
+namespace st {
+namespace {
+
+constexpr const char* kVersionKey = "st.shard.version";
+constexpr const char* kTpKey = "st.shard.tp";
+constexpr const char* kRankKey = "st.shard.rank";
+constexpr const char* kPackKey = "st.shard.pack";
+constexpr const char* kRecipeKey = "st.shard.recipe";
+constexpr const char* kSourceKey = "st.shard.source";
+
+// Large recipe/source values (hundreds of thousands of tensors) are stored as KEY.zst =
+// base64(zstd(JSON)) so that a part's header stays far below safetensors' 100 MB limit.
+constexpr const char* kZstSuffix = ".zst";
+constexpr const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const std::string& in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < in.size(); i += 3) {
+    const uint32_t n = static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << 16 |
+                       (i + 1 < in.size() ? static_cast<uint32_t>(static_cast<uint8_t>(in[i + 1])) << 8 : 0) |
+                       (i + 2 < in.size() ? static_cast<uint8_t>(in[i + 2]) : 0);
+    out += kB64[n >> 18 & 63];
+    out += kB64[n >> 12 & 63];
+    out += i + 1 < in.size() ? kB64[n >> 6 & 63] : '=';
+    out += i + 2 < in.size() ? kB64[n & 63] : '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(const std::string& in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  auto val = [](char c) -> int {
+    const char* p = std::strchr(kB64, c);
+    return c && p ? static_cast<int>(p - kB64) : -1;
+  };
+  for (size_t i = 0; i < in.size(); i += 4) {
+    const bool pad2 = in[i + 2] == '=', pad3 = in[i + 3] == '=';
+    if ((pad2 && !pad3) || ((pad2 || pad3) && i + 4 != in.size())) return std::nullopt;
+    const int a = val(in[i]), b = val(in[i + 1]), c = pad2 ? 0 : val(in[i + 2]), d = pad3 ? 0 : val(in[i + 3]);
+    if (a < 0 || b < 0 || c < 0 || d < 0) return std::nullopt;
+    const uint32_t n = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 | static_cast<uint32_t>(c) << 6 |
+                       static_cast<uint32_t>(d);
+    out += static_cast<char>(n >> 16);
+    if (!pad2) out += static_cast<char>(n >> 8 & 0xff);
+    if (!pad3) out += static_cast<char>(n & 0xff);
+  }
+  return out;
+}
+
+// Puts value under key, or under key.zst compressed when it is longer than `limit` bytes.
+void put_meta(Metadata& md, const std::string& key, const std::string& value, size_t limit) {
+  if (value.size() <= limit) {
+    md[key] = value;
+    return;
+  }
+  std::string z(ZSTD_compressBound(value.size()), '\0');
+  const size_t n = ZSTD_compress(z.data(), z.size(), value.data(), value.size(), 3);
+  if (ZSTD_isError(n)) {
+    md[key] = value;
+    return;
+  }
+  z.resize(n);
+  md[key + kZstSuffix] = base64_encode(z);
+}
+
+// Reads key or key.zst; "" when neither is present.
+Result<std::string> get_meta(const Metadata& md, const std::string& key, const std::string& file) {
+  if (auto it = md.find(key); it != md.end()) return it->second;
+  auto it = md.find(key + kZstSuffix);
+  if (it == md.end()) return std::string();
+  auto bad = [&](const char* why) { return make_error(Errc::format, "bad " + key + kZstSuffix + ": " + why, file); };
+  const auto z = base64_decode(it->second);
+  if (!z) return bad("not base64");
+  const unsigned long long size = ZSTD_getFrameContentSize(z->data(), z->size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32))
+    return bad("not a zstd frame of known size");
+  std::string out(size, '\0');
+  const size_t n = ZSTD_decompress(out.data(), out.size(), z->data(), z->size());
+  if (ZSTD_isError(n) || n != size) return bad("corrupt zstd data");
+  return out;
+}
+
+std::string basename_of(const std::string& p) {
+  const size_t s = p.rfind('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+std::string part_name(int rank, int tp) { return "part" + std::to_string(rank) + "-of-" + std::to_string(tp); }
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+uint64_t numel_of(const std::vector<int64_t>& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+// Bytes per element; 0 for sub-byte dtypes (which we cannot cut).
+size_t elem_bytes(DType t) { return dtype_bits(t) % 8 == 0 ? dtype_bits(t) / 8 : 0; }
+
+uint64_t nbytes_of(DType t, const std::vector<int64_t>& shape) {
+  return (numel_of(shape) * dtype_bits(t) + 7) / 8;
+}
+
+// The per-rank shape of a tensor under its rule.
+std::vector<int64_t> piece_shape(const ShardSource& s) {
+  std::vector<int64_t> p = s.shape;
+  if (s.rule.kind == SplitKind::split) p[s.rule.dim] /= s.rule.chunks;
+  return p;
+}
+
+// Row bytes of dim 0 (product of the other dims times element size).
+uint64_t row_bytes(DType t, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> rest(shape.begin() + (shape.empty() ? 0 : 1), shape.end());
+  return nbytes_of(t, rest);
+}
+
+// Copies chunk c of a tensor `full` (split along `dim` into `chunks`) into `piece`, or with
+// to_full the other way: the piece into its place in `full`.
+void move_chunk(const uint8_t* full, uint8_t* piece, const std::vector<int64_t>& shape, size_t esize, int dim,
+                int64_t chunks, int64_t c, bool to_full) {
+  uint64_t inner = esize;
+  for (size_t i = static_cast<size_t>(dim) + 1; i < shape.size(); ++i) inner *= static_cast<uint64_t>(shape[i]);
+  uint64_t outer = 1;
+  for (int i = 0; i < dim; ++i) outer *= static_cast<uint64_t>(shape[i]);
+  const uint64_t d = static_cast<uint64_t>(shape[dim]);
+  const uint64_t part = d / static_cast<uint64_t>(chunks);
+  const uint64_t span = part * inner;
+  for (uint64_t o = 0; o < outer; ++o) {
+    const uint8_t* f = full + (o * d + static_cast<uint64_t>(c) * part) * inner;
+    uint8_t* p = piece + o * span;
+    if (to_full) std::memcpy(const_cast<uint8_t*>(f), p, span);
+    else std::memcpy(p, f, span);
+  }
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  ST_ASSIGN(auto f, OutputFile::create(path));
+  ST_CHECK(f->write(text.data(), text.size()));
+  return f->commit();
+}
+
+// True when replacing `out` would remove or overwrite `in` (the same path, or `in` inside `out`).
+bool output_covers_input(const std::string& out, const std::string& in) {
+  if (out == "-" || in == "-") return false;
+  if (same_file(out, in)) return true;
+  char ro[PATH_MAX], ri[PATH_MAX];
+  if (!::realpath(out.c_str(), ro) || !::realpath(in.c_str(), ri)) return false;
+  const std::string o = ro, i = ri;
+  return o == "/" || (i.size() > o.size() && i.compare(0, o.size(), o) == 0 && i[o.size()] == '/');
+}
+
+Status make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0)
+    return make_error(Errc::io, std::string("cannot create directory: ") + std::strerror(errno), path);
+  return Status{};
+}
+
+// Index files beside the weights (model.safetensors.index.json and the like), by name.
+std::map<std::string, std::string> index_files(const Checkpoint& in) {
+  std::map<std::string, std::string> out;
+  if (in.layout() != Layout::hf_sharded && in.layout() != Layout::quantized) return out;
+  if (DIR* d = opendir(in.path().c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string n = e->d_name;
+      const std::string suffix = ".safetensors.index.json";
+      if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        auto t = read_file_text(in.path() + "/" + n);
+        if (t) out[n] = *t;
+      }
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+// The description merge rebuilds: the top-level keys, then each input tensor in input order with
+// its type (types looked up by the caller).
+template <class TypeOf>
+std::string rebuild_description(const Description& top, const std::vector<ShardSource>& sources, TypeOf type_of) {
+  Description d;
+  for (const auto& [k, v] : top.top_entries()) d.set_top(k, v);
+  for (const auto& s : sources)
+    if (auto t = type_of(s)) d.set_type(s.name, *t);
+  return d.dump();
+}
+
+Status plan_packing(const Checkpoint& in, const ShardOptions& opt, std::vector<ShardSource>& src,
+                    std::vector<std::optional<PackTarget>>& packs) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < src.size(); ++i) index.emplace(src[i].name, i);
+  const auto& desc = in.description();
+  auto type_of = [&](const std::string& n) { return desc ? desc->type_of(n) : std::nullopt; };
+  packs.assign(src.size(), std::nullopt);
+  if (!opt.pack) return Status{};
+  for (size_t i = 0; i < src.size(); ++i) {
+    auto t = pack_target(src[i].name);
+    if (!t) continue;
+    std::vector<size_t> present;
+    std::string missing;
+    for (const auto& m : t->member_names) {
+      auto it = index.find(m);
+      if (it != index.end()) present.push_back(it->second);
+      else missing = m;
+    }
+    if (present.size() == 1) continue;  // a lone projection (MLA q_proj): keep its name
+    auto fail = [&](const std::string& why) {
+      return make_error(Errc::unsupported, "cannot pack into '" + t->packed + "': " + why + " (use --no-pack)",
+                        in.path(), src[i].name);
+    };
+    if (present.size() != t->member_names.size()) return fail("fused group has no '" + missing + "'");
+    const ShardSource& first = src[present[0]];
+    for (size_t m : present) {
+      const ShardSource& s = src[m];
+      if (s.dtype != first.dtype) return fail("members differ in dtype");
+      if (type_of(s.name) != type_of(first.name)) return fail("members differ in quantization type");
+      if (t->shared) {
+        if (s.shape != first.shape) return fail("shared parameters differ in shape");
+        const ByteView a = in.data(*in.find(s.name)), b = in.data(*in.find(first.name));
+        if (a.size != b.size || std::memcmp(a.data, b.data, a.size) != 0)
+          return fail("members have different '" + basename_of(s.name) + "' values");
+      } else {
+        if (s.shape.empty() || s.shape.size() != first.shape.size() ||
+            !std::equal(s.shape.begin() + 1, s.shape.end(), first.shape.begin() + 1))
+          return fail("members differ in shape beyond dim 0");
+        if (s.rule.kind == SplitKind::split && s.rule.dim != 0) return fail("member is not split by rows");
+        if (s.rule.kind == SplitKind::rank0) return fail("member is rank-0 only");
+      }
+    }
+    packs[i] = std::move(t);
+  }
+  return Status{};
+}
+
+}  // namespace
+
+Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& opt) {
+  if (in.layout() == Layout::parts)
+    return make_error(Errc::usage, "input is already split into part folders (merge it first with --merge)", in.path());
+  const auto& desc = in.description();
+  if (desc)
+    for (const auto& [name, type] : desc->tensor_entries())
+      if (type == "W8A8SC")
+        return make_error(Errc::unsupported, "W8A8SC weights are compressed per rank and cannot be re-split; decompress them first",
+                          in.path(), name);
+  auto cfg = TpConfig::from_json(in.config());
+  if (!cfg) return std::move(cfg.error()).in_file(in.path());
+  {
+    Status s = check_tp_degree(*cfg, opt.tp);
+    if (!s) return std::move(s.error()).in_file(in.path());
+  }
+
+  ShardPlan plan;
+  plan.tp = opt.tp;
+  plan.pack = opt.pack;
+  plan.quantized = desc.has_value();
+  for (const auto& e : in.tensors()) {
+    ShardSource s;
+    s.name = e.name();
+    s.file = e.file;
+    s.dtype = e.info->dtype;
+    s.shape = e.info->shape;
+    auto rule = split_rule(s.name, s.shape, *cfg, opt.tp, opt.rules);
+    if (!rule) return std::move(rule.error()).in_file(in.path()).in_tensor(s.name);
+    s.rule = std::move(rule.value());
+    if (s.rule.kind == SplitKind::split && elem_bytes(s.dtype) == 0)
+      return make_error(Errc::unsupported, std::string("cannot split a tensor of sub-byte dtype ") + dtype_name(s.dtype),
+                        in.path(), s.name);
+    s.into = s.name;
+    plan.sources.push_back(std::move(s));
+  }
+
+  std::vector<std::optional<PackTarget>> packs;
+  ST_CHECK(plan_packing(in, opt, plan.sources, packs));
+
+  // Part tensors in input order, a packed one where its first member appears.
+  std::unordered_map<std::string, size_t> index, out_index;
+  for (size_t i = 0; i < plan.sources.size(); ++i) index.emplace(plan.sources[i].name, i);
+  auto type_of = [&](const std::string& n) -> std::string { return desc ? desc->type_of(n).value_or("") : ""; };
+  for (size_t i = 0; i < plan.sources.size(); ++i) {
+    ShardSource& s = plan.sources[i];
+    const std::string target = packs[i] ? packs[i]->packed : s.name;
+    if (out_index.count(target)) continue;
+    ShardOutput o;
+    o.name = target;
+    o.dtype = s.dtype;
+    o.type = type_of(s.name);
+    if (!packs[i]) {
+      o.pieces = {i};
+      o.shape = piece_shape(s);
+    } else if (packs[i]->shared) {
+      const size_t first = index.at(packs[i]->member_names[0]);
+      o.pieces = {first};
+      o.shape = piece_shape(plan.sources[first]);
+      for (const auto& m : packs[i]->member_names) {
+        ShardSource& ms = plan.sources[index.at(m)];
+        ms.into = target;
+        ms.at = 0;
+        ms.stored = (m == packs[i]->member_names[0]);
+      }
+    } else {
+      int64_t rows = 0;
+      for (const auto& m : packs[i]->member_names) {
+        const size_t k = index.at(m);
+        ShardSource& ms = plan.sources[k];
+        ms.into = target;
+        ms.at = rows;
+        rows += piece_shape(ms)[0];
+        o.pieces.push_back(k);
+      }
+      o.shape = piece_shape(plan.sources[o.pieces[0]]);
+      o.shape[0] = rows;
+    }
+    out_index.emplace(target, plan.outputs.size());
+    plan.outputs.push_back(std::move(o));
+  }
+
+  // Weight file name inside each part.
+  if (plan.quantized) {
+    if (in.layout() == Layout::quantized && in.files().size() == 1) plan.weight_file = basename_of(in.files()[0]);
+    else plan.weight_file = "quant_model_weight_" + lower(desc->model_quant_type()) + ".safetensors";
+    Description pd;
+    for (const auto& [k, v] : desc->top_entries()) pd.set_top(k, v);
+    for (const auto& o : plan.outputs)
+      if (!o.type.empty()) pd.set_type(o.name, o.type);
+    plan.description_text = pd.dump();
+  } else {
+    plan.weight_file = "model.safetensors";
+  }
+
+  // What merge needs.
+  nlohmann::json recipe = nlohmann::json::array();
+  for (const auto& s : plan.sources)
+    recipe.push_back({s.name, s.file, dtype_name(s.dtype), s.shape, split_kind_name(s.rule.kind), s.rule.dim,
+                      s.rule.chunks, s.into, s.at});
+  plan.recipe_json = recipe.dump();
+  nlohmann::ordered_json source = nlohmann::ordered_json::object();
+  source["layout"] = layout_name(in.layout());
+  source["files"] = nlohmann::ordered_json::array();
+  for (size_t f = 0; f < in.files().size(); ++f) {
+    nlohmann::ordered_json md = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : in.header(f).metadata) md[k] = v;
+    source["files"].push_back({{"name", basename_of(in.files()[f])}, {"metadata", md}});
+  }
+  const auto extra = index_files(in);
+  if (!extra.empty()) source["extra"] = extra;
+  if (desc && in.layout() == Layout::quantized) {
+    const std::string original = in.side_files().at(kDescriptionFile);
+    const std::string rebuilt =
+        rebuild_description(*desc, plan.sources, [&](const ShardSource& s) { return desc->type_of(s.name); });
+    if (rebuilt != original) source["description"] = original;
+  }
+  plan.source_json = source.dump();
+  return plan;
+}
+
+namespace {
+
+// The bytes of one part tensor for one rank: a view into the input when it is one contiguous
+// piece, else assembled in buf.
+ByteView part_bytes(const Checkpoint& in, const ShardPlan& plan, const ShardOutput& o, int rank,
+                    std::vector<uint8_t>& buf) {
+  const uint64_t total = nbytes_of(o.dtype, o.shape);
+  auto source_view = [&](size_t k) { return in.data(in.tensors()[k]); };
+  if (o.pieces.size() == 1) {
+    const ShardSource& s = plan.sources[o.pieces[0]];
+    const ByteView v = source_view(o.pieces[0]);
+    if (s.rule.kind == SplitKind::replicate || (s.rule.kind == SplitKind::rank0 && rank == 0)) return v;
+    if (s.rule.kind == SplitKind::split && s.rule.dim == 0) {
+      const uint64_t c = static_cast<uint64_t>(s.rule.chunk_of(rank, plan.tp));
+      return ByteView{v.data + c * total, static_cast<size_t>(total)};
+    }
+  }
+  buf.assign(total, 0);
+  uint64_t off = 0;
+  for (size_t k : o.pieces) {
+    const ShardSource& s = plan.sources[k];
+    const ByteView v = source_view(k);
+    const uint64_t n = nbytes_of(s.dtype, piece_shape(s));
+    if (s.rule.kind == SplitKind::replicate || (s.rule.kind == SplitKind::rank0 && rank == 0)) {
+      std::memcpy(buf.data() + off, v.data, n);
+    } else if (s.rule.kind == SplitKind::split) {
+      move_chunk(v.data, buf.data() + off, s.shape, elem_bytes(s.dtype), s.rule.dim, s.rule.chunks,
+                 s.rule.chunk_of(rank, plan.tp), false);
+    }  // rank0 on another rank: zeros
+    off += n;
+  }
+  return ByteView{buf.data(), buf.size()};
+}
+
+}  // namespace
+
+Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, const ShardOptions& opt) {
+  ST_ASSIGN(ShardPlan plan, plan_shard(in, opt));
+  if (output_covers_input(out_dir, in.path()))
+    return make_error(Errc::usage, "output would replace the input checkpoint", out_dir);
+  ST_ASSIGN(auto dir, OutputDir::create(out_dir, opt.force));
+
+  Metadata common;
+  if (!in.files().empty()) {
+    const auto& md = in.header(0).metadata;
+    if (auto it = md.find("format"); it != md.end()) common["format"] = it->second;
+  }
+  common[kVersionKey] = "1";
+  common[kTpKey] = std::to_string(plan.tp);
+  common[kPackKey] = plan.pack ? "true" : "false";
+  put_meta(common, kRecipeKey, plan.recipe_json, opt.compress_metadata_above);
+  put_meta(common, kSourceKey, plan.source_json, opt.compress_metadata_above);
+
+  std::vector<TensorSpec> specs;
+  for (const auto& o : plan.outputs) specs.push_back(TensorSpec{o.name, o.dtype, o.shape});
+  std::vector<std::unique_ptr<SafetensorsWriter>> writers;
+  for (int r = 0; r < plan.tp; ++r) {
+    const std::string pdir = dir->file(part_name(r, plan.tp));
+    ST_CHECK(make_dir(pdir));
+    for (const auto& [name, text] : in.side_files()) {
+      if (name == kDescriptionFile) continue;
+      ST_CHECK(write_text(pdir + "/" + name, text));
+    }
+    if (plan.quantized) ST_CHECK(write_text(pdir + "/" + kDescriptionFile, plan.description_text));
+    Metadata md = common;
+    md[kRankKey] = std::to_string(r);
+    ST_ASSIGN(auto w, SafetensorsWriter::create(pdir + "/" + plan.weight_file, specs, md, WriterOptions{}));
+    writers.push_back(std::move(w));
+  }
+
+  ShardSummary sum;
+  sum.tp = plan.tp;
+  sum.input_tensors = plan.sources.size();
+  sum.part_tensors = plan.outputs.size();
+  for (const auto& e : in.tensors()) sum.input_bytes += e.info->nbytes();
+  std::vector<uint8_t> buf;
+  for (size_t i = 0; i < plan.outputs.size(); ++i) {
+    const ShardOutput& o = plan.outputs[i];
+    for (int r = 0; r < plan.tp; ++r) {
+      const ByteView v = part_bytes(in, plan, o, r, buf);
+      Status s = writers[r]->write(o.name, v.data, v.size);
+      if (!s) return std::move(s.error()).in_tensor(o.name);
+      sum.output_bytes += v.size;
+    }
+    for (size_t k : o.pieces) in.release(in.tensors()[k]);
+    if (opt.progress) opt.progress(i + 1, plan.outputs.size(), sum.output_bytes);
+  }
+  for (auto& w : writers) ST_CHECK(w->finish());
+  ST_CHECK(dir->commit());
+  return sum;
+}
+
+// ---- merge ----
+
+namespace {
+
+struct MergeSource {
+  nlohmann::json files;  // [{"name", "metadata"}]
+  std::string layout;
+  std::map<std::string, std::string> extra;
+  std::optional<std::string> description;
+};
+
+Result<std::vector<ShardSource>> parse_recipe(const std::string& text, const std::string& file) {
+  std::vector<ShardSource> out;
+  auto bad = [&](const std::string& why) {
+    return make_error(Errc::format, std::string("bad st.shard.recipe: ") + why, file);
+  };
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return bad(e.what());
+  }
+  if (!j.is_array()) return bad("not an array");
+  try {
+    for (const auto& e : j) {
+      if (!e.is_array() || e.size() != 9) return bad("entry is not a 9-element array");
+      ShardSource s;
+      s.name = e[0].get<std::string>();
+      s.file = e[1].get<size_t>();
+      auto dt = dtype_from_name(e[2].get<std::string>());
+      if (!dt) return bad("unknown dtype in entry '" + s.name + "'");
+      s.dtype = *dt;
+      s.shape = e[3].get<std::vector<int64_t>>();
+      auto kind = split_kind_from_name(e[4].get<std::string>());
+      if (!kind) return bad("unknown split kind in entry '" + s.name + "'");
+      s.rule.kind = *kind;
+      s.rule.dim = e[5].get<int>();
+      s.rule.chunks = e[6].get<int64_t>();
+      s.into = e[7].get<std::string>();
+      s.at = e[8].get<int64_t>();
+      for (int64_t d : s.shape)
+        if (d < 0) return bad("negative dimension in entry '" + s.name + "'");
+      if (s.rule.kind == SplitKind::split &&
+          (s.rule.dim < 0 || static_cast<size_t>(s.rule.dim) >= s.shape.size() || s.rule.chunks < 1 ||
+           s.shape[s.rule.dim] % s.rule.chunks != 0 || elem_bytes(s.dtype) == 0))
+        return bad("impossible split in entry '" + s.name + "'");
+      out.push_back(std::move(s));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return bad(e.what());
+  }
+  return out;
+}
+
+Result<MergeSource> parse_source(const std::string& text, const std::string& file) {
+  MergeSource m;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    m.layout = j.at("layout").get<std::string>();
+    m.files = j.at("files");
+    if (!m.files.is_array() || m.files.empty()) throw std::runtime_error("no files");
+    for (const auto& f : m.files) {
+      const std::string n = f.at("name").get<std::string>();
+      if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..")
+        throw std::runtime_error("unsafe file name '" + n + "'");
+      for (const auto& [k, v] : f.at("metadata").items()) (void)v.get<std::string>();
+    }
+    if (j.contains("extra"))
+      for (const auto& [k, v] : j["extra"].items()) {
+        if (k.empty() || k.find('/') != std::string::npos || k == "." || k == "..")
+          throw std::runtime_error("unsafe file name '" + k + "'");
+        m.extra[k] = v.get<std::string>();
+      }
+    if (j.contains("description")) m.description = j["description"].get<std::string>();
+  } catch (const std::exception& e) {
+    return make_error(Errc::format, std::string("bad st.shard.source: ") + e.what(), file);
+  }
+  return m;
+}
+
+std::string meta(const Metadata& m, const char* key) {
+  auto it = m.find(key);
+  return it == m.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out, const MergeOptions& opt) {
+  ST_ASSIGN(auto ckpt, Checkpoint::open(parts_dir));
+  if (ckpt->layout() != Layout::parts)
+    return make_error(Errc::usage, "not a directory of part{r}-of-{N} folders", parts_dir);
+  const auto& parts = ckpt->parts();
+  const int tp = static_cast<int>(parts.size());
+  std::string recipe_text, source_text;
+  for (int r = 0; r < tp; ++r) {
+    const Checkpoint& p = *parts[r];
+    const std::string want = part_name(r, tp);
+    if (basename_of(p.path()) != want)
+      return make_error(Errc::format, "expected folder '" + want + "' (parts must be " + part_name(0, tp) + " .. " +
+                                          part_name(tp - 1, tp) + ")", p.path());
+    if (p.files().size() != 1) return make_error(Errc::format, "a part must hold exactly one weight file", p.path());
+    const Metadata& md = p.header(0).metadata;
+    const std::string file = p.files()[0];
+    if (meta(md, kVersionKey) != "1")
+      return make_error(Errc::format, "not written by st-shard (no st.shard.version \"1\" in __metadata__)", file);
+    if (meta(md, kTpKey) != std::to_string(tp))
+      return make_error(Errc::format, "part says tp " + meta(md, kTpKey) + " but " + std::to_string(tp) + " parts are present", file);
+    if (meta(md, kRankKey) != std::to_string(r))
+      return make_error(Errc::format, "part says rank " + meta(md, kRankKey) + ", expected " + std::to_string(r), file);
+    ST_ASSIGN(std::string recipe, get_meta(md, kRecipeKey, file));
+    ST_ASSIGN(std::string source, get_meta(md, kSourceKey, file));
+    if (r == 0) {
+      recipe_text = std::move(recipe);
+      source_text = std::move(source);
+    } else if (recipe != recipe_text || source != source_text) {
+      return make_error(Errc::format, "part's st.shard recipe differs from " + part_name(0, tp) + "'s", file);
+    }
+  }
+  const std::string file0 = parts[0]->files()[0];
+  ST_ASSIGN(std::vector<ShardSource> sources, parse_recipe(recipe_text, file0));
+  ST_ASSIGN(MergeSource src, parse_source(source_text, file0));
+
+  // Check every recipe entry against every part, and that parts hold nothing else.
+  std::map<std::string, size_t> used;
+  for (const auto& s : sources) {
+    if (s.file >= src.files.size()) return make_error(Errc::format, "recipe names a file index past the list", file0, s.name);
+    if (s.rule.kind == SplitKind::split && tp % s.rule.chunks != 0)
+      return make_error(Errc::format, "recipe's chunk count does not divide the part count", file0, s.name);
+    const std::vector<int64_t> ps = piece_shape(s);
+    for (int r = 0; r < tp; ++r) {
+      const TensorEntry* e = parts[r]->find(s.into);
+      const std::string& f = parts[r]->files()[0];
+      if (!e) return make_error(Errc::format, "part has no tensor '" + s.into + "' for '" + s.name + "'", f);
+      const auto& sh = e->info->shape;
+      bool ok = e->info->dtype == s.dtype && sh.size() == ps.size() && !ps.empty() == !sh.empty();
+      if (ok && !ps.empty()) {
+        ok = s.at >= 0 && s.at + ps[0] <= sh[0] && std::equal(ps.begin() + 1, ps.end(), sh.begin() + 1);
+      } else if (ok) {
+        ok = s.at == 0;
+      }
+      if (!ok) return make_error(Errc::format, "dtype or shape does not match the recipe's entry for '" + s.name + "'", f, s.into);
+    }
+    used[s.into]++;
+  }
+  for (int r = 0; r < tp; ++r)
+    for (const auto& e : parts[r]->tensors())
+      if (!used.count(e.name()))
+        return make_error(Errc::format, "part tensor is not in the recipe", parts[r]->files()[0], e.name());
+
+  // Output.
+  const bool single = src.layout == "file" || src.layout == "stream";
+  if (!single && out == "-")
+    return make_error(Errc::usage, "the input was a " + src.layout + " directory: merge it to a directory, not '-'", out);
+  if (single && src.files.size() != 1) return make_error(Errc::format, "a single-file source must list one file", file0);
+  if (output_covers_input(out, parts_dir)) return make_error(Errc::usage, "output would replace the input parts", out);
+  struct stat sb {};
+  if (single && out != "-" && ::stat(out.c_str(), &sb) == 0 && !opt.force)
+    return make_error(Errc::exists, "output already exists (use -f to replace it)", out);
+  std::unique_ptr<OutputDir> dir;
+  if (!single) {
+    ST_ASSIGN(dir, OutputDir::create(out, opt.force));
+  }
+
+  MergeSummary sum;
+  sum.tp = tp;
+  sum.layout = src.layout;
+  std::vector<uint8_t> buf;
+  size_t done = 0;
+  auto region = [&](int r, const ShardSource& s, uint64_t n) {
+    const TensorEntry* e = parts[r]->find(s.into);
+    const ByteView v = parts[r]->data(*e);
+    return ByteView{v.data + static_cast<uint64_t>(s.at) * row_bytes(s.dtype, e->info->shape), static_cast<size_t>(n)};
+  };
+  for (size_t f = 0; f < src.files.size(); ++f) {
+    std::vector<TensorSpec> specs;
+    for (const auto& s : sources)
+      if (s.file == f) specs.push_back(TensorSpec{s.name, s.dtype, s.shape});
+    Metadata md;
+    for (const auto& [k, v] : src.files[f]["metadata"].items()) md[k] = v.get<std::string>();
+    const std::string path = single ? out : dir->file(src.files[f]["name"].get<std::string>());
+    // Checksums exactly when the input file had them: the same bytes give the same st.xxh3 value
+    // and FILE.xxh3, so the merged file is the input's, byte for byte, either way.
+    WriterOptions wo;
+    wo.checksums = md.count(kTensorChecksumKey) > 0;
+    ST_ASSIGN(auto w, SafetensorsWriter::create(path, specs, md, wo));
+    for (const auto& s : sources) {
+      if (s.file != f) continue;
+      const uint64_t total = nbytes_of(s.dtype, s.shape);
+      const uint64_t piece = nbytes_of(s.dtype, piece_shape(s));
+      ByteView v;
+      if (s.rule.kind == SplitKind::split) {
+        buf.resize(total);
+        for (int64_t c = 0; c < s.rule.chunks; ++c) {
+          const int r0 = static_cast<int>(c * tp / s.rule.chunks);
+          const ByteView p = region(r0, s, piece);
+          for (int r = r0 + 1; r < static_cast<int>((c + 1) * tp / s.rule.chunks); ++r)
+            if (std::memcmp(region(r, s, piece).data, p.data, piece) != 0)
+              return make_error(Errc::format, "ranks " + std::to_string(r0) + " and " + std::to_string(r) +
+                                                  " disagree on a replicated KV-head piece", parts[r]->files()[0], s.name);
+          move_chunk(buf.data(), const_cast<uint8_t*>(p.data), s.shape, elem_bytes(s.dtype), s.rule.dim, s.rule.chunks, c,
+                     true);
+        }
+        v = ByteView{buf.data(), buf.size()};
+      } else {
+        v = region(0, s, total);
+        for (int r = 1; r < tp; ++r) {
+          const ByteView o = region(r, s, total);
+          if (s.rule.kind == SplitKind::replicate && std::memcmp(o.data, v.data, total) != 0)
+            return make_error(Errc::format, "replicated tensor differs from " + part_name(0, tp) + "'s",
+                              parts[r]->files()[0], s.name);
+          if (s.rule.kind == SplitKind::rank0 &&
+              std::any_of(o.data, o.data + total, [](uint8_t b) { return b != 0; }))
+            return make_error(Errc::format, "rank-0-only tensor is not zero on this rank", parts[r]->files()[0], s.name);
+        }
+      }
+      Status st = w->write(s.name, v.data, v.size);
+      if (!st) return std::move(st.error()).in_tensor(s.name);
+      sum.bytes += v.size;
+      ++sum.tensors;
+      for (int r = 0; r < tp; ++r) parts[r]->release(*parts[r]->find(s.into));
+      if (opt.progress) opt.progress(++done, sources.size(), sum.bytes);
+    }
+    ST_CHECK(w->finish());
+  }
+
+  if (dir) {
+    const Checkpoint& p0 = *parts[0];
+    for (const auto& [name, text] : p0.side_files()) {
+      if (name == kDescriptionFile) continue;
+      ST_CHECK(write_text(dir->file(name), text));
+    }
+    for (const auto& [name, text] : src.extra) ST_CHECK(write_text(dir->file(name), text));
+    if (src.description) {
+      ST_CHECK(write_text(dir->file(kDescriptionFile), *src.description));
+    } else if (p0.description()) {
+      const Description& pd = *p0.description();
+      ST_CHECK(write_text(dir->file(kDescriptionFile),
+                          rebuild_description(pd, sources, [&](const ShardSource& s) { return pd.type_of(s.into); })));
+    }
+    ST_CHECK(dir->commit());
+  }
+  return sum;
+}
+
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/st-merged-XXXXXX";
+  if (!mkdtemp(tmpl.data()))
+    return make_error(Errc::io, std::string("cannot create a temporary directory: ") + std::strerror(errno), tmpl);
+  // A file or stream source merges into the file tmpl/merged, a directory source into the
+  // directory tmpl/merged; Checkpoint::open takes either.
+  auto merged = [&]() -> Result<std::unique_ptr<Checkpoint>> {
+    ST_CHECK(merge(parts_dir, tmpl + "/merged", MergeOptions{}));
+    return Checkpoint::open(tmpl + "/merged");
+  }();
+  remove_tree(tmpl);
+  return merged;
+}
+
+}  // namespace st

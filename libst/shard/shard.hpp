@@ -1,0 +1,115 @@
+// Splitting a checkpoint into tensor-parallel parts OUT/part{r}-of-{N}/ and merging them back.
+//
+// Each part is a complete checkpoint directory: its weights (quant_model_weight_{type}.safetensors
+// with quant_model_description.json for a quantized input, model.safetensors for a float one),
+// and the input's config and tokenizer files. Part folders count ranks from 0, as MindIE's loader
+// opens them (atb_llm/utils/weights.py: f"part{rank}-of-{world_size}").
+//
+// Every part's safetensors __metadata__ records what merging needs, under "st.shard.*" keys that
+// MindIE and safetensors ignore:
+//   st.shard.version  "1"
+//   st.shard.tp       N               st.shard.rank   r (0-based)     st.shard.pack  "true"|"false"
+//   st.shard.recipe   JSON array, one entry per input tensor in input order:
+//                     [name, file, dtype, shape, kind, dim, chunks, into, at]
+//                     file: index into source.files; kind: replicate | rank0 | split; dim/chunks:
+//                     the split; into: the part tensor holding it; at: its first row there (dim 0)
+//   st.shard.source   JSON object: {"layout": "hf"|"hf-sharded"|"quantized"|"file"|"stream",
+//                     "files": [{"name": weight file name, "metadata": its __metadata__}, ...],
+//                     "extra": {file name: text} (an input's *.safetensors.index.json),
+//                     "description": text (only when rebuilding it from the parts would differ)}
+// A recipe or source value longer than 1 MiB (a model with hundreds of thousands of tensors) is
+// stored instead under KEY.zst as base64 of its zstd frame, keeping headers far below 100 MB.
+// "format" is copied from the input's metadata so HF loaders accept a float part.
+//
+// Planning reads headers (and the few bytes of fused groups' shared input_scale/input_offset, which
+// must be identical to be stored once); writing streams tensor by tensor, every part's file in one
+// pass. Memory: one part tensor at a time per rank.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libst/format/checkpoint.hpp"
+#include "libst/arch/tensor_parallel.hpp"
+
+namespace st {
+
+using ProgressFn = std::function<void(uint64_t done, uint64_t total, uint64_t bytes)>;
+
+struct ShardOptions {
+  int tp = 1;
+  bool pack = true;  // q/k/v -> query_key_value, gate/up -> gate_up_proj
+  TpOptions rules;
+  bool force = false;  // replace an existing output directory
+  ProgressFn progress;
+  // st.shard.recipe / st.shard.source values longer than this are stored zstd-compressed.
+  size_t compress_metadata_above = 1 << 20;
+};
+
+// One input tensor and where it goes.
+struct ShardSource {
+  std::string name;
+  size_t file = 0;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  SplitRule rule;
+  std::string into;  // part tensor name
+  int64_t at = 0;    // first row (dim 0) inside the part tensor
+  bool stored = true;  // false for a fused group's shared parameter stored once under its first member
+};
+
+// One tensor of every part (all ranks have the same names, dtypes and shapes).
+struct ShardOutput {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;   // per rank
+  std::vector<size_t> pieces;   // indices into ShardPlan::sources, concatenated along dim 0
+  std::string type;             // description type ("" when none)
+};
+
+struct ShardPlan {
+  int tp = 1;
+  bool pack = true;
+  bool quantized = false;    // parts carry quant_model_description.json
+  std::string weight_file;   // file name inside each part folder
+  std::vector<ShardSource> sources;
+  std::vector<ShardOutput> outputs;
+  std::string recipe_json, source_json;  // the st.shard.recipe / st.shard.source values
+  std::string description_text;          // the parts' description ("" when not quantized)
+};
+
+// Plans the split; refuses a TP degree the model does not allow (Errc::unsupported, with why).
+Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& options);
+
+struct ShardSummary {
+  int tp = 1;
+  size_t input_tensors = 0, part_tensors = 0;
+  uint64_t input_bytes = 0, output_bytes = 0;
+};
+// Plans and writes OUT/part{r}-of-{N}/ atomically (nothing at OUT on error).
+Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, const ShardOptions& options);
+
+struct MergeOptions {
+  bool force = false;
+  ProgressFn progress;
+};
+struct MergeSummary {
+  int tp = 1;
+  size_t tensors = 0;
+  uint64_t bytes = 0;
+  std::string layout;
+};
+// Inverts shard(): reads OUT/part{r}-of-{N}/ and writes the original checkpoint at `out` (a
+// directory for hf / hf-sharded / quantized inputs, a file or "-" for a file or stream input),
+// checking that replicated tensors agree across ranks and rank-0-only tensors are zero elsewhere.
+Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out, const MergeOptions& options);
+
+// Opens a directory of part folders as the checkpoint they were split from (for tools that
+// evaluate or re-quantize parts): merges into a temporary directory under $TMPDIR, maps the
+// result and removes the temporary files at once (the mapping keeps the data; the disk space is
+// freed when the checkpoint is closed). Errors are merge()'s.
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir);
+
+}  // namespace st

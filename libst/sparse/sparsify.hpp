@@ -1,0 +1,106 @@
+// W8A8S: prune the decoder linears of a float checkpoint (magnitude, Wanda or N:M), then
+// quantize them as W8A8 static with scales from the kept weights.
+//
+// Pruning works per output row n of every quantized linear W [n, k]:
+//   score[n, j] = |W[n, j]|                       magnitude
+//               = |W[n, j]| * sqrt(sumsq[j])      Wanda (sumsq: the statistics' per input channel
+//                                                 sum of x^2, so sqrt(sumsq) = ||x_j||_2)
+//   unstructured (magnitude, wanda): zero the floor(ratio * k) lowest-scoring weights of the row;
+//   N:M (nm): in every group of M consecutive columns zero the M - N lowest-scoring (Wanda
+//       scores when statistics are given, else magnitude); a last partial group of L columns
+//       loses floor(L * (M - N) / M);
+//   protect F: the round(F * k) largest-|W| weights of each row are never zeroed (outliers, as
+//       msModelSlim's "fraction"); the pruning quota then comes out of the other weights.
+//   Ties are broken by column index (lower column pruned first), so results are deterministic.
+//   sparsegpt (libst/sparse/sparsegpt.hpp): the mask per row and block of 128 columns from
+//       w^2 / [H^-1]_jj and the kept weights updated to compensate (OBS), from each linear's
+//       input Gram matrix H over calibration tokens (SparsifyOptions::gram).
+// The pruning scores are always those of the float weights W: when smoothing (below) has scaled
+// the columns, W' = W diag(s), the mask is chosen on W' diag(1/s) and applied to W' (SparseGPT's
+// updated W is scaled back by s).
+//
+// Quantization is st-quant-w8a8's static path (libst/quant/quantize.hpp, static_prep.hpp): by
+// default anti-outlier smoothing with alpha searched per pair and act-method auto, applied to
+// the float model before pruning, then weights per row from the pruned W' (the scale comes from
+// the kept weights) and activations per fused group from the (smoothed, clipped) statistics.
+// `--anti-outlier none --act-method minmax` gives the textbook W8A8 static of the pruned W.
+//
+// Output directory: the W8A8 static layout with type "W8A8S" (MindIE W8A8SC page), file
+// quant_model_weight_w8a8s.safetensors, model_quant_type "W8A8S", config.json "quantize":
+// "w8a8s", every other tensor copied and typed "FLOAT"; __metadata__ adds "st.sparsify.method",
+// "st.sparsify.pattern" (ratio or N:M), "st.sparsify.protect", "st.sparsify.weights_updated"
+// ("1" for sparsegpt: kept weights were changed) and, when smoothing rewrote weights,
+// "st.quant.weights_updated" = "1".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libst/format/checkpoint.hpp"
+#include "libst/core/error.hpp"
+#include "libst/quant/static_prep.hpp"
+#include "libst/format/stats.hpp"
+
+namespace st {
+
+enum class SparsifyMethod { magnitude, wanda, nm, sparsegpt };
+const char* sparsify_method_name(SparsifyMethod m);
+
+struct PruneSpec {
+  SparsifyMethod method = SparsifyMethod::wanda;
+  double ratio = 0.5;   // unstructured: fraction of each row zeroed
+  int nm_n = 2, nm_m = 4;  // N:M: keep N of every M
+  double protect = 0;   // fraction of each row's largest |W| never zeroed
+};
+
+// Checks a spec's ranges (ratio in [0, 1), 0 < N < M, protect in [0, 1]).
+Status check_prune_spec(const PruneSpec& spec);
+
+// Prunes W (fp32 [n, k], row-major) in place. col_norm: ||x_j||_2 per input channel [k] (Wanda,
+// and N:M scores), or null for magnitude scores. Returns the number of weights zeroed (weights
+// that were already zero count when the rule picks them).
+uint64_t prune_rows(float* w, int64_t n, int64_t k, const float* col_norm, const PruneSpec& spec, int threads);
+
+struct GramSet;  // libst/sparse/sparsegpt.hpp
+
+struct SparsifyOptions {
+  PruneSpec prune;
+  const GramSet* gram = nullptr;  // required for SparsifyMethod::sparsegpt
+  const ActivationStats* stats = nullptr;  // required (activation ranges; Wanda norms)
+  std::string stats_path;                  // names the statistics in errors
+  std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names:
+                                           // kept float (with their whole fused group)
+  std::string output;                      // directory
+  bool force = false;
+  int threads = 0;  // 0: hardware concurrency
+  StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
+  // Progress: input tensors done, total, input bytes done.
+  std::function<void(uint64_t, uint64_t, uint64_t)> progress;
+  std::function<void(const std::string&)> warn;
+};
+
+struct LinearSparsity {
+  std::string prefix;
+  int layer = -1;
+  int64_t n = 0, k = 0;
+  uint64_t pruned = 0;  // weights the rule zeroed
+  uint64_t zeros = 0;   // zeros of the int8 weight (pruned, plus kept weights that round to 0)
+};
+
+struct SparsifySummary {
+  std::vector<LinearSparsity> linears;  // model order
+  uint64_t elements = 0, pruned = 0, zeros = 0;
+  size_t linears_float = 0;
+  // Routed experts no calibration token reached (no statistics, or no Gram matrix for
+  // sparsegpt): pruned by magnitude (N:M by magnitude), input range borrowed as st-quant-w8a8
+  // does (quantize.hpp).
+  std::vector<std::string> fallbacks;
+  std::vector<std::string> notes;  // what the static preparation did (StaticPrep::notes)
+};
+
+// Prunes and quantizes an open float checkpoint into options.output.
+Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& options);
+
+}  // namespace st
