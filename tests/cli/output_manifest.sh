@@ -108,5 +108,5 @@ run ve_sc "$B/st-verify" out/cz_sp
 run ev_quant "$B/st-eval" $L --quant out/q_llama_static --data $EVAL --samples 2 --seq-len 64 --json -q
 run ev_ds "$B/st-eval" $DS --quant out/sh_ds_fa --data $EVAL --samples 2 --seq-len 64 --json -q
 
-python3 "$ST_TESTS/cli/manifest_hash.py" out >"$TMP/manifest.txt"
+python3 "$ST_TESTS/cli/manifest_hash.py" out "$ST_FIXTURES" >"$TMP/manifest.txt"
 expect_golden output_manifest.txt "$TMP/manifest.txt"
