@@ -2,13 +2,13 @@
 #include "libst/core/paths.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace st {
 
@@ -38,13 +38,40 @@ std::vector<std::string> list_directory(const std::string& dir) {
   return names;
 }
 
+Result<int> open_regular(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
+  struct stat sb {};
+  const char* why = nullptr;
+  if (fstat(fd, &sb) != 0) why = "cannot stat";
+  else if (S_ISDIR(sb.st_mode)) why = "is a directory, not a file";
+  else if (!S_ISREG(sb.st_mode)) why = "not a regular file (a pipe, device or socket)";
+  else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) why = "cannot make blocking";
+  if (why) {
+    ::close(fd);
+    return make_error(Errc::io, why, path);
+  }
+  return fd;
+}
+
 Result<std::string> read_file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return make_error(Errc::io, "read failed", path);
-  return ss.str();
+  ST_ASSIGN(const int fd, open_regular(path));
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return make_error(Errc::io, std::string("read failed: ") + std::strerror(e), path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {

@@ -15,7 +15,11 @@ bool is_regular_file(const std::string& path);
 bool path_exists(const std::string& path);
 // Entry names of a directory, sorted, without hidden ones ("."-prefixed); empty if unreadable.
 std::vector<std::string> list_directory(const std::string& dir);
-// A whole file's bytes; an Errc::io error naming the path.
+// Opens a regular file for reading (symlinks followed) without ever blocking: a FIFO, device,
+// socket or directory is an Errc::io error naming the path, never a hang on /dev/zero or a pipe.
+// Returns the descriptor (O_CLOEXEC, blocking reads), which the caller closes.
+Result<int> open_regular(const std::string& path);
+// A whole regular file's bytes (open_regular's rules); an Errc::io error naming the path.
 Result<std::string> read_file_text(const std::string& path);
 bool ends_with(std::string_view s, std::string_view suffix);
 // "a/b/c" -> "c" (trailing slashes ignored), "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/".

@@ -1,6 +1,8 @@
 // Opening checkpoints of every layout behind one interface.
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/paths.hpp"
+#include "libst/format/names.hpp"
+#include "libst/format/parts.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -11,7 +13,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -99,9 +100,14 @@ Status Checkpoint::load_side_files_from_dir(const std::string& dir) {
 }
 
 Status Checkpoint::load_side_files_from_metadata(const Metadata& m) {
-  for (const auto& [key, value] : m)
-    if (key.compare(0, kSideFilePrefix.size(), kSideFilePrefix) == 0)
-      side_files_[key.substr(kSideFilePrefix.size())] = value;
+  for (const auto& [key, value] : m) {
+    if (key.compare(0, kSideFilePrefix.size(), kSideFilePrefix) != 0) continue;
+    const std::string name = key.substr(kSideFilePrefix.size());
+    if (Status ok = check_plain_name(name); !ok)
+      return make_error(Errc::format, std::string("side file in __metadata__ (") + std::string(kSideFilePrefix) + "NAME): " + ok.error().message,
+                        file_names_.empty() ? path_ : file_names_[0]);
+    side_files_[name] = value;
+  }
   return Status{};
 }
 
@@ -138,8 +144,8 @@ Status Checkpoint::add_indexed_files(const std::string& dir, const std::string& 
   for (auto& [tensor, file] : index["weight_map"].items()) {
     if (!file.is_string()) return make_error(Errc::format, "weight_map value is not a file name", index_path, tensor);
     const std::string name = file.get<std::string>();
-    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-      return make_error(Errc::format, "weight_map names '" + name + "', not a file beside the index", index_path, tensor);
+    if (Status ok = check_plain_name(name); !ok)
+      return make_error(Errc::format, "weight_map: " + ok.error().message, index_path, tensor);
     shard_set.insert(name);
   }
   for (const auto& f : shard_set) ST_CHECK(add_file(dir + "/" + f));
@@ -181,10 +187,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
   } else if (is_directory(path)) {
     const std::string dir = path;
     const auto names = list_directory(dir);
-    std::vector<std::string> parts;
-    static const std::regex part_re(R"(part(\d{1,6})-of-(\d{1,6}))");  // bounded: stoi cannot overflow
-    for (const auto& n : names)
-      if (std::regex_match(n, part_re) && is_directory(dir + "/" + n)) parts.push_back(n);
+    const bool has_parts = std::any_of(names.begin(), names.end(), [](const std::string& n) { return looks_like_part_name(n); });
     if (is_regular_file(dir + "/" + kDescriptionFile)) {
       c->layout_ = Layout::quantized;
       std::vector<std::string> indexes;
@@ -207,23 +210,21 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
     } else if (is_regular_file(dir + "/model.safetensors")) {
       c->layout_ = Layout::hf_single;
       ST_CHECK(c->add_file(dir + "/model.safetensors"));
-    } else if (!parts.empty()) {
+    } else if (has_parts) {
       c->layout_ = Layout::parts;
-      std::sort(parts.begin(), parts.end(), [](const std::string& a, const std::string& b) {
-        return std::stoi(a.substr(4)) < std::stoi(b.substr(4));
-      });
+      ST_ASSIGN(const auto parts, part_folders(dir));
       for (const auto& p : parts) {
-        ST_ASSIGN(auto part, open(dir + "/" + p, options));
+        ST_ASSIGN(auto part, open(dir + "/" + p.name, options));
         c->parts_.push_back(std::move(part));
       }
-      const std::string& first_dir = dir + "/" + parts.front();
+      const std::string& first_dir = dir + "/" + parts.front().name;
       ST_CHECK(c->load_side_files_from_dir(first_dir));
       ST_CHECK(c->parse_side_files());
       return c;
     } else {
       return make_error(Errc::format,
                         "no checkpoint here: expected model.safetensors, model.safetensors.index.json, "
-                        "quant_model_description.json or part{i}-of-{n}/ folders",
+                        "quant_model_description.json or part{r}-of-{n}/ folders",
                         path);
     }
     ST_CHECK(c->load_side_files_from_dir(dir));

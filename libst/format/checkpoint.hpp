@@ -72,7 +72,7 @@ class Checkpoint {
   const std::optional<Description>& description() const { return description_; }
   // Side files by name (config.json, tokenizer.json, ..., quant_model_description.json).
   const std::map<std::string, std::string>& side_files() const { return side_files_; }
-  // Part checkpoints of a Layout::parts directory, in order part1..partN.
+  // Part checkpoints of a Layout::parts directory (a valid set, libst/format/parts.hpp), rank 0 first.
   const std::vector<std::unique_ptr<Checkpoint>>& parts() const { return parts_; }
 
  private:

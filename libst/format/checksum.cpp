@@ -9,6 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "libst/core/paths.hpp"
 #include "libst/format/output.hpp"
 
 namespace st {
@@ -47,8 +48,7 @@ std::optional<uint64_t> parse_xxh3_hex(std::string_view s) {
 }
 
 Result<uint64_t> xxh3_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
+  ST_ASSIGN(const int fd, open_regular(path));  // a .xxh3 line naming /dev/zero must not hang
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Xxh3 state;
   std::vector<uint8_t> buf(4 << 20);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "libst/core/paths.hpp"
 #include "libst/format/checksum.hpp"
 #include "libst/format/output.hpp"
 
@@ -266,12 +267,9 @@ std::string serialize_header(const std::vector<TensorInfo>& tensors, const Metad
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
-  f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f->fd_ < 0) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
+  ST_ASSIGN(f->fd_, open_regular(path));  // never blocks on a FIFO or reads a device forever
   struct stat sb {};
   if (fstat(f->fd_, &sb) != 0) return make_error(Errc::io, std::string("cannot stat: ") + std::strerror(errno), path);
-  if (S_ISDIR(sb.st_mode)) return make_error(Errc::io, "is a directory, not a safetensors file", path);
-  if (!S_ISREG(sb.st_mode)) return make_error(Errc::io, "not a regular file (use '-' for a stream)", path);
   f->file_bytes_ = static_cast<uint64_t>(sb.st_size);
   if (f->file_bytes_ < 8)
     return make_error(Errc::format, "file is too small for a safetensors header (" + std::to_string(f->file_bytes_) + " bytes)", path);

@@ -17,6 +17,8 @@
 #include <zstd.h>
 
 #include "libst/format/checksum.hpp"
+#include "libst/format/names.hpp"
+#include "libst/format/parts.hpp"
 #include "libst/format/output.hpp"
 
 namespace st {
@@ -109,7 +111,6 @@ std::string basename_of(const std::string& p) {
   return s == std::string::npos ? p : p.substr(s + 1);
 }
 
-std::string part_name(int rank, int tp) { return "part" + std::to_string(rank) + "-of-" + std::to_string(tp); }
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -535,15 +536,13 @@ Result<MergeSource> parse_source(const std::string& text, const std::string& fil
     m.files = j.at("files");
     if (!m.files.is_array() || m.files.empty()) throw std::runtime_error("no files");
     for (const auto& f : m.files) {
-      const std::string n = f.at("name").get<std::string>();
-      if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..")
-        throw std::runtime_error("unsafe file name '" + n + "'");
+      if (Status ok = check_plain_name(f.at("name").get<std::string>()); !ok)
+        throw std::runtime_error("file " + ok.error().message);
       for (const auto& [k, v] : f.at("metadata").items()) (void)v.get<std::string>();
     }
     if (j.contains("extra"))
       for (const auto& [k, v] : j["extra"].items()) {
-        if (k.empty() || k.find('/') != std::string::npos || k == "." || k == "..")
-          throw std::runtime_error("unsafe file name '" + k + "'");
+        if (Status ok = check_plain_name(k); !ok) throw std::runtime_error("extra file " + ok.error().message);
         m.extra[k] = v.get<std::string>();
       }
     if (j.contains("description")) m.description = j["description"].get<std::string>();
@@ -569,10 +568,6 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
   std::string recipe_text, source_text;
   for (int r = 0; r < tp; ++r) {
     const Checkpoint& p = *parts[r];
-    const std::string want = part_name(r, tp);
-    if (basename_of(p.path()) != want)
-      return make_error(Errc::format, "expected folder '" + want + "' (parts must be " + part_name(0, tp) + " .. " +
-                                          part_name(tp - 1, tp) + ")", p.path());
     if (p.files().size() != 1) return make_error(Errc::format, "a part must hold exactly one weight file", p.path());
     const Metadata& md = p.header(0).metadata;
     const std::string file = p.files()[0];

@@ -13,11 +13,12 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include "libst/format/checksum.hpp"
+#include "libst/format/names.hpp"
+#include "libst/format/parts.hpp"
 #include "libst/verify/internal.hpp"
 
 namespace st {
@@ -88,14 +89,19 @@ void check_checksum_file(const std::string& file, std::optional<uint64_t> known_
   }
   ++sink.report->file_checksums;
   for (const auto& e : *entries) {
-    const std::string target = e.name.front() == '/' ? e.name : dir_name(file) + "/" + e.name;
+    auto joined = join_plain_name(dir_name(file), e.name);
+    if (!joined) {
+      sink.add("integrity", sum_path, "", "a line names " + joined.error().message + ": not a file beside it");
+      continue;
+    }
+    const std::string& target = *joined;
     std::optional<uint64_t> h;
     if (e.name == base_name(file) && known_hash) {
       h = known_hash;
     } else {
       auto r = xxh3_file(target);
       if (!r) {
-        sink.add("integrity", sum_path, "", "names '" + e.name + "', which cannot be read");
+        sink.add("integrity", sum_path, "", "names '" + e.name + "', which cannot be read: " + r.error().message);
         continue;
       }
       h = *r;
@@ -208,6 +214,9 @@ void load_side_files_from_metadata(Unit& u, Sink& sink) {
   if (u.files.empty()) return;
   const Metadata& m = u.files[0]->header().metadata;
   const std::string prefix(kSideFilePrefix);
+  for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+    if (Status ok = check_plain_name(it->first.substr(prefix.size())); !ok)
+      sink.add("structure", u.file_names[0], "", "side file in __metadata__: " + ok.error().message);
   if (auto it = m.find(prefix + "config.json"); it != m.end()) parse_config(u, it->second, u.file_names[0], sink);
   if (auto it = m.find(prefix + kDescriptionFile); it != m.end()) {
     u.desc_file = u.file_names[0];
@@ -228,6 +237,10 @@ void check_index(const Unit& u, const std::string& dir, const std::string& name,
     return sink.add("structure", path, "", "index has no 'weight_map' object");
   int listed = 0;
   for (auto& [tensor, file] : index["weight_map"].items()) {
+    if (Status ok = file.is_string() ? check_plain_name(file.get<std::string>()) : Status{}; !ok) {
+      if (listed++ < 5) sink.add("structure", path, tensor, "weight_map: " + ok.error().message);
+      continue;
+    }
     const std::string where = file.is_string() ? dir + "/" + file.get<std::string>() : "";
     if (!u.find(tensor)) {
       if (!u.unreadable && listed++ < 5) sink.add("structure", path, tensor, "indexed but not stored");
@@ -272,45 +285,6 @@ bool load_dir_unit(Unit& u, const std::string& dir, Sink& sink) {
   return true;
 }
 
-struct PartName {
-  std::string name;
-  int i = 0, n = 0;
-};
-
-std::vector<PartName> part_folders(const std::string& dir) {
-  static const std::regex re(R"(part(\d+)-of-(\d+))");
-  std::vector<PartName> out;
-  for (const auto& n : list_directory(dir)) {
-    std::smatch m;
-    if (std::regex_match(n, m, re) && is_directory(dir + "/" + n) && m[1].length() < 7 && m[2].length() < 7)
-      out.push_back({n, std::stoi(m[1]), std::stoi(m[2])});
-  }
-  std::sort(out.begin(), out.end(), [](const PartName& a, const PartName& b) { return a.i < b.i; });
-  return out;
-}
-
-// Checks the set of part folders: one n, every index of 0..n-1 or 1..n, nothing twice.
-void check_part_set(const std::string& dir, const std::vector<PartName>& parts, Sink& sink) {
-  std::map<int, int> count_by_n;
-  for (const auto& p : parts) ++count_by_n[p.n];
-  int n = parts.front().n;
-  for (const auto& [cand, count] : count_by_n)
-    if (count > count_by_n[n]) n = cand;
-  for (const auto& p : parts)
-    if (p.n != n) sink.add("structure", dir + "/" + p.name, "", "part folder of a different split (most are 'of-" + std::to_string(n) + "')");
-  const int base = parts.front().i == 0 ? 0 : 1;
-  std::set<int> seen;
-  for (const auto& p : parts)
-    if (p.n == n) {
-      if (p.i < base || p.i >= base + n) sink.add("structure", dir + "/" + p.name, "", "part index out of range");
-      seen.insert(p.i);
-    }
-  for (int i = base; i < base + n; ++i)
-    if (!seen.count(i))
-      sink.add("structure", dir + "/part" + std::to_string(i) + "-of-" + std::to_string(n), "",
-               "part folder missing (" + std::to_string(seen.size()) + " of " + std::to_string(n) + " present)");
-}
-
 }  // namespace
 }  // namespace verify_detail
 
@@ -351,20 +325,21 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
       report.layout = (u->desc || path_exists(u->desc_file)) ? "quantized" : "hf";
       units.push_back(std::move(u));
     } else {
-      const auto parts = part_folders(path);
-      if (parts.empty())
+      const PartScan scan = scan_part_folders(path);
+      if (scan.empty())
         return make_error(Errc::format,
                           "no checkpoint here: expected quant_model_description.json with "
-                          "quant_model_weight_*.safetensors, model*.safetensors, or part{i}-of-{n}/ folders",
+                          "quant_model_weight_*.safetensors, model*.safetensors, or part{r}-of-{n}/ folders",
                           path);
       report.layout = "parts";
-      check_part_set(path, parts, sink);
-      const int base = parts.front().i == 0 ? 0 : 1;
-      for (const auto& p : parts) {
+      // The rule merge and eval apply (libst/format/parts.hpp): its first violation is a problem;
+      // the folders that parse are still checked.
+      if (Status set = check_part_set(path, scan); !set) sink.add("structure", set.error().file, "", set.error().message);
+      for (const auto& p : scan.folders) {
         auto pu = std::make_unique<Unit>();
         pu->label = p.name;
-        pu->part = p.i - base;
-        pu->parts = p.n;
+        pu->part = p.rank;
+        pu->parts = p.count;
         if (!load_dir_unit(*pu, path + "/" + p.name, sink))
           sink.add("structure", path + "/" + p.name, "", "part folder holds no weight files and no description");
         units.push_back(std::move(pu));

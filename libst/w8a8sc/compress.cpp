@@ -15,6 +15,7 @@
 #include "libst/format/checksum.hpp"
 #include "libst/format/description.hpp"
 #include "libst/format/output.hpp"
+#include "libst/format/parts.hpp"
 #include "libst/format/safetensors.hpp"
 
 namespace st::w8a8sc {
@@ -28,32 +29,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
-}
-
-// part{i}-of-{n} folders of dir, in numeric order; empty when there are none. Checks the set
-// is complete (n folders, all "of n", distinct i).
-Result<std::vector<std::string>> part_folders(const std::string& dir) {
-  static const std::regex re(R"(part(\d+)-of-(\d+))");
-  std::map<long, std::string> by_index;
-  long of = -1;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    std::smatch m;
-    if (!entry.is_directory() || !std::regex_match(name, m, re)) continue;
-    const long i = std::stol(m[1]), n = std::stol(m[2]);
-    if (of >= 0 && n != of)
-      return make_error(Errc::format, "part folders disagree on the part count ('" + name + "' beside '-of-" +
-                                          std::to_string(of) + "')", dir);
-    of = n;
-    by_index[i] = name;
-  }
-  if (ec) return make_error(Errc::io, "cannot list directory: " + ec.message(), dir);
-  std::vector<std::string> parts;
-  for (auto& [i, name] : by_index) parts.push_back(name);
-  if (!parts.empty() && static_cast<long>(parts.size()) != of)
-    return make_error(Errc::format, "found " + std::to_string(parts.size()) + " part folders of " + std::to_string(of), dir);
-  return parts;
 }
 
 Status write_text(const std::string& path, const std::string& text) {
@@ -323,7 +298,7 @@ Result<DirSummary> run_dir(const std::string& in, const std::string& out, const 
   std::error_code ec;
   if (!fs::is_directory(in, ec)) return make_error(Errc::io, "not a directory", in);
   if (same_file(in, out)) return make_error(Errc::usage, "output is the input directory", out);
-  ST_ASSIGN(const auto parts, part_folders(in));
+  ST_ASSIGN(const auto parts, part_folders(in));  // the one rule for a part set (libst/format/parts.hpp)
   ST_ASSIGN(auto dir, OutputDir::create(out, opt.force));
   DirSummary sum;
   if (parts.empty()) {
@@ -331,9 +306,9 @@ Result<DirSummary> run_dir(const std::string& in, const std::string& out, const 
   } else {
     sum.parts = static_cast<int>(parts.size());
     for (const auto& p : parts) {
-      const std::string to = dir->file(p);
+      const std::string to = dir->file(p.name);
       if (!fs::create_directory(to, ec)) return make_error(Errc::io, "cannot create directory: " + ec.message(), to);
-      ST_CHECK(fn(in + "/" + p, to, p, opt, sum));
+      ST_CHECK(fn(in + "/" + p.name, to, p.name, opt, sum));
     }
     ST_CHECK(fn == compress_part ? copy_side_files(in, dir->temp_path(), "w8a8s", "w8a8sc")
                                  : copy_side_files(in, dir->temp_path(), "w8a8sc", "w8a8s"));

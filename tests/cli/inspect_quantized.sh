@@ -54,13 +54,13 @@ expect_exit 0 "$I" --stats --filter 'q_proj.weight' q
 expect_stdout_matches '^model.layers.0.self_attn.q_proj.weight +I8 +\[4, 8\] +32 +W8A8 +0 +31 +15.5 '
 
 # Parts: each part listed with its own table, then a total.
+make_quant "$TMP/parts/part0-of-2" W8A8 2
 make_quant "$TMP/parts/part1-of-2" W8A8 2
-make_quant "$TMP/parts/part2-of-2" W8A8 2
 expect_exit 0 "$I" parts
 expect_golden inspect_parts.txt
 expect_exit 0 "$I" --json parts
 expect_json
-expect_eq "$(json_query '[p["name"] for p in d["parts"]]')" '["part1-of-2", "part2-of-2"]'
+expect_eq "$(json_query '[p["name"] for p in d["parts"]]')" '["part0-of-2", "part1-of-2"]'
 expect_eq "$(json_query '(d["layout"], d["summary"]["tensors"], d["parts"][1]["tensors"][0]["shape"])')" \
   "('parts', 14, [2, 8])"
 
@@ -72,7 +72,7 @@ expect_stdout_contains "description: model_quant_type: W8A8 -> W8A8_DYNAMIC"
 expect_exit 1 "$I" --diff q/quant_model_description.json d/quant_model_description.json
 expect_stdout_contains "type: model.layers.0.self_attn.q_proj.weight: W8A8 -> W8A8_DYNAMIC"
 expect_exit 0 "$I" --diff --values parts parts
-expect_stdout_contains "values: part2-of-2/model.norm.weight: identical"
+expect_stdout_contains "values: part1-of-2/model.norm.weight: identical"
 # A float checkpoint against a quantized one: described types appear from nothing.
 expect_exit 1 "$I" --diff "$ST_FIXTURES/llama-4m-fp16" q
 expect_stdout_contains "description: model_quant_type: (absent) -> W8A8"

@@ -89,7 +89,7 @@ expect_stderr_contains "replicated tensor differs from part0-of-2"
 expect_no_file "$TMP/merged"
 # A missing part folder, and parts of two different splits.
 rm -r "$TMP/parts.orig/part1-of-2"
-refuse "part0-of-1" "$ST_BIN/st-shard" --merge "$TMP/parts.orig" -o "$TMP/merged"
+refuse "part1-of-2': part folder missing (1 of 2 present)" "$ST_BIN/st-shard" --merge "$TMP/parts.orig" -o "$TMP/merged"
 cp -r "$TMP/parts/part1-of-4" "$TMP/parts.orig/part1-of-2"
 refuse "part says tp 4 but 2 parts are present" "$ST_BIN/st-shard" --merge "$TMP/parts.orig" -o "$TMP/merged"
 expect_no_file "$TMP/merged"

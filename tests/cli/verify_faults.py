@@ -4,6 +4,7 @@
 #   deq_to_f32 FILE TENSOR           rewrite an I64-packed deq_scale as F32 (the bf16 layout)
 #   undescribe DIR TENSOR            remove TENSOR from DIR/quant_model_description.json
 #   meta_get FILE KEY                print a __metadata__ value
+#   meta_set FILE KEY VALUE [OUT]    set a __metadata__ value (drops "st.xxh3" and FILE.xxh3), in place or to OUT
 #   strip_checksums FILE             drop the per-tensor hashes ("st.xxh3") and FILE.xxh3
 #   shorten FILE TENSOR BYTES        drop the last BYTES of a 1-D tensor (and the checksums)
 #   stats CALIBSTATS_JSON OUT        an st-calibrate statistics file from reference/calibstats_*.json
@@ -87,6 +88,15 @@ def main():
     elif cmd == 'meta_get':
         header, _, _ = read(args[0])
         print(header.get('__metadata__', {}).get(args[1], ''))
+    elif cmd == 'meta_set':
+        header, buf, _ = read(args[0])
+        md = header.setdefault('__metadata__', {})
+        md.pop('st.xxh3', None)
+        md[args[1]] = args[2]
+        out = args[3] if len(args) > 3 else args[0]
+        write(out, header, tensors_of(header, buf))
+        if out == args[0] and os.path.exists(out + '.xxh3'):
+            os.remove(out + '.xxh3')
     elif cmd == 'strip_checksums':
         header, buf, _ = read(args[0])
         header.get('__metadata__', {}).pop('st.xxh3', None)

@@ -87,9 +87,9 @@ expect_stdout_contains "tensor 'model.layers.0.self_attn.q_proj.deq_scale': is F
 
 note "a missing part folder"
 mkdir "$TMP/parts"
-cp -r "$TMP/static" "$TMP/parts/part1-of-2"
+cp -r "$TMP/static" "$TMP/parts/part0-of-2"
 expect_exit 1 "$V" "$TMP/parts"
-expect_stdout_contains "structure: '$TMP/parts/part2-of-2': part folder missing (1 of 2 present)"
+expect_stdout_contains "structure: '$TMP/parts/part1-of-2': part folder missing (1 of 2 present)"
 
 note "could not check: exit 2 with one line"
 expect_exit 2 "$V" "$TMP/nonexistent"

@@ -251,14 +251,14 @@ TEST(Checkpoint, QuantizedDirectoryWithoutWeightsOrWithBadDescriptionIsRefused) 
 
 TEST(Checkpoint, PartsDirectoryInNumericOrder) {
   TempDir dir;
-  for (int i = 1; i <= 10; ++i) make_quantized(dir / ("part" + std::to_string(i) + "-of-10"), "W8A8", uint8_t(i));
+  for (int i = 0; i < 10; ++i) make_quantized(dir / ("part" + std::to_string(i) + "-of-10"), "W8A8", uint8_t(i + 1));
   auto c = st::Checkpoint::open(dir.path());
   ASSERT_TRUE(c) << c.error().str();
   EXPECT_EQ((*c)->layout(), Layout::parts);
   ASSERT_EQ((*c)->parts().size(), 10u);
   for (int i = 0; i < 10; ++i) {
     const auto& p = *(*c)->parts()[i];
-    EXPECT_EQ(p.path(), dir / ("part" + std::to_string(i + 1) + "-of-10"));
+    EXPECT_EQ(p.path(), dir / ("part" + std::to_string(i) + "-of-10"));
     const auto* e = p.find("model.layers.0.mlp.down_proj.weight");
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(p.data(*e).data[0], i + 1);
@@ -390,7 +390,7 @@ TEST(Checkpoint, QuantizedIndexInconsistenciesAreRefused) {
   st_test::write_bytes(index_path, index.dump());
   auto t = st::Checkpoint::open(dir / "q");
   ASSERT_FALSE(t);
-  EXPECT_NE(t.error().message.find("not a file beside the index"), std::string::npos) << t.error().str();
+  EXPECT_NE(t.error().message.find("is not a plain file name"), std::string::npos) << t.error().str();
   // Two indexes: ambiguous.
   make_quantized_indexed(dir / "r");
   st_test::write_bytes(dir / "r/quant_model_weight_w8a8_dynamic.safetensors.index.json", "{}");
@@ -403,13 +403,36 @@ TEST(Checkpoint, QuantizedIndexInconsistenciesAreRefused) {
 
 namespace {
 
-TEST(Checkpoint, HugePartNumbersAreNotPartFoldersAndDoNotThrow) {
+TEST(Checkpoint, HugePartNumbersAreRefusedNamingTheFolder) {
   TempDir dir;
   make_quantized(dir / "part0-of-1", "W8A8", 1);
   st_test::make_dir(dir / "part99999999999999999999-of-2");
   auto c = st::Checkpoint::open(dir.path());
-  ASSERT_TRUE(c) << c.error().str();
-  EXPECT_EQ((*c)->parts().size(), 1u);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().file, dir / "part99999999999999999999-of-2");
+  EXPECT_NE(c.error().message.find("rank 99999999999999999999 is out of range"), std::string::npos) << c.error().str();
+}
+
+// Sets that st-verify once passed but merge and eval refuse: one rule refuses them everywhere.
+TEST(Checkpoint, PartSetsBreakingTheRuleAreRefused) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"part00-of-2", "part1-of-2"}, "expected 'part0-of-2'"},
+      {{"part0-of-2", "part00-of-2", "part1-of-2"}, "expected 'part0-of-2'"},
+      {{"part1-of-2", "part2-of-2"}, "rank 2 is out of range"},
+      {{"part0-of-2"}, "part folder missing (1 of 2 present)"},
+      {{"part0-of-2", "part1-of-3"}, "part folder of a different split"},
+      {{"part0-of-0"}, "part count 0 is not in 1..65536"},
+      {{"part0-of-999999"}, "part count 999999 is not in 1..65536"},
+      {{"part0-of-02", "part1-of-02"}, "expected 'part0-of-2'"},
+  };
+  for (const auto& [folders, message] : cases) {
+    TempDir dir;
+    for (const auto& f : folders) make_quantized(dir / f, "W8A8", 1);
+    auto c = st::Checkpoint::open(dir.path());
+    ASSERT_FALSE(c) << folders[0];
+    EXPECT_NE(c.error().message.find(message), std::string::npos) << c.error().str();
+    EXPECT_EQ(c.error().file.rfind(dir.path() + "/part", 0), 0u) << c.error().str();
+  }
 }
 
 }  // namespace
