@@ -1,6 +1,7 @@
 // Opening checkpoints of every layout behind one interface.
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/paths.hpp"
+#include "libst/format/json.hpp"
 #include "libst/format/names.hpp"
 #include "libst/format/parts.hpp"
 
@@ -113,11 +114,9 @@ Status Checkpoint::load_side_files_from_metadata(const Metadata& m) {
 
 Status Checkpoint::parse_side_files() {
   if (auto it = side_files_.find("config.json"); it != side_files_.end()) {
-    try {
-      config_ = nlohmann::json::parse(it->second);
-    } catch (const nlohmann::json::exception& e) {
-      return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), path_);
-    }
+    auto parsed = parse_json(it->second, kConfigJsonRules);
+    if (!parsed) return std::move(parsed.error()).in_file(path_);
+    config_ = std::move(parsed.value());
     if (!config_.is_object()) return make_error(Errc::format, "config.json is not a JSON object", path_);
   }
   if (auto it = side_files_.find(kDescriptionFile); it != side_files_.end()) {
@@ -132,12 +131,9 @@ Status Checkpoint::parse_side_files() {
 // quant_model_weight files) and checks that index and shards agree tensor by tensor.
 Status Checkpoint::add_indexed_files(const std::string& dir, const std::string& index_path) {
   ST_ASSIGN(const std::string text, read_file_text(index_path));
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    return make_error(Errc::format, std::string("index is not valid JSON: ") + e.what(), index_path);
-  }
+  auto parsed = parse_json(text, JsonRules{"index", 8});
+  if (!parsed) return std::move(parsed.error()).in_file(index_path);
+  nlohmann::json index = std::move(parsed.value());
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     return make_error(Errc::format, "index has no 'weight_map' object", index_path);
   std::set<std::string> shard_set;

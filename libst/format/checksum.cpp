@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libst/core/paths.hpp"
+#include "libst/format/json.hpp"
 #include "libst/format/output.hpp"
 
 namespace st {
@@ -126,12 +127,8 @@ std::string tensor_checksums_value(const std::map<std::string, uint64_t>& hashes
 }
 
 Result<std::map<std::string, uint64_t>> parse_tensor_checksums(std::string_view value) {
-  nlohmann::json obj;
-  try {
-    obj = nlohmann::json::parse(value.begin(), value.end());
-  } catch (const nlohmann::json::exception&) {
-    return make_error(Errc::format, std::string("__metadata__ '") + kTensorChecksumKey + "' is not valid JSON");
-  }
+  static const std::string what = std::string("__metadata__ '") + kTensorChecksumKey + "'";
+  ST_ASSIGN(const nlohmann::json obj, parse_json(value, JsonRules{what.c_str(), 1}));
   if (!obj.is_object())
     return make_error(Errc::format, std::string("__metadata__ '") + kTensorChecksumKey + "' is not a JSON object");
   std::map<std::string, uint64_t> out;

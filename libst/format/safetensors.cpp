@@ -15,6 +15,7 @@
 
 #include "libst/core/paths.hpp"
 #include "libst/format/checksum.hpp"
+#include "libst/format/json.hpp"
 #include "libst/format/output.hpp"
 
 namespace st {
@@ -22,118 +23,11 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int kMaxDepth = 3;  // root object > tensor entry > shape / offsets array
+// Header JSON: root object > tensor entry > shape / offsets array; duplicate names refused.
+constexpr JsonRules kHeaderRules{"header", 3, true, "tensor name"};
 
 Error format_error(std::string message, std::string tensor = {}) {
   return make_error(Errc::format, std::move(message), {}, std::move(tensor));
-}
-
-// SAX pass over a header: stops at the first duplicate key in an object (naming a duplicate
-// tensor at the top level) or at nesting deeper than kMaxDepth; syntax errors are left to the
-// DOM parse that follows, which reports them.
-struct KeyChecker : nlohmann::json_sax<json> {
-  std::vector<std::optional<std::set<std::string>>> open;  // per open container; a set for objects
-  size_t objects = 0;
-  std::string stop;
-
-  bool deep() {
-    if (open.size() > static_cast<size_t>(kMaxDepth)) {
-      stop = "header JSON nests deeper than the format allows";
-      return true;
-    }
-    return false;
-  }
-  bool scalar() { return !deep(); }
-  bool null() override { return scalar(); }
-  bool boolean(bool) override { return scalar(); }
-  bool number_integer(number_integer_t) override { return scalar(); }
-  bool number_unsigned(number_unsigned_t) override { return scalar(); }
-  bool number_float(number_float_t, const string_t&) override { return scalar(); }
-  bool string(string_t&) override { return scalar(); }
-  bool binary(binary_t&) override { return scalar(); }
-  bool start_object(std::size_t) override {
-    if (deep()) return false;
-    open.emplace_back(std::set<std::string>());
-    ++objects;
-    return true;
-  }
-  bool key(string_t& k) override {
-    if (deep()) return false;
-    if (!open.back()->insert(k).second) {
-      stop = (objects == 1 ? "duplicate tensor name '" : "duplicate key '") + k + "' in header";
-      return false;
-    }
-    return true;
-  }
-  bool end_object() override {
-    open.pop_back();
-    --objects;
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    if (deep()) return false;
-    open.emplace_back(std::nullopt);
-    return true;
-  }
-  bool end_array() override {
-    open.pop_back();
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
-};
-
-// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points above
-// U+10FFFF included), or npos. Checked before parsing so that the error names the rule and
-// never echoes invalid bytes.
-size_t invalid_utf8_at(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
-    else if (c == 0xe0) len = 3, lo = 0xa0;
-    else if (c == 0xed) len = 3, hi = 0x9f;
-    else if (c >= 0xe1 && c <= 0xef) len = 3;
-    else if (c == 0xf0) len = 4, lo = 0x90;
-    else if (c == 0xf4) len = 4, hi = 0x8f;
-    else if (c >= 0xf1 && c <= 0xf3) len = 4;
-    else return i;
-    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
-    for (size_t k = 2; k < len; ++k)
-      if ((p[i + k] & 0xc0) != 0x80) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-Result<json> parse_json_strict(std::string_view text) {
-  if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
-    return format_error("header is not valid UTF-8 (byte " + std::string(hex) + " at offset " + std::to_string(bad) + ")");
-  }
-  // Duplicate keys and excess depth are found by a SAX pass first: nlohmann's parser callback
-  // rescans the parent object at every object end, which is quadratic in the tensor count
-  // (minutes for 50k tensors); this pass is linear and refuses exactly the same inputs.
-  KeyChecker checker;
-  json::sax_parse(text.begin(), text.end(), &checker);
-  if (!checker.stop.empty()) return format_error(checker.stop);
-  try {
-    return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
-                       /*ignore_comments=*/false);
-  } catch (const json::exception& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> after "] "
-    const auto cut = what.find("] ");
-    return format_error("header is not valid JSON: " + (cut == std::string::npos ? what : what.substr(cut + 2)));
-  }
 }
 
 Result<uint64_t> as_u64(const json& v, const std::string& tensor, const char* field) {
@@ -221,7 +115,7 @@ const TensorInfo* Header::find(std::string_view name) const {
 }
 
 Result<Header> parse_header(std::string_view text, std::optional<uint64_t> buffer_bytes) {
-  ST_ASSIGN(json root, parse_json_strict(text));
+  ST_ASSIGN(json root, parse_json(text, kHeaderRules));
   if (!root.is_object()) return format_error("header is not a JSON object");
   Header h;
   h.header_bytes = text.size();

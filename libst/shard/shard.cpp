@@ -14,8 +14,6 @@
 #include <sstream>
 #include <unordered_map>
 
-#include <zstd.h>
-
 #include "libst/format/checksum.hpp"
 #include "libst/format/names.hpp"
 #include "libst/format/parts.hpp"
@@ -23,88 +21,6 @@
 
 namespace st {
 namespace {
-
-constexpr const char* kVersionKey = "st.shard.version";
-constexpr const char* kTpKey = "st.shard.tp";
-constexpr const char* kRankKey = "st.shard.rank";
-constexpr const char* kPackKey = "st.shard.pack";
-constexpr const char* kRecipeKey = "st.shard.recipe";
-constexpr const char* kSourceKey = "st.shard.source";
-
-// Large recipe/source values (hundreds of thousands of tensors) are stored as KEY.zst =
-// base64(zstd(JSON)) so that a part's header stays far below safetensors' 100 MB limit.
-constexpr const char* kZstSuffix = ".zst";
-constexpr const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(const std::string& in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < in.size(); i += 3) {
-    const uint32_t n = static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << 16 |
-                       (i + 1 < in.size() ? static_cast<uint32_t>(static_cast<uint8_t>(in[i + 1])) << 8 : 0) |
-                       (i + 2 < in.size() ? static_cast<uint8_t>(in[i + 2]) : 0);
-    out += kB64[n >> 18 & 63];
-    out += kB64[n >> 12 & 63];
-    out += i + 1 < in.size() ? kB64[n >> 6 & 63] : '=';
-    out += i + 2 < in.size() ? kB64[n & 63] : '=';
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(const std::string& in) {
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  auto val = [](char c) -> int {
-    const char* p = std::strchr(kB64, c);
-    return c && p ? static_cast<int>(p - kB64) : -1;
-  };
-  for (size_t i = 0; i < in.size(); i += 4) {
-    const bool pad2 = in[i + 2] == '=', pad3 = in[i + 3] == '=';
-    if ((pad2 && !pad3) || ((pad2 || pad3) && i + 4 != in.size())) return std::nullopt;
-    const int a = val(in[i]), b = val(in[i + 1]), c = pad2 ? 0 : val(in[i + 2]), d = pad3 ? 0 : val(in[i + 3]);
-    if (a < 0 || b < 0 || c < 0 || d < 0) return std::nullopt;
-    const uint32_t n = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 | static_cast<uint32_t>(c) << 6 |
-                       static_cast<uint32_t>(d);
-    out += static_cast<char>(n >> 16);
-    if (!pad2) out += static_cast<char>(n >> 8 & 0xff);
-    if (!pad3) out += static_cast<char>(n & 0xff);
-  }
-  return out;
-}
-
-// Puts value under key, or under key.zst compressed when it is longer than `limit` bytes.
-void put_meta(Metadata& md, const std::string& key, const std::string& value, size_t limit) {
-  if (value.size() <= limit) {
-    md[key] = value;
-    return;
-  }
-  std::string z(ZSTD_compressBound(value.size()), '\0');
-  const size_t n = ZSTD_compress(z.data(), z.size(), value.data(), value.size(), 3);
-  if (ZSTD_isError(n)) {
-    md[key] = value;
-    return;
-  }
-  z.resize(n);
-  md[key + kZstSuffix] = base64_encode(z);
-}
-
-// Reads key or key.zst; "" when neither is present.
-Result<std::string> get_meta(const Metadata& md, const std::string& key, const std::string& file) {
-  if (auto it = md.find(key); it != md.end()) return it->second;
-  auto it = md.find(key + kZstSuffix);
-  if (it == md.end()) return std::string();
-  auto bad = [&](const char* why) { return make_error(Errc::format, "bad " + key + kZstSuffix + ": " + why, file); };
-  const auto z = base64_decode(it->second);
-  if (!z) return bad("not base64");
-  const unsigned long long size = ZSTD_getFrameContentSize(z->data(), z->size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32))
-    return bad("not a zstd frame of known size");
-  std::string out(size, '\0');
-  const size_t n = ZSTD_decompress(out.data(), out.size(), z->data(), z->size());
-  if (ZSTD_isError(n) || n != size) return bad("corrupt zstd data");
-  return out;
-}
 
 std::string basename_of(const std::string& p) {
   const size_t s = p.rfind('/');
@@ -128,13 +44,6 @@ size_t elem_bytes(DType t) { return dtype_bits(t) % 8 == 0 ? dtype_bits(t) / 8 :
 
 uint64_t nbytes_of(DType t, const std::vector<int64_t>& shape) {
   return (numel_of(shape) * dtype_bits(t) + 7) / 8;
-}
-
-// The per-rank shape of a tensor under its rule.
-std::vector<int64_t> piece_shape(const ShardSource& s) {
-  std::vector<int64_t> p = s.shape;
-  if (s.rule.kind == SplitKind::split) p[s.rule.dim] /= s.rule.chunks;
-  return p;
 }
 
 // Row bytes of dim 0 (product of the other dims times element size).
@@ -357,28 +266,18 @@ Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& opt) {
   }
 
   // What merge needs.
-  nlohmann::json recipe = nlohmann::json::array();
-  for (const auto& s : plan.sources)
-    recipe.push_back({s.name, s.file, dtype_name(s.dtype), s.shape, split_kind_name(s.rule.kind), s.rule.dim,
-                      s.rule.chunks, s.into, s.at});
-  plan.recipe_json = recipe.dump();
-  nlohmann::ordered_json source = nlohmann::ordered_json::object();
-  source["layout"] = layout_name(in.layout());
-  source["files"] = nlohmann::ordered_json::array();
-  for (size_t f = 0; f < in.files().size(); ++f) {
-    nlohmann::ordered_json md = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : in.header(f).metadata) md[k] = v;
-    source["files"].push_back({{"name", basename_of(in.files()[f])}, {"metadata", md}});
-  }
-  const auto extra = index_files(in);
-  if (!extra.empty()) source["extra"] = extra;
+  plan.recipe_json = recipe_json(plan.sources);
+  ShardOrigin origin;
+  origin.layout = layout_name(in.layout());
+  for (size_t f = 0; f < in.files().size(); ++f) origin.files.push_back({basename_of(in.files()[f]), in.header(f).metadata});
+  origin.extra = index_files(in);
   if (desc && in.layout() == Layout::quantized) {
     const std::string original = in.side_files().at(kDescriptionFile);
     const std::string rebuilt =
         rebuild_description(*desc, plan.sources, [&](const ShardSource& s) { return desc->type_of(s.name); });
-    if (rebuilt != original) source["description"] = original;
+    if (rebuilt != original) origin.description = original;
   }
-  plan.source_json = source.dump();
+  plan.source_json = origin_json(origin);
   return plan;
 }
 
@@ -424,16 +323,11 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
     return make_error(Errc::usage, "output would replace the input checkpoint", out_dir);
   ST_ASSIGN(auto dir, OutputDir::create(out_dir, opt.force));
 
-  Metadata common;
+  Metadata common = part_metadata(plan.tp, plan.pack, plan.recipe_json, plan.source_json, opt.compress_metadata_above);
   if (!in.files().empty()) {
     const auto& md = in.header(0).metadata;
     if (auto it = md.find("format"); it != md.end()) common["format"] = it->second;
   }
-  common[kVersionKey] = "1";
-  common[kTpKey] = std::to_string(plan.tp);
-  common[kPackKey] = plan.pack ? "true" : "false";
-  put_meta(common, kRecipeKey, plan.recipe_json, opt.compress_metadata_above);
-  put_meta(common, kSourceKey, plan.source_json, opt.compress_metadata_above);
 
   std::vector<TensorSpec> specs;
   for (const auto& o : plan.outputs) specs.push_back(TensorSpec{o.name, o.dtype, o.shape});
@@ -447,7 +341,7 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
     }
     if (plan.quantized) ST_CHECK(write_text(pdir + "/" + kDescriptionFile, plan.description_text));
     Metadata md = common;
-    md[kRankKey] = std::to_string(r);
+    md[kShardRankKey] = std::to_string(r);
     ST_ASSIGN(auto w, SafetensorsWriter::create(pdir + "/" + plan.weight_file, specs, md, WriterOptions{}));
     writers.push_back(std::move(w));
   }
@@ -478,85 +372,6 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
 
 namespace {
 
-struct MergeSource {
-  nlohmann::json files;  // [{"name", "metadata"}]
-  std::string layout;
-  std::map<std::string, std::string> extra;
-  std::optional<std::string> description;
-};
-
-Result<std::vector<ShardSource>> parse_recipe(const std::string& text, const std::string& file) {
-  std::vector<ShardSource> out;
-  auto bad = [&](const std::string& why) {
-    return make_error(Errc::format, std::string("bad st.shard.recipe: ") + why, file);
-  };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    return bad(e.what());
-  }
-  if (!j.is_array()) return bad("not an array");
-  try {
-    for (const auto& e : j) {
-      if (!e.is_array() || e.size() != 9) return bad("entry is not a 9-element array");
-      ShardSource s;
-      s.name = e[0].get<std::string>();
-      s.file = e[1].get<size_t>();
-      auto dt = dtype_from_name(e[2].get<std::string>());
-      if (!dt) return bad("unknown dtype in entry '" + s.name + "'");
-      s.dtype = *dt;
-      s.shape = e[3].get<std::vector<int64_t>>();
-      auto kind = split_kind_from_name(e[4].get<std::string>());
-      if (!kind) return bad("unknown split kind in entry '" + s.name + "'");
-      s.rule.kind = *kind;
-      s.rule.dim = e[5].get<int>();
-      s.rule.chunks = e[6].get<int64_t>();
-      s.into = e[7].get<std::string>();
-      s.at = e[8].get<int64_t>();
-      for (int64_t d : s.shape)
-        if (d < 0) return bad("negative dimension in entry '" + s.name + "'");
-      if (s.rule.kind == SplitKind::split &&
-          (s.rule.dim < 0 || static_cast<size_t>(s.rule.dim) >= s.shape.size() || s.rule.chunks < 1 ||
-           s.shape[s.rule.dim] % s.rule.chunks != 0 || elem_bytes(s.dtype) == 0))
-        return bad("impossible split in entry '" + s.name + "'");
-      out.push_back(std::move(s));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return bad(e.what());
-  }
-  return out;
-}
-
-Result<MergeSource> parse_source(const std::string& text, const std::string& file) {
-  MergeSource m;
-  try {
-    const auto j = nlohmann::json::parse(text);
-    m.layout = j.at("layout").get<std::string>();
-    m.files = j.at("files");
-    if (!m.files.is_array() || m.files.empty()) throw std::runtime_error("no files");
-    for (const auto& f : m.files) {
-      if (Status ok = check_plain_name(f.at("name").get<std::string>()); !ok)
-        throw std::runtime_error("file " + ok.error().message);
-      for (const auto& [k, v] : f.at("metadata").items()) (void)v.get<std::string>();
-    }
-    if (j.contains("extra"))
-      for (const auto& [k, v] : j["extra"].items()) {
-        if (Status ok = check_plain_name(k); !ok) throw std::runtime_error("extra file " + ok.error().message);
-        m.extra[k] = v.get<std::string>();
-      }
-    if (j.contains("description")) m.description = j["description"].get<std::string>();
-  } catch (const std::exception& e) {
-    return make_error(Errc::format, std::string("bad st.shard.source: ") + e.what(), file);
-  }
-  return m;
-}
-
-std::string meta(const Metadata& m, const char* key) {
-  auto it = m.find(key);
-  return it == m.end() ? std::string() : it->second;
-}
-
 }  // namespace
 
 Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out, const MergeOptions& opt) {
@@ -569,26 +384,24 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
   for (int r = 0; r < tp; ++r) {
     const Checkpoint& p = *parts[r];
     if (p.files().size() != 1) return make_error(Errc::format, "a part must hold exactly one weight file", p.path());
-    const Metadata& md = p.header(0).metadata;
     const std::string file = p.files()[0];
-    if (meta(md, kVersionKey) != "1")
-      return make_error(Errc::format, "not written by st-shard (no st.shard.version \"1\" in __metadata__)", file);
-    if (meta(md, kTpKey) != std::to_string(tp))
-      return make_error(Errc::format, "part says tp " + meta(md, kTpKey) + " but " + std::to_string(tp) + " parts are present", file);
-    if (meta(md, kRankKey) != std::to_string(r))
-      return make_error(Errc::format, "part says rank " + meta(md, kRankKey) + ", expected " + std::to_string(r), file);
-    ST_ASSIGN(std::string recipe, get_meta(md, kRecipeKey, file));
-    ST_ASSIGN(std::string source, get_meta(md, kSourceKey, file));
+    ST_ASSIGN(const auto record, read_part_record(p.header(0).metadata, file));
+    if (!record) return make_error(Errc::format, "not written by st-shard (no st.shard.version \"1\" in __metadata__)", file);
+    if (record->tp != tp)
+      return make_error(Errc::format, "part says tp " + std::to_string(record->tp) + " but " + std::to_string(tp) +
+                                          " parts are present", file);
+    if (record->rank != r)
+      return make_error(Errc::format, "part says rank " + std::to_string(record->rank) + ", expected " + std::to_string(r), file);
     if (r == 0) {
-      recipe_text = std::move(recipe);
-      source_text = std::move(source);
-    } else if (recipe != recipe_text || source != source_text) {
+      recipe_text = record->recipe;
+      source_text = record->source;
+    } else if (record->recipe != recipe_text || record->source != source_text) {
       return make_error(Errc::format, "part's st.shard recipe differs from " + part_name(0, tp) + "'s", file);
     }
   }
   const std::string file0 = parts[0]->files()[0];
   ST_ASSIGN(std::vector<ShardSource> sources, parse_recipe(recipe_text, file0));
-  ST_ASSIGN(MergeSource src, parse_source(source_text, file0));
+  ST_ASSIGN(ShardOrigin src, parse_origin(source_text, file0));
 
   // Check every recipe entry against every part, and that parts hold nothing else.
   std::map<std::string, size_t> used;
@@ -596,19 +409,13 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
     if (s.file >= src.files.size()) return make_error(Errc::format, "recipe names a file index past the list", file0, s.name);
     if (s.rule.kind == SplitKind::split && tp % s.rule.chunks != 0)
       return make_error(Errc::format, "recipe's chunk count does not divide the part count", file0, s.name);
-    const std::vector<int64_t> ps = piece_shape(s);
     for (int r = 0; r < tp; ++r) {
       const TensorEntry* e = parts[r]->find(s.into);
       const std::string& f = parts[r]->files()[0];
       if (!e) return make_error(Errc::format, "part has no tensor '" + s.into + "' for '" + s.name + "'", f);
-      const auto& sh = e->info->shape;
-      bool ok = e->info->dtype == s.dtype && sh.size() == ps.size() && !ps.empty() == !sh.empty();
-      if (ok && !ps.empty()) {
-        ok = s.at >= 0 && s.at + ps[0] <= sh[0] && std::equal(ps.begin() + 1, ps.end(), sh.begin() + 1);
-      } else if (ok) {
-        ok = s.at == 0;
-      }
-      if (!ok) return make_error(Errc::format, "dtype or shape does not match the recipe's entry for '" + s.name + "'", f, s.into);
+      if (!entry_fits(s, e->info->dtype, e->info->shape))
+        return make_error(Errc::format, "dtype, shape or row offset does not match the recipe's entry for '" + s.name + "'",
+                          f, s.into);
     }
     used[s.into]++;
   }
@@ -645,9 +452,8 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
     std::vector<TensorSpec> specs;
     for (const auto& s : sources)
       if (s.file == f) specs.push_back(TensorSpec{s.name, s.dtype, s.shape});
-    Metadata md;
-    for (const auto& [k, v] : src.files[f]["metadata"].items()) md[k] = v.get<std::string>();
-    const std::string path = single ? out : dir->file(src.files[f]["name"].get<std::string>());
+    const Metadata& md = src.files[f].metadata;
+    const std::string path = single ? out : dir->file(src.files[f].name);
     // Checksums exactly when the input file had them: the same bytes give the same st.xxh3 value
     // and FILE.xxh3, so the merged file is the input's, byte for byte, either way.
     WriterOptions wo;

@@ -5,20 +5,8 @@
 // and the input's config and tokenizer files. Part folders count ranks from 0, as MindIE's loader
 // opens them (atb_llm/utils/weights.py: f"part{rank}-of-{world_size}").
 //
-// Every part's safetensors __metadata__ records what merging needs, under "st.shard.*" keys that
-// MindIE and safetensors ignore:
-//   st.shard.version  "1"
-//   st.shard.tp       N               st.shard.rank   r (0-based)     st.shard.pack  "true"|"false"
-//   st.shard.recipe   JSON array, one entry per input tensor in input order:
-//                     [name, file, dtype, shape, kind, dim, chunks, into, at]
-//                     file: index into source.files; kind: replicate | rank0 | split; dim/chunks:
-//                     the split; into: the part tensor holding it; at: its first row there (dim 0)
-//   st.shard.source   JSON object: {"layout": "hf"|"hf-sharded"|"quantized"|"file"|"stream",
-//                     "files": [{"name": weight file name, "metadata": its __metadata__}, ...],
-//                     "extra": {file name: text} (an input's *.safetensors.index.json),
-//                     "description": text (only when rebuilding it from the parts would differ)}
-// A recipe or source value longer than 1 MiB (a model with hundreds of thousands of tensors) is
-// stored instead under KEY.zst as base64 of its zstd frame, keeping headers far below 100 MB.
+// Every part's safetensors __metadata__ records what merging needs under "st.shard.*" keys that
+// MindIE and safetensors ignore: the shard recipe, read and written by libst/shard/recipe.hpp.
 // "format" is copied from the input's metadata so HF loaders accept a float part.
 //
 // Planning reads headers (and the few bytes of fused groups' shared input_scale/input_offset, which
@@ -33,6 +21,7 @@
 
 #include "libst/format/checkpoint.hpp"
 #include "libst/arch/tensor_parallel.hpp"
+#include "libst/shard/recipe.hpp"
 
 namespace st {
 
@@ -46,18 +35,6 @@ struct ShardOptions {
   ProgressFn progress;
   // st.shard.recipe / st.shard.source values longer than this are stored zstd-compressed.
   size_t compress_metadata_above = 1 << 20;
-};
-
-// One input tensor and where it goes.
-struct ShardSource {
-  std::string name;
-  size_t file = 0;
-  DType dtype = DType::F32;
-  std::vector<int64_t> shape;
-  SplitRule rule;
-  std::string into;  // part tensor name
-  int64_t at = 0;    // first row (dim 0) inside the part tensor
-  bool stored = true;  // false for a fused group's shared parameter stored once under its first member
 };
 
 // One tensor of every part (all ranks have the same names, dtypes and shapes).

@@ -106,27 +106,24 @@ struct Recipe {
   std::set<std::string> sources;
 };
 
-// Reads the recipe from a part's weight files; absent (present = false) when not st-shard's.
-Recipe parse_recipe(const Unit& u) {
+// The pieces of the part's st-shard recipe (read by verify.cpp into u.shard, libst/shard/recipe.hpp);
+// absent (present = false) when the part was not written by st-shard or its recipe is malformed
+// (a problem).
+Recipe parse_recipe(const Unit& u, Sink& sink) {
   Recipe r;
-  for (const auto& f : u.files) {
-    const Metadata& m = f->header().metadata;
-    const auto rec = m.find("st.shard.recipe"), tp = m.find("st.shard.tp"), rank = m.find("st.shard.rank");
-    if (rec == m.end() || tp == m.end() || rank == m.end()) continue;
-    try {
-      r.tp = std::stoi(tp->second);
-      r.rank = std::stoi(rank->second);
-      for (const auto& e : nlohmann::json::parse(rec->second)) {
-        Piece p{e.at(0).get<std::string>(), e.at(4).get<std::string>(), e.at(5).get<int>(), e.at(6).get<int64_t>(),
-                e.at(3).get<std::vector<int64_t>>(), e.at(8).get<int64_t>()};
-        r.sources.insert(p.source);
-        r.into[e.at(7).get<std::string>()].push_back(std::move(p));
-      }
-      r.present = r.tp > 0 && r.rank >= 0 && r.rank < r.tp;
-    } catch (const std::exception&) {
-      return Recipe{};
-    }
+  if (!u.shard) return r;
+  auto entries = st::parse_recipe(u.shard->recipe, u.file_names[0]);
+  if (!entries) {
+    sink.add("structure", entries.error().file, entries.error().tensor, entries.error().message);
+    return r;
   }
+  r.tp = u.shard->tp;
+  r.rank = u.shard->rank;
+  for (const ShardSource& e : *entries) {
+    r.sources.insert(e.name);
+    r.into[e.into].push_back(Piece{e.name, split_kind_name(e.rule.kind), e.rule.dim, e.rule.chunks, e.shape, e.at});
+  }
+  r.present = true;
   return r;
 }
 
@@ -736,8 +733,9 @@ void UnitChecker::compare_float(const std::string& name, const Loc& l) {
       break;
     }
     const Slice s = slice_of(p, recipe_.rank, recipe_.tp);
-    const int64_t part_cols = l.info->shape.size() > 1 ? static_cast<int64_t>(l.info->numel()) / l.info->shape[0] : 1;
-    if (s.nc != part_cols || (p.at + s.nr) * part_cols * static_cast<int64_t>(es) > static_cast<int64_t>(b.size)) {
+    const int64_t part_rows = l.info->shape.empty() ? 1 : l.info->shape[0];
+    const int64_t part_cols = l.info->shape.size() > 1 && part_rows > 0 ? static_cast<int64_t>(l.info->numel()) / part_rows : 1;
+    if (s.nc != part_cols || p.at < 0 || p.at + s.nr > part_rows) {  // the recipe bounds at + rows: no overflow
       same = false;
       break;
     }
@@ -762,7 +760,7 @@ void UnitChecker::run() {
       sink_.note("no quant_model_description.json: a float checkpoint? only integrity was checked");
     return;
   }
-  if (u_.parts > 1) recipe_ = parse_recipe(u_);
+  if (u_.parts > 1) recipe_ = parse_recipe(u_, sink_);
   check_description();
   collect_linears();
   for (auto& l : linears_) {

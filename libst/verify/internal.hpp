@@ -13,6 +13,7 @@
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/description.hpp"
 #include "libst/format/safetensors.hpp"
+#include "libst/shard/recipe.hpp"
 #include "libst/verify/verify.hpp"
 
 namespace st::verify_detail {
@@ -37,6 +38,8 @@ struct Unit {
   // A writer marked the int8 weights as not round(W / scale) of the float model (metadata key
   // "*.weights_updated" = "1", e.g. st-sparsify's SparseGPT updates): no half-step check.
   bool weights_updated = false;
+  // st-shard's record from a part folder's weight file, when it agrees with the folder's name.
+  std::optional<PartRecord> shard;
 
   const Loc* find(const std::string& name) const {
     const auto it = tensors.find(name);

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "libst/format/checksum.hpp"
+#include "libst/format/json.hpp"
 #include "libst/format/names.hpp"
 #include "libst/format/parts.hpp"
 #include "libst/verify/internal.hpp"
@@ -194,11 +195,11 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
 }
 
 void parse_config(Unit& u, const std::string& text, const std::string& where, Sink& sink) {
-  try {
-    u.config = nlohmann::json::parse(text);
-    if (!u.config.is_object()) throw std::runtime_error("not an object");
-  } catch (const std::exception&) {
-    sink.add("structure", where, "", "config.json is not a JSON object");
+  auto parsed = parse_json(text, kConfigJsonRules);
+  if (parsed && parsed->is_object()) {
+    u.config = std::move(parsed.value());
+  } else {
+    sink.add("structure", where, "", parsed ? "config.json is not a JSON object" : parsed.error().message);
     u.config = nlohmann::json::object();
   }
 }
@@ -227,12 +228,9 @@ void load_side_files_from_metadata(Unit& u, Sink& sink) {
 // An HF-style index (weight_map: tensor -> file) agrees with where the tensors are.
 void check_index(const Unit& u, const std::string& dir, const std::string& name, Sink& sink) {
   const std::string path = dir + "/" + name;
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(read_text(path).value_or(""));
-  } catch (const std::exception&) {
-    return sink.add("structure", path, "", "index is not valid JSON");
-  }
+  auto parsed = parse_json(read_text(path).value_or(""), JsonRules{"index", 8});
+  if (!parsed) return sink.add("structure", path, "", parsed.error().message);
+  nlohmann::json index = std::move(parsed.value());
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     return sink.add("structure", path, "", "index has no 'weight_map' object");
   int listed = 0;
@@ -283,6 +281,20 @@ bool load_dir_unit(Unit& u, const std::string& dir, Sink& sink) {
     sink.add("structure", desc_path, "", "missing: the weight files are quantized but nothing describes them");
   }
   return true;
+}
+
+// st-shard's record in a part's weight file must agree with the folder holding it: a part
+// moved into another rank's folder is what merge and eval refuse.
+void read_shard_record(Unit& u, const PartFolder& p, Sink& sink) {
+  if (u.files.empty()) return;
+  const std::string& file = u.file_names[0];
+  auto record = read_part_record(u.files[0]->header().metadata, file);
+  if (!record) return sink.add("structure", file, "", record.error().message);
+  if (!*record) return;
+  if ((*record)->tp != p.count || (*record)->rank != p.rank)
+    return sink.add("structure", file, "", "st.shard says rank " + std::to_string((*record)->rank) + " of " +
+                                               std::to_string((*record)->tp) + ", but the file is in '" + p.name + "'");
+  u.shard = std::move(*record);
 }
 
 }  // namespace
@@ -342,6 +354,7 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
         pu->parts = p.count;
         if (!load_dir_unit(*pu, path + "/" + p.name, sink))
           sink.add("structure", path + "/" + p.name, "", "part folder holds no weight files and no description");
+        read_shard_record(*pu, p, sink);
         units.push_back(std::move(pu));
       }
     }

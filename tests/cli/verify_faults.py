@@ -5,13 +5,18 @@
 #   undescribe DIR TENSOR            remove TENSOR from DIR/quant_model_description.json
 #   meta_get FILE KEY                print a __metadata__ value
 #   meta_set FILE KEY VALUE [OUT]    set a __metadata__ value (drops "st.xxh3" and FILE.xxh3), in place or to OUT
+#   recipe_at FILE INDEX AT          set the row offset of st.shard.recipe entry INDEX (a part file)
+#   recipe_zst FILE                  store st.shard.recipe as st.shard.recipe.zst (st-shard's form for big models)
+#   recipe_bomb FILE SIZE            replace st.shard.recipe by a tiny zstd frame declaring SIZE bytes
 #   strip_checksums FILE             drop the per-tensor hashes ("st.xxh3") and FILE.xxh3
 #   shorten FILE TENSOR BYTES        drop the last BYTES of a 1-D tensor (and the checksums)
 #   stats CALIBSTATS_JSON OUT        an st-calibrate statistics file from reference/calibstats_*.json
 #                                    (min, max, absmax as HF measured them; sumsq = absmax^2)
+import base64
 import json
 import os
 import struct
+import subprocess
 import sys
 
 
@@ -97,6 +102,31 @@ def main():
         write(out, header, tensors_of(header, buf))
         if out == args[0] and os.path.exists(out + '.xxh3'):
             os.remove(out + '.xxh3')
+    elif cmd in ('recipe_at', 'recipe_zst', 'recipe_bomb'):
+        header, buf, _ = read(args[0])
+        md = header['__metadata__']
+        md.pop('st.xxh3', None)
+        if cmd == 'recipe_at':
+            recipe = json.loads(md['st.shard.recipe'])
+            recipe[int(args[1])][8] = int(args[2])
+            md['st.shard.recipe'] = json.dumps(recipe, separators=(',', ':'))
+        elif cmd == 'recipe_zst':
+            text = md.pop('st.shard.recipe').encode()  # a file, so the frame records its size
+            with open(args[0] + '.recipe', 'wb') as f:
+                f.write(text)
+            z = subprocess.run(['zstd', '-3', '-q', '-c', args[0] + '.recipe'], stdout=subprocess.PIPE, check=True).stdout
+            os.remove(args[0] + '.recipe')
+            md['st.shard.recipe.zst'] = base64.b64encode(z).decode()
+        else:
+            # Frame header: magic, descriptor 0xE0 (single segment, 8-byte content size), the size;
+            # then one last RLE block of 1000 zero bytes. Valid to the frame parser, a bomb if believed.
+            del md['st.shard.recipe']
+            frame = struct.pack('<I', 0xFD2FB528) + bytes([0xE0]) + struct.pack('<Q', int(args[1]))
+            frame += struct.pack('<I', 1 | (1 << 1) | (1000 << 3))[:3] + b'\0'
+            md['st.shard.recipe.zst'] = base64.b64encode(frame).decode()
+        write(args[0], header, tensors_of(header, buf))
+        if os.path.exists(args[0] + '.xxh3'):
+            os.remove(args[0] + '.xxh3')
     elif cmd == 'strip_checksums':
         header, buf, _ = read(args[0])
         header.get('__metadata__', {}).pop('st.xxh3', None)
