@@ -2,7 +2,8 @@
 # Installs the Debian packages st-tools builds, tests and benchmarks with (needs root or sudo).
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libzstd-dev libcli11-dev
-          libxxhash-dev libgtest-dev libopenblas-dev xxhash zstd python3 time)
+          libxxhash-dev libgtest-dev libopenblas-dev libpcre2-dev libutf8proc-dev xxhash zstd
+          python3 time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

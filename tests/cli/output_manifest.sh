@@ -108,5 +108,11 @@ run ve_sc "$B/st-verify" out/cz_sp
 run ev_quant "$B/st-eval" $L --quant out/q_llama_static --data $EVAL --samples 2 --seq-len 64 --json -q
 run ev_ds "$B/st-eval" $DS --quant out/sh_ds_fa --data $EVAL --samples 2 --seq-len 64 --json -q
 
+note "tokenize"
+run tok_calib "$B/st-tokenize" $L fx/data/calib_text.jsonl
+run tok_pack "$B/st-tokenize" --pack 512 -j 2 $L fx/data/eval_text.jsonl -q
+run tok_count "$B/st-tokenize" --count $L fx/data/eval_text.jsonl
+run tok_decode "$B/st-tokenize" --decode $L fx/reference/eval_text_hf_ids.jsonl
+
 python3 "$ST_TESTS/cli/manifest_hash.py" out "$ST_FIXTURES" >"$TMP/manifest.txt"
 expect_golden output_manifest.txt "$TMP/manifest.txt"
