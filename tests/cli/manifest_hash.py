@@ -8,7 +8,8 @@ of the fixtures, wherever they appear (st-calibrate records the realpaths of its
 in st.stats.model / st.stats.data; messages name files), are replaced by "<ROOT>" and
 "<FIXTURES>", so the manifest does not depend on where the test or the checkout runs. In a
 .safetensors file it is replaced inside the header's JSON text only, the data bytes are hashed
-as they are. Lines of --json outputs whose key names a time, a rate, the thread count or
+as they are; a header that held such a path is hashed without its length and padding, which
+depend on the path's length. Lines of --json outputs whose key names a time, a rate, the thread count or
 the BLAS kernel (they vary by machine) are dropped.
 """
 import hashlib
@@ -33,7 +34,12 @@ def normalised(path, prefixes):
     if path.endswith((".safetensors", ".st")) and len(raw) >= 8:
         n = struct.unpack("<Q", raw[:8])[0]
         if 8 + n <= len(raw):
-            return raw[:8] + replaced(raw[8:8 + n], prefixes) + raw[8 + n:]
+            header = raw[8:8 + n]
+            new = replaced(header, prefixes)
+            if new == header:
+                return raw
+            # The header's length and its space padding follow the length of the paths replaced.
+            return new.rstrip(b" ") + raw[8 + n:]
     text = replaced(raw, prefixes)
     if path.endswith((".json", ".stdout")):
         lines = text.split(b"\n")
