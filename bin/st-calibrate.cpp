@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 
 #include "bin/common/cli.hpp"
 #include "libst/format/checkpoint.hpp"
@@ -36,12 +35,10 @@ int main(int argc, char** argv) {
   st::cli::add_version_flag(app);
   return st::cli::run(app, argc, argv, [&] {
     if (threads > 0) st::model::set_threads(threads);
-    if (output != "-" && std::filesystem::exists(output) && !force)
-      return st::cli::report(st::make_error(st::Errc::exists, "output exists (use -f to replace it)", output));
-    if (output == "-" && isatty(1))
-      return st::cli::report(st::make_error(st::Errc::usage, "refusing to write a safetensors file to a terminal"));
     if (seq_len == 0 && !st::model::is_jsonl_path(data_path))
       return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", data_path));
+    auto out = st::cli::open_output({output, /*stream=*/true, force, {model_path, data_path}, {}});
+    if (!out) return st::cli::report(out.error());
     auto data = st::model::load_tokens(data_path, seq_len, samples);
     if (!data) return st::cli::report(data.error());
     auto ck = st::Checkpoint::open(model_path);
@@ -62,7 +59,8 @@ int main(int argc, char** argv) {
     };
     auto stats = st::model::calibrate(**model, *data, progress);
     if (!stats) return st::cli::report(stats.error());
-    auto saved = st::save_stats(*stats, output);
+    auto saved = st::save_stats(*stats, (*out)->file());
+    if (saved) saved = (*out)->commit();
     if (!saved) return st::cli::report(saved.error());
     if (!quiet)
       std::fprintf(stderr, "%s: %zu samples, %lld tokens, %zu linears, %zu attention tensors in %.1f s -> %s\n",

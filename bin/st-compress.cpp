@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
     st::w8a8sc::DirOptions d;
     d.codec.zstd_level = o.level;
     d.codec.threads = o.threads;
-    d.force = o.force;
+    auto out = st::cli::open_output({o.out, /*stream=*/false, o.force, {o.in}, {}});
+    if (!out) return st::cli::report(out.error());
     st::cli::Progress progress(o.decompress ? "weights restored" : "weights compressed");
     uint64_t done = 0, bytes = 0;
     d.on_tensor = [&](const st::w8a8sc::TensorReport& r) {
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
       ++done;
       progress.update(done, done, bytes);
     };
-    auto s = o.decompress ? st::w8a8sc::decompress_dir(o.in, o.out, d) : st::w8a8sc::compress_dir(o.in, o.out, d);
+    auto s = o.decompress ? st::w8a8sc::decompress_dir(o.in, **out, d) : st::w8a8sc::compress_dir(o.in, **out, d);
     progress.finish();
     if (!s) return st::cli::report(s.error());
     if (!o.quiet)

@@ -24,7 +24,7 @@ using st::model::Model;
 Result<std::unique_ptr<Model>> open_model(const std::string& path) {
   ST_ASSIGN(auto ck, st::Checkpoint::open(path));
   if (ck->layout() == st::Layout::parts) {
-    ST_ASSIGN(ck, st::open_merged(path));
+    ST_ASSIGN(ck, st::open_merged(path, st::cli::warn));
   }
   return Model::load(*ck);
 }

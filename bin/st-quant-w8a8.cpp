@@ -1,6 +1,4 @@
 // st-quant-w8a8: quantize a float checkpoint to W8A8 (static) or W8A8_DYNAMIC, MindIE layout.
-#include <unistd.h>
-
 #include <cctype>
 #include <cstdio>
 
@@ -73,8 +71,6 @@ int main(int argc, char** argv) {
     st::QuantizeOptions o;
     o.mode = dynamic ? st::W8A8Mode::w8a8_dynamic : st::W8A8Mode::w8a8_static;
     o.float_globs = float_globs;
-    o.output = output;
-    o.force = force;
     o.threads = threads;
     if (threads > 0) st::model::set_threads(threads);  // smoothing's and the weight conversions' loops
     o.fa_quant = fa_quant;
@@ -83,10 +79,11 @@ int main(int argc, char** argv) {
       if (o.max_file_size == 0)
         return st::cli::report(st::make_error(st::Errc::usage, "--max-file-size: not a size: '" + max_size + "'"));
     }
-    if (output == "-" && isatty(1))
-      return st::cli::report(st::make_error(st::Errc::usage, "refusing to write a safetensors stream to a terminal"));
     if (output == "-" && o.max_file_size > 0)
       return st::cli::report(st::make_error(st::Errc::usage, "--max-file-size needs a directory output"));
+    auto out = st::cli::open_output({output, /*stream=*/true, force, {model, stats_path}, {}});
+    if (!out) return st::cli::report(out.error());
+    o.output = out->get();
     st::ActivationStats stats;
     if (fa_quant && stats_path.empty())
       return st::cli::report(st::make_error(st::Errc::usage, "--fa-quant needs --stats STATS (attention statistics)"));

@@ -70,7 +70,9 @@ int main(int argc, char** argv) {
     if (!o.merge.empty()) {
       if (!o.input.empty() || o.tp || o.no_pack || o.replicate_embeddings || o.dry_run)
         return usage("--merge takes only -o, -f and -q");
-      auto sum = st::merge(o.merge, o.output, st::MergeOptions{o.force, on_progress});
+      auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, {o.merge}, {}});
+      if (!out) return st::cli::report(out.error());
+      auto sum = st::merge(o.merge, **out, st::MergeOptions{on_progress});
       progress.finish();
       if (!sum) return st::cli::report(sum.error());
       if (!o.quiet)
@@ -86,8 +88,13 @@ int main(int argc, char** argv) {
     so.tp = o.tp;
     so.pack = !o.no_pack;
     so.rules.replicate_embeddings = o.replicate_embeddings;
-    so.force = o.force;
     so.progress = on_progress;
+    std::unique_ptr<st::Output> out;
+    if (!o.dry_run) {
+      auto opened = st::cli::open_output({o.output, /*stream=*/false, o.force, {o.input}, {}});
+      if (!opened) return st::cli::report(opened.error());
+      out = std::move(*opened);
+    }
     auto in = st::Checkpoint::open(o.input);
     if (!in) return st::cli::report(in.error());
     if (o.dry_run) {
@@ -96,7 +103,7 @@ int main(int argc, char** argv) {
       print_plan(*plan);
       return st::cli::kExitOk;
     }
-    auto sum = st::shard(**in, o.output, so);
+    auto sum = st::shard(**in, *out, so);
     progress.finish();
     if (!sum) return st::cli::report(sum.error());
     if (!o.quiet)

@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
                "quantize it as W8A8 static the way st-quant-w8a8 does (smoothing, range method): a W8A8S directory\n"
                "for st-shard and st-compress.",
                "st-sparsify"};
-  std::string model, stats_path, out, method = "auto", nm = "2:4";
+  std::string model, stats_path, out_path, method = "auto", nm = "2:4";
   st::PruneSpec spec;
   bool force = false, json = false, quiet = false;
   int threads = 0;
@@ -110,13 +110,15 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   st::cli::StaticFlags static_flags;
   st::cli::add_static_flags(app, static_flags);
-  app.add_option("-o,--output", out, "output directory")->required();
+  app.add_option("-o,--output", out_path, "output directory, or - for a safetensors stream on stdout")->required();
   app.add_flag("-f,--force", force, "replace an existing output directory");
   app.add_option("-j,--threads", threads, "threads (default: all cores)");
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (threads > 0) st::model::set_threads(threads);  // the forward pass, smoothing, conversions
+    if (json && out_path == "-")
+      return st::cli::report(st::make_error(st::Errc::usage, "--json and -o - would both write stdout"));
     if (method == "nm") {
       int n = 0, m = 0;
       char tail = 0;
@@ -138,6 +140,8 @@ int main(int argc, char** argv) {
         if (seq_len == 0 && md.count("st.stats.seq_len")) seq_len = std::atoll(md.at("st.stats.seq_len").c_str());
       }
     }
+    auto out = st::cli::open_output({out_path, /*stream=*/true, force, {model, stats_path, data}, {}});
+    if (!out) return st::cli::report(out.error());
     auto ckpt = st::Checkpoint::open(model);
     if (!ckpt) return st::cli::report(ckpt.error());
     auto arch = st::Architecture::of(**ckpt);
@@ -180,8 +184,7 @@ int main(int argc, char** argv) {
     o.stats_path = stats_path;
     o.float_globs = float_globs;
     if (gram) o.gram = &*gram;
-    o.output = out;
-    o.force = force;
+    o.output = out->get();
     o.threads = threads;
     auto prep_opts = st::cli::static_prep_options(static_flags);
     if (!prep_opts) return st::cli::report(prep_opts.error());

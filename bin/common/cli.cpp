@@ -1,12 +1,16 @@
 // Exit codes, error reporting and progress for the tools.
 #include "bin/common/cli.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
-#include "libst/format/output.hpp"
+#include "libst/format/temporaries.hpp"
 
 namespace st::cli {
 namespace {
@@ -17,11 +21,40 @@ const std::string& tool_name() { return g_tool; }
 
 int report(const Error& e) {
   if (e.code == Errc::broken_pipe) return kExitError;
-  std::fprintf(stderr, "%s: error: %s\n", g_tool.c_str(), e.str().c_str());
+  Error shown = e;
+  shown.file = shown_path(e.file);
+  std::fprintf(stderr, "%s: error: %s\n", g_tool.c_str(), shown.str().c_str());
   return kExitError;
 }
 
 void warn(const std::string& message) { std::fprintf(stderr, "%s: warning: %s\n", g_tool.c_str(), message.c_str()); }
+
+Result<std::unique_ptr<Output>> open_output(OutputRequest request) {
+  request.note = warn;
+  return st::open_output(request);
+}
+
+namespace {
+
+// True when stdout is a pipe or socket whose reader has gone (the write failed with EPIPE).
+bool reader_gone() {
+  struct stat sb {};
+  if (::fstat(1, &sb) != 0 || !(S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))) return false;
+  struct pollfd p {1, POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+// The tool's exit code, or kExitError when what it printed on stdout could not be written.
+int check_stdout(int code) {
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
+  const int err = errno;
+  if (!failed) return code;
+  if (code == kExitError || err == EPIPE || reader_gone()) return kExitError;  // said already, or quiet
+  return report(make_error(Errc::io, std::string("cannot write to stdout") + (err ? std::string(": ") + std::strerror(err) : "")));
+}
+
+}  // namespace
 
 void add_version_flag(CLI::App& app) {
   app.set_version_flag("--version", std::string(app.get_name()) + " (st-tools) " + ST_VERSION);
@@ -34,18 +67,18 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return check_stdout(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return check_stdout(app.exit(e));
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return check_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: error: %s\n%s: see '%s --help'\n", g_tool.c_str(), e.what(), g_tool.c_str(),
                  g_tool.c_str());
     return kExitError;
   }
   try {
-    return body();
+    return check_stdout(body());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: error: out of memory\n", g_tool.c_str());
     return kExitError;

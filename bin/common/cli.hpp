@@ -7,6 +7,7 @@
 #include <string>
 
 #include "libst/core/error.hpp"
+#include "libst/format/output.hpp"
 
 namespace st::cli {
 
@@ -16,12 +17,18 @@ constexpr int kExitFound = 1;  // differences or problems found (st-inspect --di
 constexpr int kExitError = 2;  // bad input, usage, I/O
 
 // Runs a tool's main: installs cleanup handlers, parses options, calls body, maps CLI11
-// errors and exceptions to exit 2. body returns the exit code.
+// errors and exceptions to exit 2. body returns the exit code. Whatever was printed on stdout
+// must have been written: a failed write (a full disk, /dev/full) is an error, exit 2, except a
+// reader that closed the pipe (quiet, exit 2).
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
-// Prints "TOOL: error: MESSAGE" on stderr and returns kExitError (a broken pipe is quiet).
+// Prints "TOOL: error: MESSAGE" on stderr and returns kExitError (a broken pipe is quiet). A file
+// inside an output's temporary is named as the output the user typed.
 int report(const Error& e);
 void warn(const std::string& message);
+
+// st::open_output with the policy's notes (an interrupted run's leftovers removed) as warnings.
+Result<std::unique_ptr<Output>> open_output(OutputRequest request);
 
 // The tool's name as invoked, for messages.
 const std::string& tool_name();

@@ -15,6 +15,7 @@ enum class Errc {
   unsupported,  // valid input we do not handle (architecture, dtype, layout)
   numeric,      // NaN/Inf or out-of-range values where they cannot be
   exists,       // output exists and -f was not given
+  busy,         // another run is writing the same output
   broken_pipe,  // stdout closed by the reader: the tool exits quietly
 };
 

@@ -27,6 +27,11 @@ bool path_exists(const std::string& path) {
   return ::stat(path.c_str(), &sb) == 0;
 }
 
+mode_t file_mode(const std::string& path) {
+  struct stat sb {};
+  return ::stat(path.c_str(), &sb) == 0 ? sb.st_mode & 0777 : 0644;
+}
+
 std::vector<std::string> list_directory(const std::string& dir) {
   std::vector<std::string> names;
   if (DIR* d = opendir(dir.c_str())) {

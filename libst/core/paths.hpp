@@ -2,6 +2,8 @@
 // whole-file reads and path-name pieces.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +15,8 @@ namespace st {
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);
 bool path_exists(const std::string& path);
+// Permission bits (rwx for user, group, other) of a file, symlinks followed; 0644 when unreadable.
+mode_t file_mode(const std::string& path);
 // Entry names of a directory, sorted, without hidden ones ("."-prefixed); empty if unreadable.
 std::vector<std::string> list_directory(const std::string& dir);
 // Opens a regular file for reading (symlinks followed) without ever blocking: a FIFO, device,

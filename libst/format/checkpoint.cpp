@@ -96,8 +96,14 @@ Status Checkpoint::load_side_files_from_dir(const std::string& dir) {
     const std::string p = dir + "/" + name;
     if (!is_regular_file(p)) continue;
     ST_ASSIGN(side_files_[name], read_file_text(p));
+    side_file_modes_[name] = file_mode(p);
   }
   return Status{};
+}
+
+unsigned Checkpoint::side_file_mode(const std::string& name) const {
+  const auto it = side_file_modes_.find(name);
+  return it == side_file_modes_.end() ? 0644 : it->second;
 }
 
 Status Checkpoint::load_side_files_from_metadata(const Metadata& m) {

@@ -72,6 +72,9 @@ class Checkpoint {
   const std::optional<Description>& description() const { return description_; }
   // Side files by name (config.json, tokenizer.json, ..., quant_model_description.json).
   const std::map<std::string, std::string>& side_files() const { return side_files_; }
+  // The permission bits a copy of a side file gets: its source file's (symlinks followed), or
+  // 0644 for one carried in metadata.
+  unsigned side_file_mode(const std::string& name) const;
   // Part checkpoints of a Layout::parts directory (a valid set, libst/format/parts.hpp), rank 0 first.
   const std::vector<std::unique_ptr<Checkpoint>>& parts() const { return parts_; }
 
@@ -94,6 +97,7 @@ class Checkpoint {
   nlohmann::json config_ = nlohmann::json::object();
   std::optional<Description> description_;
   std::map<std::string, std::string> side_files_;
+  std::map<std::string, unsigned> side_file_modes_;
   std::vector<std::unique_ptr<Checkpoint>> parts_;
 };
 

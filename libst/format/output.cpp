@@ -1,264 +1,286 @@
-// Temporary-then-rename outputs and the signal handler that cleans their temporaries.
+// open_output: checks, lock, an interrupted run's cleanup, the temporary; commit by exchange.
 #include "libst/format/output.hpp"
-#include "libst/core/paths.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <csignal>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
+#include <utility>
+
+#include "libst/core/paths.hpp"
+#include "libst/format/output_inputs.hpp"
 
 namespace st {
 namespace {
 
-// Registry of temporaries, readable from a signal handler: fixed slots, no allocation there.
-constexpr int kSlots = 64;
-constexpr int kPathMax = 4096;
-char g_temp_paths[kSlots][kPathMax];
-std::atomic<bool> g_slot_used[kSlots];
-std::mutex g_registry_mutex;
+// Each output's temporary, shown as the output the user typed (a file output's companions beside
+// it). Kept after the output is gone: errors are printed later.
+struct ShownTemp {
+  std::string temp, typed;
+  bool as_file = false;
+};
+std::mutex g_shown_mutex;
+std::vector<ShownTemp> g_shown;
 
-int register_temp(const std::string& path) {
-  std::lock_guard<std::mutex> lock(g_registry_mutex);
-  if (path.size() >= kPathMax) return -1;
-  for (int i = 0; i < kSlots; ++i) {
-    if (!g_slot_used[i].load()) {
-      std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
-      g_slot_used[i].store(true);
-      return i;
+void show_as(const std::string& temp, const std::string& typed, bool as_file) {
+  std::lock_guard<std::mutex> lock(g_shown_mutex);
+  for (auto& t : g_shown)
+    if (t.temp == temp) {
+      t.as_file = as_file;
+      return;
     }
-  }
-  return -1;
+  std::string shown = typed;
+  while (shown.size() > 1 && shown.back() == '/') shown.pop_back();
+  g_shown.push_back({temp, shown, as_file});
 }
 
-void unregister_temp(int slot) {
-  if (slot >= 0) g_slot_used[slot].store(false);
+bool exists(const std::string& path) {
+  struct stat sb {};
+  return ::lstat(path.c_str(), &sb) == 0;
 }
 
-// Recursive removal with only syscalls and fixed buffers (usable from the signal handler).
-void remove_path_raw(const char* path, int depth) {
-  if (unlink(path) == 0 || errno == ENOENT) return;
-  if (depth > 8) return;
-  DIR* d = opendir(path);
-  if (d) {
-    while (dirent* e = readdir(d)) {
-      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
-      char child[kPathMax];
-      const size_t a = std::strlen(path), b = std::strlen(e->d_name);
-      if (a + b + 2 > sizeof child) continue;
-      std::memcpy(child, path, a);
-      child[a] = '/';
-      std::memcpy(child + a + 1, e->d_name, b + 1);
-      remove_path_raw(child, depth + 1);
-    }
-    closedir(d);
-  }
-  rmdir(path);
-}
-
-void on_signal(int sig) {
-  for (int i = 0; i < kSlots; ++i)
-    if (g_slot_used[i].load()) remove_path_raw(g_temp_paths[i], 0);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-std::string temp_template(const std::string& path) {
-  return dir_name(path) + "/." + base_name(path) + ".tmp-XXXXXX";
-}
-
-Error io_error(const std::string& what, const std::string& file) {
-  return make_error(Errc::io, what + ": " + std::strerror(errno), file);
-}
-
-Status fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Status{};
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
   ::fsync(fd);
   ::close(fd);
-  return Status{};
 }
+
+// The test hooks (see output.hpp).
+void test_pause() {
+  const char* v = std::getenv("ST_TEST_COMMIT_PAUSE_MS");
+  const long ms = v ? std::atol(v) : 0;
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+bool exchange_available() {
+  const char* v = std::getenv("ST_TEST_NO_RENAME_EXCHANGE");
+  return !(v && std::strcmp(v, "1") == 0);
+}
+
+// renameat2 with flags; false with errno set on failure (EINVAL/ENOSYS: not supported here).
+bool rename2(const std::string& from, const std::string& to, unsigned flags) {
+  return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) == 0;
+}
+
+bool unsupported(int err) { return err == EINVAL || err == ENOSYS || err == ENOTSUP; }
 
 }  // namespace
 
-void install_cleanup_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
-
-Result<std::unique_ptr<OutputFile>> OutputFile::create(const std::string& path) {
-  std::unique_ptr<OutputFile> f(new OutputFile());
-  f->path_ = path;
-  f->buf_.reserve(1 << 20);
-  if (path == "-") {
-    f->fd_ = 1;
-    return f;
+std::string shown_path(const std::string& path) {
+  std::lock_guard<std::mutex> lock(g_shown_mutex);
+  for (const auto& t : g_shown) {
+    if (path == t.temp) return t.typed;
+    if (path.size() <= t.temp.size() + 1 || path.compare(0, t.temp.size(), t.temp) != 0 || path[t.temp.size()] != '/')
+      continue;
+    const std::string rest = path.substr(t.temp.size() + 1);
+    if (!t.as_file) return t.typed + "/" + rest;
+    const auto slash = t.typed.rfind('/');  // a file output's companions lie beside it
+    return (slash == std::string::npos ? std::string() : t.typed.substr(0, slash + 1)) + rest;
   }
-  std::string tmpl = temp_template(path);
-  f->fd_ = mkstemp(tmpl.data());
-  if (f->fd_ < 0) return io_error("cannot create output", path);
-  fchmod(f->fd_, 0644);
-  f->temp_ = tmpl;
-  f->slot_ = register_temp(f->temp_);
-  return f;
+  return path;
 }
 
-OutputFile::~OutputFile() {
-  if (fd_ > 1) ::close(fd_);
-  if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
-  unregister_temp(slot_);
+Result<std::unique_ptr<Output>> open_output(const OutputRequest& r) {
+  if (r.path.empty()) return make_error(Errc::usage, "no output given");
+  std::unique_ptr<Output> out(new Output());
+  out->typed_ = r.path;
+  out->force_ = r.force;
+  if (r.path == "-") {
+    if (!r.stream)
+      return make_error(Errc::usage, "this output is a directory, not a stream for stdout: name the directory (./- for one called '-')");
+    if (::isatty(1))
+      return make_error(Errc::usage, "refusing to write a safetensors stream to a terminal (redirect stdout or give -o PATH)");
+    out->stdout_ = true;
+    return out;
+  }
+  ST_ASSIGN(const PathEntry entry, path_entry(r.path));
+  ST_CHECK(refuse_inputs(entry, r.inputs, r.path));
+  out->parent_ = entry.parent;
+  out->name_ = entry.name;
+  out->final_ = entry.path();
+  ST_CHECK(out->claim(r.note));
+  return out;
 }
 
-namespace {
-// Writes all n bytes to fd, retrying short writes and EINTR.
-Status write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::write(fd, p + done, n - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EPIPE) return make_error(Errc::broken_pipe, "broken pipe", path);
-      return io_error("write failed", path);
+std::string Output::sibling(const std::string& suffix) const { return parent_ + "/." + name_ + suffix; }
+
+Error Output::io_error(const std::string& what) const {
+  return make_error(Errc::io, what + ": " + std::strerror(errno), typed_);
+}
+
+// Lock, clean what an interrupted run left, check for an existing output, make the temporary.
+Status Output::claim(const NoteFn& note) {
+  const std::string lock_path = sibling(".st-lock");
+  for (int attempt = 0;; ++attempt) {
+    {
+      CreationFence fence;
+      lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     }
-    done += static_cast<size_t>(w);
-  }
-  return Status{};
-}
-}  // namespace
-
-Status OutputFile::flush() {
-  ST_CHECK(write_all(fd_, buf_.data(), buf_.size(), path_));
-  buf_.clear();
-  return Status{};
-}
-
-Status OutputFile::write(const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  written_ += size;
-  if (buf_.size() + size > buf_.capacity()) {
-    ST_CHECK(flush());
-    // Large writes go straight from the caller's memory: no copy of a big tensor.
-    if (size >= buf_.capacity()) return write_all(fd_, p, size, path_);
-  }
-  buf_.insert(buf_.end(), p, p + size);
-  return Status{};
-}
-
-Status OutputFile::pwrite(uint64_t offset, const void* data, size_t size) {
-  if (fd_ <= 1) return make_error(Errc::usage, "cannot seek back in this output", path_);
-  if (offset + size > written_) return make_error(Errc::usage, "pwrite past the bytes written", path_);
-  ST_CHECK(flush());
-  const auto* p = static_cast<const uint8_t*>(data);
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::pwrite(fd_, p + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error("write failed", path_);
+    if (lock_fd_ < 0) return io_error("cannot create the output's lock file");
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      char pid[32] = {};
+      const ssize_t n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
+      const std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
+      ::close(lock_fd_);
+      lock_fd_ = -1;
+      return make_error(Errc::busy, "the output is in use by another run (pid " + holder + ")", typed_);
     }
-    done += static_cast<size_t>(n);
+    // The lock file we hold must still be the one at lock_path (a finishing run unlinks it).
+    struct stat held {}, named {};
+    if (::fstat(lock_fd_, &held) == 0 && ::stat(lock_path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+        held.st_dev == named.st_dev)
+      break;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    if (attempt == 10) return make_error(Errc::busy, "the output is in use by another run", typed_);
   }
+  lock_slot_ = register_temporary(lock_path);
+  if (::ftruncate(lock_fd_, 0) == 0 && ::pwrite(lock_fd_, pid_text().data(), pid_text().size(), 0) < 0) {
+  }  // the pid is for the "in use" message only
+
+  recover_journal(note);
+  remove_dead_runs(parent_, "." + name_ + ".st-tmp-", true, note);
+  remove_dead_runs(parent_, "." + name_ + ".st-old-", true, note);
+  if (!force_ && exists(final_)) return make_error(Errc::exists, "output already exists (use -f to replace it)", typed_);
+
+  temp_ = sibling(".st-tmp-" + pid_text());
+  {
+    CreationFence fence;
+    if (::mkdir(temp_.c_str(), 0755) != 0) return io_error("cannot create the output");
+    temp_slot_ = register_temporary(temp_);
+  }
+  ::chmod(temp_.c_str(), 0755);
+  show_as(temp_, typed_, false);
   return Status{};
 }
 
-Status OutputFile::commit() {
-  ST_CHECK(flush());
-  if (fd_ == 1) {
+// A run killed inside a two-rename replacement left DIR/.NAME.st-journal holding its pid: with
+// the new output already in place, finish (drop the old one); otherwise put the old one back.
+void Output::recover_journal(const NoteFn& note) {
+  const std::string journal = sibling(".st-journal");
+  auto text = read_file_text(journal);
+  if (!text) return;
+  std::string pid = *text;
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+  const std::string aside = sibling(".st-old-" + pid);
+  std::string done;
+  if (exists(final_)) {
+    remove_tree(aside);
+    done = "completed the replacement of '" + typed_ + "'";
+  } else if (exists(aside) && ::rename(aside.c_str(), final_.c_str()) == 0) {
+    done = "restored the previous '" + typed_ + "'";
+  }
+  ::unlink(journal.c_str());
+  if (note && !done.empty()) note(done + ", which an interrupted run (pid " + pid + ") was replacing");
+}
+
+Output::~Output() {
+  if (!stdout_ && !committed_ && !temp_.empty()) remove_tree(temp_);
+  unregister_temporary(temp_slot_);
+  if (lock_fd_ >= 0) {
+    ::unlink(sibling(".st-lock").c_str());
+    ::close(lock_fd_);
+  }
+  unregister_temporary(lock_slot_);
+}
+
+std::string Output::file() {
+  if (stdout_) return "-";
+  as_file_ = true;
+  show_as(temp_, typed_, true);
+  return temp_ + "/" + name_;
+}
+
+const std::string& Output::directory() {
+  as_file_ = false;
+  show_as(temp_, typed_, false);
+  return temp_;
+}
+
+Status Output::commit() {
+  if (stdout_) return Status{};
+  if (committed_) return make_error(Errc::usage, "output committed twice", typed_);
+  {
+    CreationFence fence;  // a signal's cleanup waits until the output is in place
+    test_pause();
+    if (as_file_) {
+      // Companions (NAME.xxh3) follow the file; each is a plain file, renamed over any old one.
+      const std::vector<std::string> companions = list_directory(temp_);
+      ST_CHECK(install(temp_ + "/" + name_));
+      for (const auto& c : companions) {
+        if (c == name_) continue;
+        if (::rename((temp_ + "/" + c).c_str(), (parent_ + "/" + c).c_str()) != 0)
+          return make_error(Errc::io, std::string("cannot rename into place: ") + std::strerror(errno), parent_ + "/" + c);
+      }
+    } else {
+      ST_CHECK(install(temp_));
+    }
     committed_ = true;
-    return Status{};
+    fsync_dir(parent_);
+    test_pause();
   }
-  if (::fsync(fd_) != 0) return io_error("fsync failed", path_);
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    return io_error("close failed", path_);
-  }
-  fd_ = -1;
-  if (::rename(temp_.c_str(), path_.c_str()) != 0) return io_error("cannot rename into place", path_);
-  committed_ = true;
-  return fsync_dir(dir_name(path_));
+  remove_tree(temp_);  // the replaced output, if any
+  unregister_temporary(temp_slot_);
+  temp_slot_ = -1;
+  return Status{};
 }
 
-Result<std::unique_ptr<OutputDir>> OutputDir::create(const std::string& path, bool force) {
-  struct stat sb {};
-  if (::stat(path.c_str(), &sb) == 0 && !force)
-    return make_error(Errc::exists, "output already exists (use -f to replace it)", path);
-  std::unique_ptr<OutputDir> d(new OutputDir());
-  d->path_ = path;
-  while (!d->path_.empty() && d->path_.size() > 1 && d->path_.back() == '/') d->path_.pop_back();
-  std::string tmpl = temp_template(d->path_);
-  if (!mkdtemp(tmpl.data())) return io_error("cannot create output directory", path);
-  ::chmod(tmpl.c_str(), 0755);
-  d->temp_ = tmpl;
-  d->slot_ = register_temp(d->temp_);
-  return d;
-}
-
-OutputDir::~OutputDir() {
-  if (!committed_ && !temp_.empty()) remove_tree(temp_);
-  unregister_temp(slot_);
-}
-
-Status OutputDir::commit() {
-  struct stat sb {};
-  std::string old;
-  if (::stat(path_.c_str(), &sb) == 0) {
-    old = temp_template(path_) ;
-    old.replace(old.size() - 10, 10, ".old-XXXXXX");
-    if (!mkdtemp(old.data())) return io_error("cannot stage replacement", path_);
-    ::rmdir(old.c_str());
-    if (::rename(path_.c_str(), old.c_str()) != 0) return io_error("cannot move old output aside", path_);
+// Moves `from` to the output's name: without replacing anything, or (force) exchanged with the
+// existing output, which is left at `from`.
+Status Output::install(const std::string& from) {
+  bool replace = exists(final_);
+  if (replace && !force_) return make_error(Errc::exists, "output already exists (use -f to replace it)", typed_);
+  const bool have_exchange = exchange_available();
+  if (!replace) {
+    if (have_exchange && rename2(from, final_, RENAME_NOREPLACE)) return Status{};
+    if (have_exchange && errno == EEXIST && !force_)
+      return make_error(Errc::exists, "output already exists (use -f to replace it)", typed_);
+    if (have_exchange && errno != EEXIST && !unsupported(errno)) return io_error("cannot rename into place");
+    replace = exists(final_);
+    if (replace && !force_) return make_error(Errc::exists, "output already exists (use -f to replace it)", typed_);
+    if (!replace) {
+      if (::rename(from.c_str(), final_.c_str()) != 0) return io_error("cannot rename into place");
+      return Status{};
+    }
   }
-  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-    const Error e = io_error("cannot rename into place", path_);
-    if (!old.empty()) ::rename(old.c_str(), path_.c_str());
+  if (have_exchange && rename2(from, final_, RENAME_EXCHANGE)) return Status{};
+  if (have_exchange && !unsupported(errno)) return io_error("cannot replace the output");
+  return replace_in_two_steps(from);
+}
+
+// Replaces the output with two renames, journaled: the old one aside, the new one in place. A run
+// killed between them leaves the journal for the next run (recover_journal).
+Status Output::replace_in_two_steps(const std::string& from) {
+  const std::string journal = sibling(".st-journal"), aside = sibling(".st-old-" + pid_text());
+  ST_CHECK(write_file(journal, pid_text() + "\n"));
+  fsync_dir(parent_);
+  test_pause();
+  if (::rename(final_.c_str(), aside.c_str()) != 0) {
+    const Error e = io_error("cannot move the old output aside");
+    ::unlink(journal.c_str());
     return e;
   }
-  committed_ = true;
-  if (!old.empty()) remove_tree(old);
-  return fsync_dir(dir_name(path_));
-}
-
-bool same_file(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
-  if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-Status copy_file(const std::string& from, const std::string& to) {
-  const int in = ::open(from.c_str(), O_RDONLY);
-  if (in < 0) return io_error("cannot open", from);
-  ST_ASSIGN(auto out, OutputFile::create(to));
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(in, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const Error e = io_error("read failed", from);
-      ::close(in);
-      return e;
-    }
-    if (n == 0) break;
-    auto s = out->write(buf, static_cast<size_t>(n));
-    if (!s) {
-      ::close(in);
-      return s;
-    }
+  test_pause();
+  if (::rename(from.c_str(), final_.c_str()) != 0) {
+    const Error e = io_error("cannot rename into place");
+    ::rename(aside.c_str(), final_.c_str());
+    ::unlink(journal.c_str());
+    return e;
   }
-  ::close(in);
-  return out->commit();
+  fsync_dir(parent_);
+  test_pause();
+  ::rename(aside.c_str(), from.c_str());  // where an exchange would have left it, removed with the temporary
+  ::unlink(journal.c_str());
+  return Status{};
 }
-
-void remove_tree(const std::string& path) { remove_path_raw(path.c_str(), 0); }
 
 }  // namespace st

@@ -16,7 +16,7 @@
 #include "libst/core/paths.hpp"
 #include "libst/format/checksum.hpp"
 #include "libst/format/json.hpp"
-#include "libst/format/output.hpp"
+#include "libst/format/output_file.hpp"
 
 namespace st {
 namespace {

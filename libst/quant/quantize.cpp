@@ -387,9 +387,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
                           ": the " + qtype + " layout is defined for F16 and BF16 models",
                       ckpt.path());
   if (is_static && !o.stats) return make_error(Errc::usage, "static W8A8 needs activation statistics");
-  if (o.output.empty()) return make_error(Errc::usage, "no output given");
-  if (o.output != "-" && ckpt.path() != "-" && same_file(o.output, ckpt.path()))
-    return make_error(Errc::usage, "output is the input", o.output);
+  if (!o.output) return make_error(Errc::usage, "no output given");
 
   // Float or quantized, group by group.
   std::map<std::string, bool> group_float;
@@ -511,7 +509,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   uint64_t in_file = 0;
   for (const auto& e : out) {
     const uint64_t b = spec_bytes(e.spec);
-    if (o.output != "-" && o.max_file_size > 0 && !groups.back().empty() && in_file + b > o.max_file_size) {
+    if (!o.output->is_stdout() && o.max_file_size > 0 && !groups.back().empty() && in_file + b > o.max_file_size) {
       groups.emplace_back();
       in_file = 0;
     }
@@ -519,17 +517,16 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     in_file += b;
     summary.output_bytes += b;
   }
-  std::unique_ptr<OutputDir> dir;
   std::vector<FilePlan> files;
   std::vector<std::string> final_names;
-  if (o.output == "-") {
+  if (o.output->is_stdout()) {
     FilePlan f{"-", groups[0], {}};
     f.metadata[std::string(kSideFilePrefix) + kDescriptionFile] = desc_text;
     for (const auto& [name, text] : side) f.metadata[std::string(kSideFilePrefix) + name] = text;
     files.push_back(std::move(f));
     final_names.push_back("-");
   } else {
-    ST_ASSIGN(dir, OutputDir::create(o.output, o.force));
+    const std::string& dir = o.output->directory();
     const size_t n = groups.size();
     nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
     for (size_t i = 0; i < n; ++i) {
@@ -537,21 +534,16 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
       std::snprintf(buf, sizeof buf, "-%05zu-of-%05zu", i + 1, n);
       const std::string name = n == 1 ? stem + ".safetensors" : stem + buf + ".safetensors";
       for (const auto& s : groups[i]) weight_map[s.name] = name;
-      files.push_back({dir->file(name), groups[i], {}});
-      final_names.push_back(o.output + "/" + name);
+      files.push_back({dir + "/" + name, groups[i], {}});
+      final_names.push_back(o.output->path() + "/" + name);
     }
-    auto write_text = [&](const std::string& name, const std::string& text) -> Status {
-      ST_ASSIGN(auto f, OutputFile::create(dir->file(name)));
-      ST_CHECK(f->write(text.data(), text.size()));
-      return f->commit();
-    };
-    ST_CHECK(write_text(kDescriptionFile, desc_text));
-    for (const auto& [name, text] : side) ST_CHECK(write_text(name, text));
+    ST_CHECK(write_file(dir + "/" + kDescriptionFile, desc_text));
+    for (const auto& [name, text] : side) ST_CHECK(write_file(dir + "/" + name, text, ckpt.side_file_mode(name)));
     if (n > 1) {
       nlohmann::ordered_json index;
       index["metadata"]["total_size"] = summary.output_bytes;
       index["weight_map"] = weight_map;
-      ST_CHECK(write_text(stem + ".safetensors.index.json", index.dump(2) + "\n"));
+      ST_CHECK(write_file(dir + "/" + stem + ".safetensors.index.json", index.dump(2) + "\n"));
     }
   }
 
@@ -710,7 +702,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
   if (!status) return std::move(status).error();
   if (!wstatus) return std::move(wstatus).error();
   summary.input_bytes = done_bytes;
-  if (dir) ST_CHECK(dir->commit());
+  ST_CHECK(o.output->commit());
   summary.files = final_names;
   return summary;
 }

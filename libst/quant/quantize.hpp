@@ -42,6 +42,7 @@
 #include "libst/arch/architecture.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/description.hpp"
+#include "libst/format/output.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/stats.hpp"
 
@@ -57,8 +58,7 @@ struct QuantizeOptions {
   const ActivationStats* stats = nullptr;  // required for static
   std::string stats_path;                  // names the statistics in errors
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names
-  std::string output;                      // directory, or "-" for a stream on stdout
-  bool force = false;                      // replace an existing output directory
+  Output* output = nullptr;                // open_output(): a directory, or stdout for a stream
   int threads = 0;                         // 0: hardware concurrency
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
   bool fa_quant = false;                   // add attention quantization scales (needs stats)
@@ -86,8 +86,8 @@ struct QuantizeSummary {
 };
 
 // Quantizes an open float checkpoint (any layout; a stream opened without random access is
-// read once, in order). Refuses an already-quantized input, an output that is the input, an
-// existing output without force; nothing is left at the output path on error.
+// read once, in order) into options.output and commits it. Refuses an already-quantized input;
+// nothing is left at the output path on error.
 Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& options);
 
 // "W8A8", "W8A8_DYNAMIC" or "W8A8S"; the weight file stem ("quant_model_weight_w8a8[_dynamic|s]").

@@ -71,25 +71,10 @@ void move_chunk(const uint8_t* full, uint8_t* piece, const std::vector<int64_t>&
   }
 }
 
-Status write_text(const std::string& path, const std::string& text) {
-  ST_ASSIGN(auto f, OutputFile::create(path));
-  ST_CHECK(f->write(text.data(), text.size()));
-  return f->commit();
-}
-
-// True when replacing `out` would remove or overwrite `in` (the same path, or `in` inside `out`).
-bool output_covers_input(const std::string& out, const std::string& in) {
-  if (out == "-" || in == "-") return false;
-  if (same_file(out, in)) return true;
-  char ro[PATH_MAX], ri[PATH_MAX];
-  if (!::realpath(out.c_str(), ro) || !::realpath(in.c_str(), ri)) return false;
-  const std::string o = ro, i = ri;
-  return o == "/" || (i.size() > o.size() && i.compare(0, o.size(), o) == 0 && i[o.size()] == '/');
-}
-
-Status make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0)
-    return make_error(Errc::io, std::string("cannot create directory: ") + std::strerror(errno), path);
+// The side files of `from` (except the description) into `dir`, each with its source's mode.
+Status write_side_files(const Checkpoint& from, const std::string& dir) {
+  for (const auto& [name, text] : from.side_files())
+    if (name != kDescriptionFile) ST_CHECK(write_file(dir + "/" + name, text, from.side_file_mode(name)));
   return Status{};
 }
 
@@ -317,11 +302,10 @@ ByteView part_bytes(const Checkpoint& in, const ShardPlan& plan, const ShardOutp
 
 }  // namespace
 
-Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, const ShardOptions& opt) {
+Result<ShardSummary> shard(const Checkpoint& in, Output& out, const ShardOptions& opt) {
   ST_ASSIGN(ShardPlan plan, plan_shard(in, opt));
-  if (output_covers_input(out_dir, in.path()))
-    return make_error(Errc::usage, "output would replace the input checkpoint", out_dir);
-  ST_ASSIGN(auto dir, OutputDir::create(out_dir, opt.force));
+  if (out.is_stdout()) return make_error(Errc::usage, "parts are directories: name one, not '-'", "-");
+  const std::string& dir = out.directory();
 
   Metadata common = part_metadata(plan.tp, plan.pack, plan.recipe_json, plan.source_json, opt.compress_metadata_above);
   if (!in.files().empty()) {
@@ -333,13 +317,10 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
   for (const auto& o : plan.outputs) specs.push_back(TensorSpec{o.name, o.dtype, o.shape});
   std::vector<std::unique_ptr<SafetensorsWriter>> writers;
   for (int r = 0; r < plan.tp; ++r) {
-    const std::string pdir = dir->file(part_name(r, plan.tp));
-    ST_CHECK(make_dir(pdir));
-    for (const auto& [name, text] : in.side_files()) {
-      if (name == kDescriptionFile) continue;
-      ST_CHECK(write_text(pdir + "/" + name, text));
-    }
-    if (plan.quantized) ST_CHECK(write_text(pdir + "/" + kDescriptionFile, plan.description_text));
+    const std::string pdir = dir + "/" + part_name(r, plan.tp);
+    ST_CHECK(make_directory(pdir));
+    ST_CHECK(write_side_files(in, pdir));
+    if (plan.quantized) ST_CHECK(write_file(pdir + "/" + kDescriptionFile, plan.description_text));
     Metadata md = common;
     md[kShardRankKey] = std::to_string(r);
     ST_ASSIGN(auto w, SafetensorsWriter::create(pdir + "/" + plan.weight_file, specs, md, WriterOptions{}));
@@ -364,7 +345,7 @@ Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, con
     if (opt.progress) opt.progress(i + 1, plan.outputs.size(), sum.output_bytes);
   }
   for (auto& w : writers) ST_CHECK(w->finish());
-  ST_CHECK(dir->commit());
+  ST_CHECK(out.commit());
   return sum;
 }
 
@@ -374,7 +355,7 @@ namespace {
 
 }  // namespace
 
-Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out, const MergeOptions& opt) {
+Result<MergeSummary> merge(const std::string& parts_dir, Output& out, const MergeOptions& opt) {
   ST_ASSIGN(auto ckpt, Checkpoint::open(parts_dir));
   if (ckpt->layout() != Layout::parts)
     return make_error(Errc::usage, "not a directory of part{r}-of-{N} folders", parts_dir);
@@ -426,17 +407,10 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
 
   // Output.
   const bool single = src.layout == "file" || src.layout == "stream";
-  if (!single && out == "-")
-    return make_error(Errc::usage, "the input was a " + src.layout + " directory: merge it to a directory, not '-'", out);
+  if (!single && out.is_stdout())
+    return make_error(Errc::usage, "the input was a " + src.layout + " directory: merge it to a directory, not '-'", "-");
   if (single && src.files.size() != 1) return make_error(Errc::format, "a single-file source must list one file", file0);
-  if (output_covers_input(out, parts_dir)) return make_error(Errc::usage, "output would replace the input parts", out);
-  struct stat sb {};
-  if (single && out != "-" && ::stat(out.c_str(), &sb) == 0 && !opt.force)
-    return make_error(Errc::exists, "output already exists (use -f to replace it)", out);
-  std::unique_ptr<OutputDir> dir;
-  if (!single) {
-    ST_ASSIGN(dir, OutputDir::create(out, opt.force));
-  }
+  const std::string dir = single ? std::string() : out.directory();
 
   MergeSummary sum;
   sum.tp = tp;
@@ -453,7 +427,7 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
     for (const auto& s : sources)
       if (s.file == f) specs.push_back(TensorSpec{s.name, s.dtype, s.shape});
     const Metadata& md = src.files[f].metadata;
-    const std::string path = single ? out : dir->file(src.files[f].name);
+    const std::string path = single ? out.file() : dir + "/" + src.files[f].name;
     // Checksums exactly when the input file had them: the same bytes give the same st.xxh3 value
     // and FILE.xxh3, so the merged file is the input's, byte for byte, either way.
     WriterOptions wo;
@@ -499,38 +473,34 @@ Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out,
     ST_CHECK(w->finish());
   }
 
-  if (dir) {
+  if (!single) {
     const Checkpoint& p0 = *parts[0];
-    for (const auto& [name, text] : p0.side_files()) {
-      if (name == kDescriptionFile) continue;
-      ST_CHECK(write_text(dir->file(name), text));
-    }
-    for (const auto& [name, text] : src.extra) ST_CHECK(write_text(dir->file(name), text));
+    ST_CHECK(write_side_files(p0, dir));
+    for (const auto& [name, text] : src.extra) ST_CHECK(write_file(dir + "/" + name, text));
+    const std::string desc_path = dir + "/" + kDescriptionFile;
     if (src.description) {
-      ST_CHECK(write_text(dir->file(kDescriptionFile), *src.description));
+      ST_CHECK(write_file(desc_path, *src.description));
     } else if (p0.description()) {
       const Description& pd = *p0.description();
-      ST_CHECK(write_text(dir->file(kDescriptionFile),
+      ST_CHECK(write_file(desc_path,
                           rebuild_description(pd, sources, [&](const ShardSource& s) { return pd.type_of(s.into); })));
     }
-    ST_CHECK(dir->commit());
   }
+  ST_CHECK(out.commit());
   return sum;
 }
 
-Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir) {
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/st-merged-XXXXXX";
-  if (!mkdtemp(tmpl.data()))
-    return make_error(Errc::io, std::string("cannot create a temporary directory: ") + std::strerror(errno), tmpl);
-  // A file or stream source merges into the file tmpl/merged, a directory source into the
-  // directory tmpl/merged; Checkpoint::open takes either.
-  auto merged = [&]() -> Result<std::unique_ptr<Checkpoint>> {
-    ST_CHECK(merge(parts_dir, tmpl + "/merged", MergeOptions{}));
-    return Checkpoint::open(tmpl + "/merged");
-  }();
-  remove_tree(tmpl);
-  return merged;
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir, const NoteFn& note) {
+  ST_ASSIGN(auto scratch, ScratchDir::create("st-merged", note));
+  // A file or stream source merges into the file SCRATCH/merged, a directory source into the
+  // directory SCRATCH/merged; Checkpoint::open takes either.
+  const std::string merged = scratch->path() + "/merged";
+  OutputRequest request;
+  request.path = merged;
+  request.inputs = {parts_dir};
+  ST_ASSIGN(auto out, open_output(request));
+  ST_CHECK(merge(parts_dir, *out, MergeOptions{}));
+  return Checkpoint::open(merged);
 }
 
 }  // namespace st

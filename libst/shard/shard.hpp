@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "libst/format/checkpoint.hpp"
+#include "libst/format/output.hpp"
 #include "libst/arch/tensor_parallel.hpp"
 #include "libst/shard/recipe.hpp"
 
@@ -31,7 +32,6 @@ struct ShardOptions {
   int tp = 1;
   bool pack = true;  // q/k/v -> query_key_value, gate/up -> gate_up_proj
   TpOptions rules;
-  bool force = false;  // replace an existing output directory
   ProgressFn progress;
   // st.shard.recipe / st.shard.source values longer than this are stored zstd-compressed.
   size_t compress_metadata_above = 1 << 20;
@@ -65,11 +65,11 @@ struct ShardSummary {
   size_t input_tensors = 0, part_tensors = 0;
   uint64_t input_bytes = 0, output_bytes = 0;
 };
-// Plans and writes OUT/part{r}-of-{N}/ atomically (nothing at OUT on error).
-Result<ShardSummary> shard(const Checkpoint& in, const std::string& out_dir, const ShardOptions& options);
+// Plans and writes part{r}-of-{N}/ folders into the directory output `out` and commits it
+// (nothing at the output on error).
+Result<ShardSummary> shard(const Checkpoint& in, Output& out, const ShardOptions& options);
 
 struct MergeOptions {
-  bool force = false;
   ProgressFn progress;
 };
 struct MergeSummary {
@@ -78,15 +78,17 @@ struct MergeSummary {
   uint64_t bytes = 0;
   std::string layout;
 };
-// Inverts shard(): reads OUT/part{r}-of-{N}/ and writes the original checkpoint at `out` (a
-// directory for hf / hf-sharded / quantized inputs, a file or "-" for a file or stream input),
-// checking that replicated tensors agree across ranks and rank-0-only tensors are zero elsewhere.
-Result<MergeSummary> merge(const std::string& parts_dir, const std::string& out, const MergeOptions& options);
+// Inverts shard(): reads DIR/part{r}-of-{N}/ and writes the original checkpoint to `out` (as a
+// directory for hf / hf-sharded / quantized inputs, a file or stdout for a file or stream input)
+// and commits it, checking that replicated tensors agree across ranks and rank-0-only tensors are
+// zero elsewhere.
+Result<MergeSummary> merge(const std::string& parts_dir, Output& out, const MergeOptions& options);
 
 // Opens a directory of part folders as the checkpoint they were split from (for tools that
-// evaluate or re-quantize parts): merges into a temporary directory under $TMPDIR, maps the
-// result and removes the temporary files at once (the mapping keeps the data; the disk space is
-// freed when the checkpoint is closed). Errors are merge()'s.
-Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir);
+// evaluate or re-quantize parts): merges into a scratch directory under $TMPDIR, maps the
+// result and removes the scratch directory at once (the mapping keeps the data; the disk space is
+// freed when the checkpoint is closed); a dead run's scratch directory is removed and reported
+// through `note`. Errors are merge()'s.
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir, const NoteFn& note = {});
 
 }  // namespace st

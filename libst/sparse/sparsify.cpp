@@ -154,7 +154,6 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   q.stats_path = o.stats_path;
   q.float_globs = o.float_globs;
   q.output = o.output;
-  q.force = o.force;
   q.threads = threads;
   prep.attach(q);
   q.progress = o.progress;

@@ -40,6 +40,7 @@
 
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
+#include "libst/format/output.hpp"
 #include "libst/quant/static_prep.hpp"
 #include "libst/format/stats.hpp"
 
@@ -72,8 +73,7 @@ struct SparsifyOptions {
   std::string stats_path;                  // names the statistics in errors
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names:
                                            // kept float (with their whole fused group)
-  std::string output;                      // directory
-  bool force = false;
+  Output* output = nullptr;                // open_output(): the directory to write (committed)
   int threads = 0;  // 0: hardware concurrency
   StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
   // Progress: input tensors done, total, input bytes done.

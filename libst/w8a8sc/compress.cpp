@@ -31,12 +31,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-Status write_text(const std::string& path, const std::string& text) {
-  ST_ASSIGN(auto f, OutputFile::create(path));
-  ST_CHECK(f->write(text.data(), text.size()));
-  return f->commit();
-}
-
 // config.json's "quantize" value (MindIE's loader reads it) changes from `from_q` to `to_q`;
 // only that value's text is replaced, so the two directions are exact inverses.
 std::string retag_config(const std::string& text, const char* from_q, const char* to_q) {
@@ -58,7 +52,7 @@ Status copy_side_files(const std::string& from, const std::string& to, const cha
       continue;
     if (name == "config.json") {
       ST_ASSIGN(const std::string text, read_file_text(entry.path().string()));
-      ST_CHECK(write_text(to + "/" + name, retag_config(text, from_q, to_q)));
+      ST_CHECK(write_file(to + "/" + name, retag_config(text, from_q, to_q), file_mode(entry.path().string())));
       continue;
     }
     ST_CHECK(copy_file(entry.path().string(), to + "/" + name));
@@ -176,7 +170,7 @@ Status compress_part(const std::string& in_dir, const std::string& out_dir, cons
       nd.set_type(name, type);
     }
   }
-  ST_CHECK(write_text(out_dir + "/" + kDescriptionFile, nd.dump()));
+  ST_CHECK(write_file(out_dir + "/" + kDescriptionFile, nd.dump()));
   return copy_side_files(in_dir, out_dir, "w8a8s", "w8a8sc");
 }
 
@@ -288,42 +282,42 @@ Status decompress_part(const std::string& in_dir, const std::string& out_dir, co
     if (consumed.count(name)) continue;
     nd.set_type(name, type == "W8A8SC" ? "W8A8S" : type);
   }
-  ST_CHECK(write_text(out_dir + "/" + kDescriptionFile, nd.dump()));
+  ST_CHECK(write_file(out_dir + "/" + kDescriptionFile, nd.dump()));
   return copy_side_files(in_dir, out_dir, "w8a8sc", "w8a8s");
 }
 
 using PartFn = Status (*)(const std::string&, const std::string&, const std::string&, const DirOptions&, DirSummary&);
 
-Result<DirSummary> run_dir(const std::string& in, const std::string& out, const DirOptions& opt, PartFn fn) {
+Result<DirSummary> run_dir(const std::string& in, Output& out, const DirOptions& opt, PartFn fn) {
   std::error_code ec;
   if (!fs::is_directory(in, ec)) return make_error(Errc::io, "not a directory", in);
-  if (same_file(in, out)) return make_error(Errc::usage, "output is the input directory", out);
+  if (out.is_stdout()) return make_error(Errc::usage, "the output is a directory: name one, not '-'", "-");
   ST_ASSIGN(const auto parts, part_folders(in));  // the one rule for a part set (libst/format/parts.hpp)
-  ST_ASSIGN(auto dir, OutputDir::create(out, opt.force));
+  const std::string& dir = out.directory();
   DirSummary sum;
   if (parts.empty()) {
-    ST_CHECK(fn(in, dir->temp_path(), "", opt, sum));
+    ST_CHECK(fn(in, dir, "", opt, sum));
   } else {
     sum.parts = static_cast<int>(parts.size());
     for (const auto& p : parts) {
-      const std::string to = dir->file(p.name);
-      if (!fs::create_directory(to, ec)) return make_error(Errc::io, "cannot create directory: " + ec.message(), to);
+      const std::string to = dir + "/" + p.name;
+      ST_CHECK(make_directory(to));
       ST_CHECK(fn(in + "/" + p.name, to, p.name, opt, sum));
     }
-    ST_CHECK(fn == compress_part ? copy_side_files(in, dir->temp_path(), "w8a8s", "w8a8sc")
-                                 : copy_side_files(in, dir->temp_path(), "w8a8sc", "w8a8s"));
+    ST_CHECK(fn == compress_part ? copy_side_files(in, dir, "w8a8s", "w8a8sc")
+                                 : copy_side_files(in, dir, "w8a8sc", "w8a8s"));
   }
-  ST_CHECK(dir->commit());
+  ST_CHECK(out.commit());
   return sum;
 }
 
 }  // namespace
 
-Result<DirSummary> compress_dir(const std::string& in, const std::string& out, const DirOptions& options) {
+Result<DirSummary> compress_dir(const std::string& in, Output& out, const DirOptions& options) {
   return run_dir(in, out, options, compress_part);
 }
 
-Result<DirSummary> decompress_dir(const std::string& in, const std::string& out, const DirOptions& options) {
+Result<DirSummary> decompress_dir(const std::string& in, Output& out, const DirOptions& options) {
   return run_dir(in, out, options, decompress_part);
 }
 

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "libst/core/error.hpp"
+#include "libst/format/output.hpp"
 #include "libst/w8a8sc/codec.hpp"
 
 namespace st::w8a8sc {
@@ -50,7 +51,6 @@ struct TensorReport {
 
 struct DirOptions {
   EncodeOptions codec;
-  bool force = false;  // replace an existing output directory
   // Called after each weight is compressed or restored (for progress and reports).
   std::function<void(const TensorReport&)> on_tensor;
 };
@@ -61,8 +61,9 @@ struct DirSummary {
   uint64_t raw_bytes = 0, compressed_bytes = 0;
 };
 
-Result<DirSummary> compress_dir(const std::string& in, const std::string& out, const DirOptions& options);
-Result<DirSummary> decompress_dir(const std::string& in, const std::string& out, const DirOptions& options);
+// Write into the directory output `out` (open_output) and commit it.
+Result<DirSummary> compress_dir(const std::string& in, Output& out, const DirOptions& options);
+Result<DirSummary> decompress_dir(const std::string& in, Output& out, const DirOptions& options);
 
 constexpr const char* kCodecKey = "st.w8a8sc.codec";
 constexpr const char* kCodecName = "st-tile-v1";

@@ -9,11 +9,11 @@ python3 "$ST_TESTS/../scripts/gen-llama-checkpoint.py" "$TMP/m" --layers 4 --hid
 # kill_mid SIGNAL: start a run, wait for its temporary directory, kill it. Returns 1 when the run
 # finished before it could be killed (machine too fast for this test).
 kill_mid() {
-  rm -rf "$TMP/out" "$TMP"/.out.tmp-*
+  rm -rf "$TMP/out" "$TMP"/.out.st-*
   "$Q" "$TMP/m" --dynamic -o "$TMP/out" -q -j 1 &
   local pid=$! i
   for ((i = 0; i < 2000; i++)); do
-    compgen -G "$TMP/.out.tmp-*/.quant_model_weight*" >/dev/null && break
+    compgen -G "$TMP/.out.st-tmp-*/.quant_model_weight*" >/dev/null && break
     kill -0 $pid 2>/dev/null || break
     sleep 0.005
   done

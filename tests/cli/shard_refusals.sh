@@ -63,8 +63,8 @@ expect_exit 0 "$ST_BIN/st-shard" -q "$L" --tp 2 -o "$TMP/parts"
 cp -r "$TMP/parts" "$TMP/parts.orig"
 refuse "output already exists (use -f to replace it)" "$ST_BIN/st-shard" "$L" --tp 4 -o "$TMP/parts"
 expect_no_file "$TMP/parts/part3-of-4"
-refuse "output would replace the input checkpoint" "$ST_BIN/st-shard" "$L" --tp 2 -o "$L" -f
-refuse "output would replace the input checkpoint" "$ST_BIN/st-shard" "$L" --tp 2 -o "$ST_FIXTURES" -f
+refuse "the output is the input" "$ST_BIN/st-shard" "$L" --tp 2 -o "$L" -f
+refuse "the output contains the input" "$ST_BIN/st-shard" "$L" --tp 2 -o "$ST_FIXTURES" -f
 expect_file "$L/model.safetensors"
 refuse "already split into part folders" "$ST_BIN/st-shard" "$TMP/parts" --tp 2 -o "$TMP/out"
 refuse "not a directory of part{r}-of-{N} folders" "$ST_BIN/st-shard" --merge "$L" -o "$TMP/out"

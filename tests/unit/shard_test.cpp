@@ -136,6 +136,16 @@ class ShardTest : public ::testing::Test {
   std::map<std::string, std::vector<uint8_t>> data_;
 };
 
+// shard() and merge() into a path through the output policy, as the tools call them.
+Result<ShardSummary> shard_to(const Checkpoint& in, const std::string& out, const ShardOptions& o) {
+  ST_ASSIGN(auto d, open_output({out, /*stream=*/false, false, {in.path()}, {}}));
+  return shard(in, *d, o);
+}
+Result<MergeSummary> merge_to(const std::string& parts, const std::string& out) {
+  ST_ASSIGN(auto d, open_output({out, /*stream=*/true, false, {parts}, {}}));
+  return merge(parts, *d, MergeOptions{});
+}
+
 std::vector<uint8_t> cat(std::initializer_list<std::vector<uint8_t>> parts) {
   std::vector<uint8_t> out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -150,7 +160,7 @@ TEST_F(ShardTest, PartsFollowTheRulesAndMergeBackExactly) {
     ShardOptions o;
     o.tp = tp;
     const std::string out = root_ + "/parts" + std::to_string(tp);
-    auto sum = shard(*in, out, o);
+    auto sum = shard_to(*in, out, o);
     ASSERT_TRUE(sum.ok()) << sum.error().str();
     const int kv_chunks = tp < 2 ? tp : 2;
     for (int r = 0; r < tp; ++r) {
@@ -192,7 +202,7 @@ TEST_F(ShardTest, PartsFollowTheRulesAndMergeBackExactly) {
       EXPECT_EQ(part->description()->top("fa_quant_type"), "FAQuant");
     }
     const std::string merged = root_ + "/merged" + std::to_string(tp);
-    auto m = merge(out, merged, MergeOptions{});
+    auto m = merge_to(out, merged);
     ASSERT_TRUE(m.ok()) << m.error().str();
     for (const char* f : {"quant_model_weight_w8a8.safetensors", "quant_model_weight_w8a8.safetensors.xxh3",
                           "quant_model_description.json", "config.json"})
@@ -204,7 +214,7 @@ TEST_F(ShardTest, OpenMergedGivesTheOriginalTensors) {
   auto in = open(model_);
   ShardOptions o;
   o.tp = 4;
-  ASSERT_TRUE(shard(*in, root_ + "/om", o).ok());
+  ASSERT_TRUE(shard_to(*in, root_ + "/om", o).ok());
   auto m = open_merged(root_ + "/om");
   ASSERT_TRUE(m.ok()) << m.error().str();
   ASSERT_EQ((*m)->tensors().size(), tensors_.size());
@@ -225,14 +235,14 @@ TEST_F(ShardTest, CompressedRecipeRoundTrips) {
   ShardOptions o;
   o.tp = 2;
   o.compress_metadata_above = 0;  // force st.shard.recipe.zst / st.shard.source.zst
-  ASSERT_TRUE(shard(*in, root_ + "/z", o).ok());
+  ASSERT_TRUE(shard_to(*in, root_ + "/z", o).ok());
   auto part = open(root_ + "/z/part1-of-2");
   const Metadata& md = part->header(0).metadata;
   EXPECT_EQ(md.count("st.shard.recipe"), 0u);
   ASSERT_EQ(md.count("st.shard.recipe.zst"), 1u);
   EXPECT_EQ(md.count("st.shard.source.zst"), 1u);
   part.reset();
-  ASSERT_TRUE(merge(root_ + "/z", root_ + "/zm", MergeOptions{}).ok());
+  ASSERT_TRUE(merge_to(root_ + "/z", root_ + "/zm").ok());
   EXPECT_EQ(slurp(root_ + "/zm/quant_model_weight_w8a8.safetensors"), slurp(model_ + "/quant_model_weight_w8a8.safetensors"));
 }
 
@@ -241,11 +251,11 @@ TEST_F(ShardTest, NoPackKeepsNames) {
   ShardOptions o;
   o.tp = 2;
   o.pack = false;
-  ASSERT_TRUE(shard(*in, root_ + "/np", o).ok());
+  ASSERT_TRUE(shard_to(*in, root_ + "/np", o).ok());
   auto part = open(root_ + "/np/part1-of-2");
   EXPECT_NE(part->find("model.layers.0.self_attn.q_proj.weight"), nullptr);
   EXPECT_EQ(part->find("model.layers.0.self_attn.query_key_value.weight"), nullptr);
-  ASSERT_TRUE(merge(root_ + "/np", root_ + "/npm", MergeOptions{}).ok());
+  ASSERT_TRUE(merge_to(root_ + "/np", root_ + "/npm").ok());
   EXPECT_EQ(slurp(root_ + "/npm/quant_model_weight_w8a8.safetensors"), slurp(model_ + "/quant_model_weight_w8a8.safetensors"));
 }
 
@@ -253,13 +263,13 @@ TEST_F(ShardTest, RefusalsLeaveNoOutput) {
   auto in = open(model_);
   ShardOptions o;
   o.tp = 3;
-  auto r = shard(*in, root_ + "/three", o);
+  auto r = shard_to(*in, root_ + "/three", o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("4 attention heads"), std::string::npos) << r.error().message;
   EXPECT_NE(::access((root_ + "/three").c_str(), F_OK), 0);
   o.tp = 2;
-  ASSERT_TRUE(shard(*in, root_ + "/two", o).ok());
-  auto again = shard(*in, root_ + "/two", o);
+  ASSERT_TRUE(shard_to(*in, root_ + "/two", o).ok());
+  auto again = shard_to(*in, root_ + "/two", o);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, Errc::exists);
 }
@@ -268,7 +278,7 @@ TEST_F(ShardTest, MergeRefusesTamperedParts) {
   auto in = open(model_);
   ShardOptions o;
   o.tp = 2;
-  ASSERT_TRUE(shard(*in, root_ + "/p", o).ok());
+  ASSERT_TRUE(shard_to(*in, root_ + "/p", o).ok());
   // Flip a byte of a replicated norm in part 1 (its offset found from the part's header).
   {
     auto part = open(root_ + "/p/part1-of-2");
@@ -285,13 +295,13 @@ TEST_F(ShardTest, MergeRefusesTamperedParts) {
     io.seekp(static_cast<std::streamoff>(at));
     io.write(&c, 1);
   }
-  auto m = merge(root_ + "/p", root_ + "/m", MergeOptions{});
+  auto m = merge_to(root_ + "/p", root_ + "/m");
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().tensor, "model.norm.weight");
   EXPECT_NE(::access((root_ + "/m").c_str(), F_OK), 0);
   // A missing part.
   remove_tree(root_ + "/p/part1-of-2");
-  EXPECT_FALSE(merge(root_ + "/p", root_ + "/m", MergeOptions{}).ok());
+  EXPECT_FALSE(merge_to(root_ + "/p", root_ + "/m").ok());
 }
 
 TEST_F(ShardTest, PackingNeedsEqualSharedScales) {
@@ -314,11 +324,11 @@ TEST_F(ShardTest, PackingNeedsEqualSharedScales) {
   auto in = open(dir);
   ShardOptions o;
   o.tp = 2;
-  auto r = shard(*in, root_ + "/oddp", o);
+  auto r = shard_to(*in, root_ + "/oddp", o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("--no-pack"), std::string::npos) << r.error().message;
   o.pack = false;
-  EXPECT_TRUE(shard(*in, root_ + "/oddp", o).ok());
+  EXPECT_TRUE(shard_to(*in, root_ + "/oddp", o).ok());
 }
 
 }  // namespace
