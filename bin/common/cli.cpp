@@ -44,14 +44,18 @@ bool reader_gone() {
   return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
-// The tool's exit code, or kExitError when what it printed on stdout could not be written.
+// The tool's exit code, or kExitError when what it printed on stdout could not be written. The
+// write that failed may lie in the past (ferror): errno still tells why when it is a write's error.
 int check_stdout(int code) {
-  errno = 0;
+  const int before = errno;
   const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
-  const int err = errno;
   if (!failed) return code;
-  if (code == kExitError || err == EPIPE || reader_gone()) return kExitError;  // said already, or quiet
-  return report(make_error(Errc::io, std::string("cannot write to stdout") + (err ? std::string(": ") + std::strerror(err) : "")));
+  if (code == kExitError || errno == EPIPE || reader_gone()) return kExitError;  // said already, or quiet
+  std::string why;
+  for (const int err : {errno, before})
+    if (why.empty() && (err == ENOSPC || err == EDQUOT || err == EIO || err == EFBIG || err == EBADF))
+      why = std::string(": ") + std::strerror(err);
+  return report(make_error(Errc::io, "cannot write to stdout" + why));
 }
 
 }  // namespace

@@ -171,16 +171,16 @@ void Output::recover_journal(const NoteFn& note) {
   if (!text) return;
   std::string pid = *text;
   while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-  const std::string aside = sibling(".st-old-" + pid);
-  std::string done;
-  if (exists(final_)) {
+  const std::string aside = sibling(".st-old-" + pid), by = "an interrupted run (pid " + pid + ")";
+  std::string done = "removed '" + journal + "', left by " + by;
+  if (exists(aside) && exists(final_)) {
     remove_tree(aside);
-    done = "completed the replacement of '" + typed_ + "'";
+    done = "completed the replacement of '" + typed_ + "' that " + by + " began";
   } else if (exists(aside) && ::rename(aside.c_str(), final_.c_str()) == 0) {
-    done = "restored the previous '" + typed_ + "'";
+    done = "restored the previous '" + typed_ + "', which " + by + " was replacing";
   }
   ::unlink(journal.c_str());
-  if (note && !done.empty()) note(done + ", which an interrupted run (pid " + pid + ") was replacing");
+  if (note) note(done);
 }
 
 Output::~Output() {
@@ -261,7 +261,16 @@ Status Output::install(const std::string& from) {
 // killed between them leaves the journal for the next run (recover_journal).
 Status Output::replace_in_two_steps(const std::string& from) {
   const std::string journal = sibling(".st-journal"), aside = sibling(".st-old-" + pid_text());
-  ST_CHECK(write_file(journal, pid_text() + "\n"));
+  const int fd = ::open(journal.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot write the replacement journal");
+  const std::string line = pid_text() + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) {
+    const Error e = io_error("cannot write the replacement journal");
+    ::unlink(journal.c_str());
+    return e;
+  }
   fsync_dir(parent_);
   test_pause();
   if (::rename(final_.c_str(), aside.c_str()) != 0) {

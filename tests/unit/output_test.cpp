@@ -281,11 +281,32 @@ TEST(Output, AnInterruptedReplacementIsRolledBackOrCompleted) {
     ASSERT_FALSE(out);  // the output is back, and -f was not given
     EXPECT_EQ(out.error().code, st::Errc::exists);
     ASSERT_EQ(notes.size(), 1u);
-    EXPECT_NE(notes[0].find(new_in_place ? "completed the replacement" : "restored the previous"), std::string::npos)
+    EXPECT_NE(notes[0].find(new_in_place ? "completed the replacement of '" + path + "' that an interrupted run (pid " +
+                                                dead + ") began"
+                                          : "restored the previous '" + path + "', which an interrupted run (pid " + dead +
+                                                ") was replacing"),
+              std::string::npos)
         << notes[0];
     EXPECT_EQ(st_test::read_bytes(path + "/a.txt"), new_in_place ? "new" : "old");
     EXPECT_EQ(st_test::list_all(dir.path()), std::vector<std::string>{"model"});
   }
+}
+
+// Killed after writing the journal, before the first rename: the output was never touched.
+TEST(Output, AJournalWithoutAReplacementIsRemoved) {
+  TempDir dir;
+  const std::string dead = dead_pid(), path = dir / "model";
+  st_test::make_dir(path);
+  st_test::write_bytes(dir / ".model.st-journal", dead + "\n");
+  std::vector<std::string> notes;
+  auto r = request(path, true);
+  r.note = [&](const std::string& n) { notes.push_back(n); };
+  ASSERT_TRUE(st::open_output(r));
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("removed '" + dir.path() + "/.model.st-journal', left by an interrupted run (pid " + dead),
+            std::string::npos)
+      << notes[0];
+  EXPECT_EQ(st_test::list_all(dir.path()), std::vector<std::string>{"model"});
 }
 
 TEST(Output, PathsInsideTheTemporaryAreShownAsTyped) {
