@@ -17,16 +17,19 @@ int main(int argc, char** argv) {
                "decoder linear input min, max, per-channel absmax and sum of squares, token count; per attention "
                "block per-head absmax of q, k, v (MLA: absorbed q and the KV latent). Format: st-calibrate(1)",
                "st-calibrate"};
-  std::string model_path, data_path, output;
+  std::string model_path, data_path, output, tokenizer;
   int64_t samples = 0, seq_len = 0;
   int threads = 0;
   bool force = false, quiet = false;
   app.add_option("MODEL", model_path, "float checkpoint: .safetensors file or HF directory")->required();
   app.add_option("--data", data_path,
-                 "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32 (with --seq-len)")
+                 "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32 (with --seq-len);\n"
+                 "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)")
       ->required();
+  app.add_option("--tokenizer", tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)");
   app.add_option("--samples", samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
-  app.add_option("--seq-len", seq_len, "tokens per sequence: required for raw uint32 data; truncates JSONL lines")
+  app.add_option("--seq-len", seq_len,
+                 "tokens per sequence: required for raw uint32 data; truncates JSONL ids; packs text (st-tokenize --pack)")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
   app.add_option("-o,--output", output, "statistics file to write (.safetensors)")->required();
   app.add_flag("-f,--force", force, "replace an existing output file");
@@ -35,11 +38,12 @@ int main(int argc, char** argv) {
   st::cli::add_version_flag(app);
   return st::cli::run(app, argc, argv, [&] {
     if (threads > 0) st::model::set_threads(threads);
-    if (seq_len == 0 && !st::model::is_jsonl_path(data_path))
+    if (seq_len == 0 && st::model::is_raw_ids_path(data_path))
       return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", data_path));
     auto out = st::cli::open_output({output, /*stream=*/true, force, {model_path, data_path}, {}});
     if (!out) return st::cli::report(out.error());
-    auto data = st::model::load_tokens(data_path, seq_len, samples);
+    auto data = st::model::load_tokens(
+        data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer});
     if (!data) return st::cli::report(data.error());
     auto ck = st::Checkpoint::open(model_path);
     if (!ck) return st::cli::report(ck.error());

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
                "float model's perplexity, the KL divergence of the quantized model from it per position (mean, "
                "p99) and top-1 agreement",
                "st-eval"};
-  std::string model_path, quant_path, data_path;
+  std::string model_path, quant_path, data_path, tokenizer;
   int64_t samples = 0, seq_len = 0;
   int threads = 0;
   bool json = false, kl = false, quiet = false;
@@ -48,10 +48,14 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--quant", quant_path, "quantized directory (or its parts) to judge against MODEL (the float model)");
   app.add_option("--data", data_path,
-                 "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32")
+                 "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32;\n"
+                 "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)")
       ->required();
+  app.add_option("--tokenizer", tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)");
   app.add_option("--samples", samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
-  app.add_option("--seq-len", seq_len, "tokens per sequence: cuts raw uint32 data (default 512) or truncates JSONL lines")
+  app.add_option("--seq-len", seq_len,
+                 "tokens per sequence: cuts raw uint32 data (default 512), truncates JSONL ids, packs text\n"
+                 "(st-tokenize --pack; default: one sequence per document)")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
   app.add_flag("--kl-divergence", kl, "report KL divergence and top-1 agreement (needs --quant; on by default with it)");
   app.add_flag("--json", json, "print one JSON object on stdout");
@@ -62,8 +66,9 @@ int main(int argc, char** argv) {
     if (kl && quant_path.empty())
       return st::cli::report(st::make_error(st::Errc::usage, "--kl-divergence needs --quant QDIR"));
     if (threads > 0) st::model::set_threads(threads);
-    if (seq_len == 0 && !st::model::is_jsonl_path(data_path)) seq_len = 512;
-    auto data = st::model::load_tokens(data_path, seq_len, samples);
+    if (seq_len == 0 && st::model::is_raw_ids_path(data_path)) seq_len = 512;
+    auto data = st::model::load_tokens(
+        data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer});
     if (!data) return st::cli::report(data.error());
     auto model = open_model(model_path);
     if (!model) return st::cli::report(model.error());

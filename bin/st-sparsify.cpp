@@ -95,10 +95,13 @@ int main(int argc, char** argv) {
                  "Gram matrices; needs --data), wanda (|W|*||x||2), magnitude (|W|) or nm (N:M structured, Wanda scores)")
       ->check(CLI::IsMember({"auto", "wanda", "magnitude", "nm", "sparsegpt"}));
   std::string data;
-  int64_t samples = 0, seq_len = 0;
-  app.add_option("--data", data, "calibration token ids for sparsegpt (JSONL input_ids or raw uint32 with --seq-len)");
-  app.add_option("--samples", samples, "with --data: use the first N sequences (default: all)");
-  app.add_option("--seq-len", seq_len, "with --data: tokens per sequence");
+  st::model::DataOptions data_options;
+  app.add_option("--data", data,
+                 "calibration data for sparsegpt: token ids (JSONL input_ids, raw uint32 with --seq-len) or text\n"
+                 "(JSONL \"text\", *.txt), as st-calibrate reads it");
+  app.add_option("--samples", data_options.samples, "with --data: use the first N sequences (default: all)");
+  app.add_option("--seq-len", data_options.seq_len, "with --data: tokens per sequence (text: packs, as st-calibrate)");
+  app.add_option("--tokenizer", data_options.tokenizer, "with text --data: tokenizer.json or its directory (default: MODEL's)");
   app.add_option("--ratio", spec.ratio, "fraction of each output row to zero (default 0.5)");
   app.add_option("--nm", nm, "with --method nm: keep N of every M consecutive weights (default 2:4)");
   app.add_option("--protect", spec.protect, "fraction of each row's largest |W| never pruned (default 0)");
@@ -132,12 +135,11 @@ int main(int argc, char** argv) {
     if ((method == "auto" || method == "sparsegpt") && data.empty()) {
       // Statistics that name their calibration data (__metadata__ "st.stats.data") let the
       // default be SparseGPT on the same tokens.
-      const auto& md = stats->metadata;
-      const auto it = md.find("st.stats.data");
-      if (it != md.end() && std::filesystem::is_regular_file(it->second)) {
-        data = it->second;
-        if (samples == 0 && md.count("st.stats.samples")) samples = std::atoll(md.at("st.stats.samples").c_str());
-        if (seq_len == 0 && md.count("st.stats.seq_len")) seq_len = std::atoll(md.at("st.stats.seq_len").c_str());
+      if (auto recorded = st::model::recorded_data(stats->metadata)) {
+        data = recorded->path;
+        if (data_options.samples == 0) data_options.samples = recorded->options.samples;
+        if (data_options.seq_len == 0) data_options.seq_len = recorded->options.seq_len;
+        if (data_options.tokenizer.empty()) data_options.tokenizer = recorded->options.tokenizer;
       }
     }
     auto out = st::cli::open_output({out_path, /*stream=*/true, force, {model, stats_path, data}, {}});
@@ -174,7 +176,8 @@ int main(int argc, char** argv) {
     std::optional<st::GramSet> gram;
     if (spec.method == st::SparsifyMethod::sparsegpt) {
       if (data.empty()) return st::cli::report(st::make_error(st::Errc::usage, "--method sparsegpt needs --data"));
-      auto g = st::collect_gram(**ckpt, *arch, data, samples, seq_len);
+      if (data_options.tokenizer.empty()) data_options.tokenizer = st::model::model_tokenizer(model);
+      auto g = st::collect_gram(**ckpt, *arch, data, data_options);
       if (!g) return st::cli::report(g.error());
       gram = std::move(*g);
     }

@@ -1,12 +1,17 @@
 // Reading token-id files (JSONL or raw uint32) and checking them against a model's config.
 #include "libst/data/tokens.hpp"
-#include "libst/core/paths.hpp"
 
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "libst/core/paths.hpp"
+#include "libst/data/text_data.hpp"
+#include "libst/format/checksum.hpp"
+#include "libst/text/documents.hpp"
+#include "libst/text/lines.hpp"
 
 namespace st::model {
 
@@ -15,28 +20,18 @@ namespace {
 Result<TokenData> load_jsonl(const std::string& path, std::istream& in, int64_t seq_len, int64_t samples) {
   TokenData d;
   d.path = path;
+  text::LineReader reader(in);
   std::string line;
-  for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
+  for (;;) {
+    ST_ASSIGN(bool more, reader.next(line));
+    if (!more) break;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = "line " + std::to_string(lineno) + ": ";
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) return make_error(Errc::format, where + "not valid JSON", path);
-    const nlohmann::json* ids = &j;
-    if (j.is_object()) {
-      auto it = j.find("input_ids");
-      if (it == j.end()) return make_error(Errc::format, where + "no \"input_ids\" array", path);
-      ids = &*it;
-    }
-    if (!ids->is_array()) return make_error(Errc::format, where + "\"input_ids\" is not an array", path);
-    std::vector<int32_t> seq;
-    for (const auto& v : *ids) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
-        return make_error(Errc::format, where + "token ids must be non-negative integers", path);
-      seq.push_back(int32_t(v.get<int64_t>()));
-    }
-    if (seq_len > 0 && int64_t(seq.size()) > seq_len) seq.resize(size_t(seq_len));
-    if (seq.size() < 2) return make_error(Errc::format, where + "a sequence needs at least 2 tokens", path);
-    d.seqs.push_back(std::move(seq));
+    const std::string where = "line " + std::to_string(reader.line_number()) + ": ";
+    auto seq = text::parse_ids_line(line);
+    if (!seq) return make_error(Errc::format, where + seq.error().message, path);
+    if (seq_len > 0 && int64_t(seq->size()) > seq_len) seq->resize(size_t(seq_len));
+    if (seq->size() < 2) return make_error(Errc::format, where + "a sequence needs at least 2 tokens", path);
+    d.seqs.push_back(std::move(*seq));
     if (samples > 0 && int64_t(d.seqs.size()) == samples) break;
   }
   return d;
@@ -74,16 +69,55 @@ Result<TokenData> load_raw(const std::string& path, std::istream& in, int64_t se
 
 }  // namespace
 
-bool is_jsonl_path(const std::string& path) { return ends_with(path, ".jsonl") || ends_with(path, ".json"); }
+bool is_raw_ids_path(const std::string& path) {
+  return !ends_with(path, ".jsonl") && !ends_with(path, ".json") && !ends_with(path, ".txt");
+}
 
-Result<TokenData> load_tokens(const std::string& path, int64_t seq_len, int64_t samples) {
+std::string model_tokenizer(const std::string& model_path) {
+  return is_directory(model_path) ? model_path : dir_name(model_path);
+}
+
+Result<DataFormat> data_format(const std::string& path) {
+  if (ends_with(path, ".txt")) return DataFormat::text_plain;
+  if (is_raw_ids_path(path)) return DataFormat::raw_ids;
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
-  Result<TokenData> d = is_jsonl_path(path) ? load_jsonl(path, in, seq_len, samples)
-                                                                                : load_raw(path, in, seq_len, samples);
+  text::LineReader reader(in);
+  std::string line;
+  for (;;) {
+    auto more = reader.next(line);
+    if (!more) return std::move(more.error()).in_file(path);
+    if (!*more) return DataFormat::ids_jsonl;  // empty: load_tokens says there is nothing
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    const bool text = j.is_object() && j.contains("text") && !j.contains("input_ids");
+    return text ? DataFormat::text_jsonl : DataFormat::ids_jsonl;
+  }
+}
+
+Result<TokenData> load_tokens(const std::string& path, const DataOptions& o) {
+  ST_ASSIGN(DataFormat format, data_format(path));
+  ST_ASSIGN(uint64_t hash, xxh3_file(path));
+  Result<TokenData> d = make_error(Errc::format, "", path);
+  if (format == DataFormat::text_jsonl || format == DataFormat::text_plain) {
+    d = load_text(path, format == DataFormat::text_jsonl ? text::TextFormat::jsonl : text::TextFormat::plain, o);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error(Errc::io, std::string("cannot open: ") + std::strerror(errno), path);
+    d = format == DataFormat::ids_jsonl ? load_jsonl(path, in, o.seq_len, o.samples)
+                                        : load_raw(path, in, o.seq_len, o.samples);
+  }
   if (!d) return d;
   if (d->seqs.empty()) return make_error(Errc::format, "no token sequences in the data", path);
+  d->data_hash = hash;
   return d;
+}
+
+Result<TokenData> load_tokens(const std::string& path, int64_t seq_len, int64_t samples) {
+  DataOptions o;
+  o.seq_len = seq_len;
+  o.samples = samples;
+  return load_tokens(path, o);
 }
 
 Status check_tokens(const TokenData& data, const ModelConfig& cfg) {
@@ -92,7 +126,8 @@ Status check_tokens(const TokenData& data, const ModelConfig& cfg) {
     if (int64_t(seq.size()) > cfg.max_positions)
       return make_error(Errc::usage,
                         "sequence " + std::to_string(s) + " has " + std::to_string(seq.size()) +
-                            " tokens, more than max_position_embeddings (" + std::to_string(cfg.max_positions) + ")",
+                            " tokens, more than max_position_embeddings (" + std::to_string(cfg.max_positions) + ")" +
+                            (data.tokenizer.empty() ? "" : ": --seq-len packs text into shorter sequences"),
                         data.path);
     for (size_t t = 0; t < seq.size(); ++t)
       if (seq[t] >= cfg.vocab)

@@ -1,19 +1,27 @@
-// Token-id data for st-eval and st-calibrate: JSONL with "input_ids" arrays, or raw
-// little-endian uint32 ids cut into sequences of a fixed length.
+// Token data for st-eval, st-calibrate and st-sparsify: token ids (JSONL with "input_ids"
+// arrays, or raw little-endian uint32 ids cut into sequences of a fixed length) or text (JSONL
+// with a "text" string per line, or plain .txt lines) tokenized with a model's tokenizer.json.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "libst/core/error.hpp"
 #include "libst/arch/config.hpp"
+#include "libst/format/safetensors.hpp"
 
 namespace st::model {
 
 struct TokenData {
   std::string path;
   std::vector<std::vector<int32_t>> seqs;
+  // Where the ids came from (recorded in statistics by record_provenance).
+  uint64_t data_hash = 0;       // XXH3-64 of the data file
+  std::string tokenizer;        // text data: the tokenizer.json used; empty for ids
+  uint64_t tokenizer_hash = 0;  // its XXH3-64
+  int64_t packed = 0;           // text data: the length documents were packed to, 0 for one per document
   int64_t total_tokens() const {
     int64_t n = 0;
     for (const auto& s : seqs) n += int64_t(s.size());
@@ -21,17 +29,44 @@ struct TokenData {
   }
 };
 
-// A file named *.jsonl or *.json is JSONL: one JSON object per line with an "input_ids" array
-// of non-negative integers (or a bare array); seq_len > 0 cuts each line to its first seq_len ids.
-// Any other file is raw little-endian uint32 ids; seq_len (> 0, required) is the sequence length
-// and the file must hold a whole number of sequences. samples > 0 keeps the first `samples`.
-// Errors: unreadable or malformed file, no sequences, a sequence shorter than 2 tokens.
+struct DataOptions {
+  // ids JSONL: cut each line to its first seq_len ids. Raw uint32: the sequence length
+  // (required). Text: pack the documents into sequences of seq_len (st-tokenize --pack's rule,
+  // libst/text/pack.hpp); 0 keeps one sequence per document (st-tokenize's lines).
+  int64_t seq_len = 0;
+  int64_t samples = 0;    // > 0: keep the first `samples` sequences
+  std::string tokenizer;  // text data: a tokenizer.json or a directory holding one
+};
+
+// What a data file holds, by its name and (JSONL) its first line: *.jsonl / *.json hold ids
+// ("input_ids" or a bare array) or text ("text"); *.txt is text; any other name raw uint32 ids.
+enum class DataFormat { ids_jsonl, text_jsonl, text_plain, raw_ids };
+Result<DataFormat> data_format(const std::string& path);
+
+// Text is tokenized with special tokens (HF add_special_tokens=True). Errors: unreadable or
+// malformed file, no sequences, a sequence shorter than 2 tokens, text data without a tokenizer.
+Result<TokenData> load_tokens(const std::string& path, const DataOptions& options);
 Result<TokenData> load_tokens(const std::string& path, int64_t seq_len, int64_t samples);
 
-// True when load_tokens reads the file as JSONL (by its name), so no --seq-len is needed.
-bool is_jsonl_path(const std::string& path);
+// True when the file is raw uint32 ids by its name (neither JSONL nor .txt): it needs a length.
+bool is_raw_ids_path(const std::string& path);
+
+// The tokenizer a model path implies: the directory itself, or a file's directory.
+std::string model_tokenizer(const std::string& model_path);
 
 // Every id < vocab and every sequence within max_position_embeddings.
 Status check_tokens(const TokenData& data, const ModelConfig& cfg);
+
+// The data's provenance as statistics metadata: st.stats.data (realpath), st.stats.data_xxh3,
+// and for text st.stats.tokenizer (realpath), st.stats.tokenizer_xxh3 and st.stats.pack.
+void record_provenance(const TokenData& data, Metadata& md);
+
+// The data statistics name, to load the same sequences again (st-sparsify's default): nullopt
+// when none is recorded, or the file (or tokenizer) is gone or no longer has the recorded hash.
+struct RecordedData {
+  std::string path;
+  DataOptions options;
+};
+std::optional<RecordedData> recorded_data(const Metadata& md);
 
 }  // namespace st::model

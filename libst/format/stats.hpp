@@ -12,7 +12,9 @@
 // For every attention block A (e.g. "model.layers.0.self_attn"), what attention quantization
 // needs, all F32 (see st-calibrate(1) for each tool's exact tensors):
 //   A.<name>        e.g. A.q_absmax [heads], A.k_absmax [kv_heads], A.v_absmax [kv_heads]
-// __metadata__: "st.stats.version" = "1", "st.stats.samples", "st.stats.seq_len", "st.stats.model".
+// __metadata__: "st.stats.version" = "1", "st.stats.samples", "st.stats.seq_len", "st.stats.model",
+// and where the data came from (libst/data/tokens.hpp record_provenance): "st.stats.data",
+// "st.stats.data_xxh3", for text "st.stats.tokenizer", "st.stats.tokenizer_xxh3", "st.stats.pack".
 #pragma once
 
 #include <cstdint>

@@ -129,11 +129,9 @@ Result<ActivationStats> calibrate(Model& model, const TokenData& data, const Cal
   s.metadata["st.stats.samples"] = std::to_string(data.seqs.size());
   s.metadata["st.stats.seq_len"] = std::to_string(longest);
   s.metadata["st.stats.model"] = model.path();
-  // Naming the data lets st-sparsify default to SparseGPT on the same tokens.
-  if (char* full = realpath(data.path.c_str(), nullptr)) {
-    s.metadata["st.stats.data"] = full;
-    std::free(full);
-  }
+  // Naming the data (and its hash, and the tokenizer of text) lets st-sparsify default to
+  // SparseGPT on the same tokens.
+  record_provenance(data, s.metadata);
   return s;
 }
 

@@ -31,7 +31,8 @@ class StatsCollector : public Observer {
 using CalibrateProgress = std::function<void(int64_t, int64_t, int64_t)>;  // done, total, tokens
 
 // Runs every sequence through the model and returns the statistics, with metadata
-// st.stats.samples, st.stats.seq_len (longest sequence) and st.stats.model.
+// st.stats.samples, st.stats.seq_len (longest sequence), st.stats.model and the data's
+// provenance (record_provenance: path, hash, and for text the tokenizer and packing).
 Result<ActivationStats> calibrate(Model& model, const TokenData& data, const CalibrateProgress& progress = {});
 
 }  // namespace st::model

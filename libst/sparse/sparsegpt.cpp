@@ -80,9 +80,9 @@ uint64_t gram_bytes(const Architecture& arch, int workers) {
 }
 
 Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
-                             int64_t samples, int64_t seq_len) {
+                             const model::DataOptions& data_options) {
   ST_ASSIGN(auto m, model::Model::load(ckpt));
-  ST_ASSIGN(model::TokenData data, model::load_tokens(data_path, seq_len, samples));
+  ST_ASSIGN(model::TokenData data, model::load_tokens(data_path, data_options));
   ST_CHECK(model::check_tokens(data, m->config()));
   int64_t longest = 0;
   for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, static_cast<int64_t>(s.size()));

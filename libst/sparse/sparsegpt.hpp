@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "libst/arch/architecture.hpp"
+#include "libst/data/tokens.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
 #include "libst/sparse/sparsify.hpp"
@@ -38,7 +39,7 @@ struct GramSet {
 uint64_t gram_bytes(const Architecture& arch, int workers);
 
 Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
-                             int64_t samples, int64_t seq_len);
+                             const model::DataOptions& data_options);
 
 // Prunes W (fp32 [n, k]) in place as above. H: k x k Gram (not modified). Returns the number of
 // weights zeroed. Errors: H not positive definite even after damping (Errc::numeric).

@@ -113,6 +113,8 @@ run tok_calib "$B/st-tokenize" $L fx/data/calib_text.jsonl
 run tok_pack "$B/st-tokenize" --pack 512 -j 2 $L fx/data/eval_text.jsonl -q
 run tok_count "$B/st-tokenize" --count $L fx/data/eval_text.jsonl
 run tok_decode "$B/st-tokenize" --decode $L fx/reference/eval_text_hf_ids.jsonl
+run cal_text "$B/st-calibrate" $L --data fx/data/calib_text.jsonl --samples 4 --seq-len 256 -o out/cal_text.st -q
+run ev_text "$B/st-eval" $L --data fx/data/eval_text.jsonl --samples 2 --json -q
 
 python3 "$ST_TESTS/cli/manifest_hash.py" out "$ST_FIXTURES" >"$TMP/manifest.txt"
 expect_golden output_manifest.txt "$TMP/manifest.txt"
