@@ -3,14 +3,7 @@
 
 namespace st::text {
 
-namespace {
-
 using json = nlohmann::json;
-
-Error unsupported(const std::string& what) { return make_error(Errc::unsupported, what + " is not supported"); }
-Error malformed(const std::string& what) { return make_error(Errc::format, what); }
-
-}  // namespace
 
 Result<std::string> get_string(const json& j, const char* key, const std::string& where, const char* fallback) {
   auto it = j.find(key);

@@ -8,6 +8,10 @@
 
 namespace st::text {
 
+// Errors of tokenizer.json parsing: a feature not supported, a field malformed.
+inline Error unsupported(const std::string& what) { return make_error(Errc::unsupported, what + " is not supported"); }
+inline Error malformed(const std::string& what) { return make_error(Errc::format, what); }
+
 // A string field; a missing or null one is `fallback`, or an error when fallback is nullptr.
 Result<std::string> get_string(const nlohmann::json& j, const char* key, const std::string& where,
                                const char* fallback);

@@ -10,8 +10,6 @@ namespace {
 
 using json = nlohmann::json;
 
-Error unsupported(const std::string& what) { return make_error(Errc::unsupported, what + " is not supported"); }
-Error malformed(const std::string& what) { return make_error(Errc::format, what); }
 
 Result<std::vector<std::pair<std::string, std::string>>> parse_merges(const json& merges) {
   if (!merges.is_array()) return malformed("model: \"merges\" is not a list");
