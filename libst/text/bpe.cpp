@@ -197,7 +197,7 @@ bool Bpe::merge_of(int32_t a, int32_t b, uint32_t& rank, int32_t& merged) const 
 // One symbol from a character not found as such: its "<0xXX>" bytes with byte fallback (the
 // pending unknown stays pending, as in HF), else the unknown token (fused with a pending one when
 // fuse_unk), else nothing.
-void Bpe::add_symbol(std::string_view s, std::vector<Symbol>& word, int32_t& pending_unk, size_t& unk_count) const {
+void Bpe::add_symbol(std::string_view s, std::vector<Symbol>& word, int32_t& pending_unk) const {
   const int32_t id = index_.find(s);
   auto push = [&](int32_t sym) { word.push_back({sym, int32_t(word.size()) - 1, -1, false}); };
   if (id >= 0) {
@@ -216,7 +216,6 @@ void Bpe::add_symbol(std::string_view s, std::vector<Symbol>& word, int32_t& pen
   if (unk_id_ < 0) return;
   if (pending_unk >= 0 && !options_.fuse_unk) push(pending_unk);
   pending_unk = unk_id_;
-  ++unk_count;
 }
 
 void Bpe::merge_word(std::string_view piece, bool bytes, std::vector<int32_t>& out) const {
@@ -231,19 +230,18 @@ void Bpe::merge_word(std::string_view piece, bool bytes, std::vector<int32_t>& o
   word.clear();
   heap.clear();
   int32_t pending_unk = -1;
-  size_t unk_count = 0;
   if (bytes) {
     for (char c : piece) {
       const auto b = static_cast<unsigned char>(c);
       if (byte_symbol_[b] >= 0 && pending_unk < 0)
         word.push_back({byte_symbol_[b], int32_t(word.size()) - 1, -1, false});
       else
-        add_symbol(byte_char_[b], word, pending_unk, unk_count);
+        add_symbol(byte_char_[b], word, pending_unk);
     }
   } else {
     for (size_t i = 0; i < piece.size();) {
       const size_t n = std::min(utf8_len(static_cast<unsigned char>(piece[i])), piece.size() - i);
-      add_symbol(piece.substr(i, n), word, pending_unk, unk_count);
+      add_symbol(piece.substr(i, n), word, pending_unk);
       i += n;
     }
   }

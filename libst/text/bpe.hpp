@@ -56,7 +56,7 @@ class Bpe {
  private:
   Bpe() = default;
   struct Symbol;
-  void add_symbol(std::string_view s, std::vector<Symbol>& word, int32_t& pending_unk, size_t& unk_len) const;
+  void add_symbol(std::string_view s, std::vector<Symbol>& word, int32_t& pending_unk) const;
   void merge_word(std::string_view piece, bool bytes, std::vector<int32_t>& out) const;
   void tokenize_uncached(std::string_view piece, bool bytes, std::vector<int32_t>& out) const;
   void tokenize_cached(std::string_view piece, bool bytes, std::vector<int32_t>& out) const;
