@@ -33,7 +33,8 @@
 // their calibration ranges). Its id is "<parent>:qkv", "<parent>:gate_up", "<parent>:q_a+kv_a"
 // or, for a linear alone, its own prefix.
 //
-// Any other model_type is Errc::unsupported naming the supported ones. Shapes are checked
+// config.json is read by model::parse_config (config.hpp): any other model_type is
+// Errc::unsupported naming the supported ones. Shapes are checked
 // against config.json (2-D weights, out/in features, all experts present); a mismatch is an
 // Errc::format error naming the tensor.
 #pragma once
@@ -46,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libst/arch/config.hpp"
 #include "libst/core/dtype.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/safetensors.hpp"
@@ -103,9 +105,12 @@ struct TensorShape {
   std::vector<int64_t> shape;
 };
 
+struct ExpectedLinear;  // a linear config.json implies (architecture.cpp)
+
 class Architecture {
  public:
-  // config: config.json; tensors: every tensor of the checkpoint.
+  // config: config.json (read by model::parse_config); tensors: every tensor of the checkpoint.
+  static Result<Architecture> from(const model::ModelConfig& config, const std::vector<TensorShape>& tensors);
   static Result<Architecture> from(const nlohmann::json& config, const std::vector<TensorShape>& tensors);
   // From an open checkpoint (its config() and tensor headers). Errors name the checkpoint.
   static Result<Architecture> of(const Checkpoint& ckpt);
@@ -130,6 +135,8 @@ class Architecture {
   TensorKind kind(std::string_view tensor_name) const;
 
  private:
+  Status match(std::vector<ExpectedLinear>& expected, const std::vector<TensorShape>& tensors);
+
   std::string model_type_;
   bool mla_ = false;
   int num_layers_ = 0;
@@ -139,8 +146,5 @@ class Architecture {
   std::vector<AttentionInfo> attention_;
   std::map<std::string, size_t, std::less<>> by_prefix_;
 };
-
-// The model_types Architecture knows, in the order error messages list them.
-const std::vector<std::string>& supported_model_types();
 
 }  // namespace st

@@ -1,4 +1,6 @@
-// Model configuration read from config.json for the decoder-only families the forward pass runs.
+// config.json, read once: the one reader of the keys libst uses (model shape, attention, RoPE, MLA,
+// MoE) for the decoder-only families it knows. TpConfig (tensor-parallel rules), Architecture
+// (the linears) and the forward pass all start from this ModelConfig.
 #pragma once
 
 #include <optional>
@@ -7,6 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "libst/core/error.hpp"
+
+namespace st {
+class Checkpoint;
+}
 
 namespace st::model {
 
@@ -32,6 +38,8 @@ struct RopeConfig {
 struct ModelConfig {
   Family family = Family::llama;
   std::string model_type;
+  std::string hidden_act = "silu";
+  bool attention_bias = false, mlp_bias = false;  // explicit biases on every attention / MLP linear
   int hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
   int vocab = 0;
   int max_positions = 0;
@@ -63,9 +71,23 @@ struct ModelConfig {
   }
   // Attention softmax scale (with the yarn mscale correction DeepSeek applies).
   double attention_scale() const;
+  // Whether the forward pass runs this variant (hidden_act silu; RoPE default, linear, llama3 or
+  // yarn; MoE scoring sigmoid or softmax): Errc::unsupported naming the key otherwise (no file:
+  // the caller adds config_origin()).
+  Status runnable() const;
 };
 
-// Parses config.json; errors name the missing or unsupported key.
+// Parses config.json (an object; "no config.json" when empty). Errors name the key: a missing
+// required count, a model_type outside the known families (Errc::unsupported), and values that
+// make the arithmetic meaningless (Errc::format): non-positive sizes, heads that do not divide,
+// a rope_theta that is not a finite number above 1, RoPE scaling factors that are not finite and
+// positive (llama3: high_freq_factor above low_freq_factor), a negative or non-finite
+// rms_norm_eps, an implausible layer or expert count.
 Result<ModelConfig> parse_config(const nlohmann::json& j);
+// The same for an open checkpoint's config.json; errors name where it came from: DIR/config.json,
+// or the file or stream whose __metadata__ carries it.
+Result<ModelConfig> read_config(const Checkpoint& ck);
+// That place: "DIR/config.json", or the checkpoint file or stream carrying it.
+std::string config_origin(const Checkpoint& ck);
 
 }  // namespace st::model

@@ -96,30 +96,17 @@ Status check_divides(const std::vector<int64_t>& shape, const SplitRule& r, std:
   return Status{};
 }
 
-int64_t get_int(const nlohmann::json& c, const char* key) {
-  const auto it = c.find(key);
-  if (it == c.end() || !it->is_number_integer()) return 0;
-  return it->get<int64_t>();
-}
-
 }  // namespace
 
-Result<TpConfig> TpConfig::from_json(const nlohmann::json& c) {
+TpConfig TpConfig::of(const model::ModelConfig& c) {
   TpConfig t;
-  if (!c.is_object() || c.empty())
-    return make_error(Errc::format, "no config.json: the split rules need num_attention_heads and vocab_size");
-  t.heads = get_int(c, "num_attention_heads");
-  if (t.heads <= 0) return make_error(Errc::format, "config.json has no positive integer 'num_attention_heads'");
-  t.kv_heads = get_int(c, "num_key_value_heads");
-  if (t.kv_heads <= 0) t.kv_heads = t.heads;
-  t.head_dim = get_int(c, "head_dim");
-  if (t.head_dim <= 0 && get_int(c, "hidden_size") > 0) t.head_dim = get_int(c, "hidden_size") / t.heads;
-  t.vocab = get_int(c, "vocab_size");
-  if (t.vocab <= 0) return make_error(Errc::format, "config.json has no positive integer 'vocab_size'");
-  t.intermediate = get_int(c, "intermediate_size");
-  t.moe_intermediate = get_int(c, "moe_intermediate_size");
-  if (c.contains("n_routed_experts") && c["n_routed_experts"].is_null()) t.moe_intermediate = 0;
-  t.mla = c.contains("kv_lora_rank") && c["kv_lora_rank"].is_number_integer();
+  t.heads = c.heads;
+  t.kv_heads = c.kv_heads;
+  t.head_dim = c.head_dim;
+  t.vocab = c.vocab;
+  t.intermediate = c.intermediate;
+  t.moe_intermediate = c.n_routed_experts > 0 ? c.moe_intermediate : 0;
+  t.mla = c.mla;
   return t;
 }
 

@@ -35,21 +35,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libst/arch/config.hpp"
 #include "libst/core/error.hpp"
 
 namespace st {
 
-// What the split rules need from config.json.
+// What the split rules need from config.json (read by model::parse_config).
 struct TpConfig {
   int64_t heads = 0;             // num_attention_heads
   int64_t kv_heads = 0;          // num_key_value_heads (default: heads)
   int64_t head_dim = 0;          // head_dim (default: hidden_size / heads; 0: unknown, unchecked)
   int64_t intermediate = 0;      // intermediate_size (0: none)
-  int64_t moe_intermediate = 0;  // moe_intermediate_size (0: none)
+  int64_t moe_intermediate = 0;  // moe_intermediate_size of routed experts (0: none)
   int64_t vocab = 0;             // vocab_size
-  bool mla = false;              // DeepSeek MLA (kv_lora_rank set): no k/v projections
+  bool mla = false;              // DeepSeek MLA: no k/v projections
 
-  static Result<TpConfig> from_json(const nlohmann::json& config);
+  static TpConfig of(const model::ModelConfig& config);
 };
 
 // Refuses a TP degree that does not divide the heads, the KV heads (unless kv_heads < tp and

@@ -110,9 +110,8 @@ Status load_moe(const Checkpoint& ck, const ModelConfig& c, const std::string& p
 
 Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
   if (!ck.has_config()) return make_error(Errc::format, "no config.json beside the weights", ck.path());
-  auto cfg = parse_config(ck.config());
-  if (!cfg) return std::move(cfg).error().in_file(ck.path() + "/config.json");
-  const ModelConfig& c = *cfg;
+  ST_ASSIGN(const ModelConfig c, read_config(ck));
+  if (Status runs = c.runnable(); !runs) return std::move(runs).error().in_file(config_origin(ck));
   if (c.rope_dim() > 1024 || c.rope_dim() % 2)
     return make_error(Errc::unsupported, "rotary dimension must be even and at most 1024", ck.path());
   std::unique_ptr<Model> m(new Model(c));

@@ -165,10 +165,10 @@ Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& opt) {
       if (type == "W8A8SC")
         return make_error(Errc::unsupported, "W8A8SC weights are compressed per rank and cannot be re-split; decompress them first",
                           in.path(), name);
-  auto cfg = TpConfig::from_json(in.config());
-  if (!cfg) return std::move(cfg.error()).in_file(in.path());
+  ST_ASSIGN(const model::ModelConfig model, model::read_config(in));
+  const TpConfig cfg = TpConfig::of(model);
   {
-    Status s = check_tp_degree(*cfg, opt.tp);
+    Status s = check_tp_degree(cfg, opt.tp);
     if (!s) return std::move(s.error()).in_file(in.path());
   }
 
@@ -182,7 +182,7 @@ Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& opt) {
     s.file = e.file;
     s.dtype = e.info->dtype;
     s.shape = e.info->shape;
-    auto rule = split_rule(s.name, s.shape, *cfg, opt.tp, opt.rules);
+    auto rule = split_rule(s.name, s.shape, cfg, opt.tp, opt.rules);
     if (!rule) return std::move(rule.error()).in_file(in.path()).in_tensor(s.name);
     s.rule = std::move(rule.value());
     if (s.rule.kind == SplitKind::split && elem_bytes(s.dtype) == 0)

@@ -48,11 +48,6 @@ int64_t config_int(const nlohmann::json& c, const char* key, int64_t fallback) {
   const auto it = c.find(key);
   return it != c.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
 }
-std::string config_string(const nlohmann::json& c, const char* key) {
-  const auto it = c.find(key);
-  return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::optional<DType> dtype_from_config(const nlohmann::json& c) {
   for (const char* key : {"torch_dtype", "dtype"}) {
     const auto it = c.find(key);
@@ -358,19 +353,13 @@ std::optional<std::vector<float>> UnitChecker::known_bias(const Linear& l) {
     }
     return std::vector<float>(static_cast<size_t>(l.n), 0.0f);
   }
-  const std::string mt = config_string(u_.config, "model_type");
-  static const std::set<std::string> known = {"llama", "mistral", "qwen2", "qwen3", "deepseek_v2", "deepseek_v3"};
-  if (!known.count(mt)) return std::nullopt;
+  if (!u_.model) return std::nullopt;  // no valid config of a known family: the bias is unknown
   const std::string leaf = split_last(l.prefix).second;
   const bool attn = is_attention_leaf(leaf);
-  const auto flag = [&](const char* key) {
-    const auto it = u_.config.find(key);
-    return it != u_.config.end() && it->is_boolean() && it->get<bool>();
-  };
-  if (attn && (flag("attention_bias") || (mt == "qwen2" && (leaf == "q_proj" || leaf == "k_proj" || leaf == "v_proj" ||
-                                                             leaf == "query_key_value"))))
-    return std::nullopt;
-  if (!attn && flag("mlp_bias")) return std::nullopt;
+  const bool qwen2_qkv = u_.model->family == model::Family::qwen2 &&
+                         (leaf == "q_proj" || leaf == "k_proj" || leaf == "v_proj" || leaf == "query_key_value");
+  if (attn && (u_.model->attention_bias || qwen2_qkv)) return std::nullopt;
+  if (!attn && u_.model->mlp_bias) return std::nullopt;
   return std::vector<float>(static_cast<size_t>(l.n), 0.0f);
 }
 

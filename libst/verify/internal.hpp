@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libst/arch/config.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/description.hpp"
 #include "libst/format/safetensors.hpp"
@@ -33,6 +34,7 @@ struct Unit {
   std::vector<std::string> order;  // tensor names in storage order
   std::optional<Description> desc;
   nlohmann::json config = nlohmann::json::object();
+  std::optional<model::ModelConfig> model;  // config.json as libst/arch reads it, when it is valid
   int part = 0, parts = 1;  // 0-based rank among parts
   size_t unreadable = 0;     // weight files that did not parse (their tensors are unknown)
   // A writer marked the int8 weights as not round(W / scale) of the float model (metadata key

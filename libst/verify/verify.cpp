@@ -196,12 +196,16 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
 
 void parse_config(Unit& u, const std::string& text, const std::string& where, Sink& sink) {
   auto parsed = parse_json(text, kConfigJsonRules);
-  if (parsed && parsed->is_object()) {
-    u.config = std::move(parsed.value());
-  } else {
+  if (!parsed || !parsed->is_object()) {
     sink.add("structure", where, "", parsed ? "config.json is not a JSON object" : parsed.error().message);
-    u.config = nlohmann::json::object();
+    return;
   }
+  u.config = std::move(parsed.value());
+  // The values the tools would refuse (a zero rope_theta, heads that do not divide, ...) are problems;
+  // an architecture libst does not know is not.
+  auto model = model::parse_config(u.config);
+  if (model) u.model = std::move(model.value());
+  else if (model.error().code != Errc::unsupported) sink.add("structure", where, "", model.error().message);
 }
 
 void parse_description(Unit& u, const std::string& text, Sink& sink) {

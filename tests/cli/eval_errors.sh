@@ -10,7 +10,7 @@ sed 's/"model_type": "llama"/"model_type": "gpt2"/' "$M/config.json" >"$TMP/gpt2
 printf '0 1 2 3\n' | python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<4I",*map(int,sys.stdin.read().split())))' >"$TMP/ok.u32"
 expect_exit 2 "$ST_BIN/st-eval" "$TMP/gpt2" --data "$TMP/ok.u32" --seq-len 4
 expect_stderr_one_line
-expect_stderr_contains "unsupported architecture 'gpt2'"
+expect_stderr_contains "unsupported model_type 'gpt2'"
 expect_stderr_contains "llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3"
 
 # A token id >= vocab size (8192).

@@ -86,7 +86,7 @@ TEST(Architecture, DeepseekMlaFixture) {
 
 nlohmann::json tiny_llama() {
   return {{"model_type", "qwen2"}, {"num_hidden_layers", 1}, {"hidden_size", 8},   {"num_attention_heads", 2},
-          {"num_key_value_heads", 1}, {"intermediate_size", 12}};
+          {"num_key_value_heads", 1}, {"intermediate_size", 12}, {"vocab_size", 16}};
 }
 std::vector<TensorShape> tiny_tensors(bool bias) {
   std::vector<TensorShape> t = {{"model.layers.0.self_attn.q_proj.weight", DType::BF16, {8, 8}},

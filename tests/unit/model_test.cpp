@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -64,7 +65,50 @@ TEST(ModelConfig, MissingKeyAndBadHeads) {
   EXPECT_FALSE(parse_config(j));
   j = llama_config();
   j["hidden_act"] = "gelu";
-  EXPECT_FALSE(parse_config(j));
+  auto gelu = parse_config(j);  // a valid config the forward pass cannot run
+  ASSERT_TRUE(gelu) << gelu.error().str();
+  const st::Status runs = gelu->runnable();
+  ASSERT_FALSE(runs);
+  EXPECT_EQ(runs.error().code, st::Errc::unsupported);
+  EXPECT_NE(runs.error().message.find("hidden_act 'gelu'"), std::string::npos);
+}
+
+// Values that make the arithmetic meaningless (rope_theta 0 gave perplexity -nan, exit 0) are
+// refused with the key in the message.
+TEST(ModelConfig, MeaninglessNumbersAreRefusedNamingTheKey) {
+  const std::vector<std::pair<std::function<void(json&)>, std::string>> cases = {
+      {[](json& j) { j["rope_theta"] = 0; }, "'rope_theta' is 0, not a finite number above 1"},
+      {[](json& j) { j["rope_theta"] = -10000; }, "'rope_theta' is -10000"},
+      {[](json& j) { j["rope_theta"] = 1; }, "'rope_theta' is 1"},
+      {[](json& j) { j["rope_parameters"] = {{"rope_type", "linear"}, {"rope_theta", 10000}, {"factor", 0}}; },
+       "'factor' is 0"},
+      {[](json& j) { j["rope_scaling"] = {{"type", "linear"}, {"factor", -2.0}}; }, "'factor' is -2"},
+      {[](json& j) {
+         j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 4.0}};
+       },
+       "'high_freq_factor' is 4, not a finite number above 4"},
+      {[](json& j) { j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"beta_fast", 0}}; }, "'beta_fast' is 0"},
+      {[](json& j) { j["rms_norm_eps"] = -1e-6; }, "'rms_norm_eps' is -1e-06"},
+      {[](json& j) { j["hidden_size"] = 0; }, "'hidden_size' is 0: it must be positive"},
+      {[](json& j) { j["num_key_value_heads"] = 0; }, "'num_key_value_heads' is 0"},
+      {[](json& j) { j["vocab_size"] = -5; }, "key 'vocab_size' is not a valid count"},
+      {[](json& j) { j["head_dim"] = 0; }, "'head_dim' is 0"},
+      {[](json& j) { j["num_hidden_layers"] = 1000000; }, "'num_hidden_layers' is implausible"},
+  };
+  for (const auto& [edit, why] : cases) {
+    json j = llama_config();
+    edit(j);
+    auto c = parse_config(j);
+    ASSERT_FALSE(c) << j.dump();
+    EXPECT_EQ(c.error().code, st::Errc::format) << c.error().str();
+    EXPECT_NE(c.error().message.find(why), std::string::npos) << c.error().message;
+    EXPECT_EQ(c.error().file, "config.json");
+  }
+  json nan = llama_config();
+  nan["rope_theta"] = std::nan("");  // as a JSON parser that accepts NaN would give it
+  auto c = parse_config(nan);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("'rope_theta' is nan"), std::string::npos) << c.error().message;
 }
 
 TEST(ModelConfig, DeepseekV3FromFixture) {

@@ -27,19 +27,37 @@ void expect_split(const SplitRule& r, int dim, int64_t chunks) {
   EXPECT_EQ(r.chunks, chunks) << r.why;
 }
 
+Result<TpConfig> from_json(const nlohmann::json& j) {
+  ST_ASSIGN(const model::ModelConfig c, model::parse_config(j));
+  return TpConfig::of(c);
+}
+
 TEST(TensorParallel, ConfigFromJson) {
-  auto c = TpConfig::from_json(nlohmann::json{{"num_attention_heads", 8}, {"num_key_value_heads", 4},
-                                              {"intermediate_size", 688}, {"vocab_size", 8192}});
-  ASSERT_TRUE(c.ok());
+  const nlohmann::json llama = {{"model_type", "llama"}, {"num_attention_heads", 8}, {"num_key_value_heads", 4},
+                                {"hidden_size", 256}, {"num_hidden_layers", 2}, {"intermediate_size", 688},
+                                {"vocab_size", 8192}};
+  auto c = from_json(llama);
+  ASSERT_TRUE(c.ok()) << c.error().str();
   EXPECT_EQ(c->heads, 8);
   EXPECT_EQ(c->kv_heads, 4);
+  EXPECT_EQ(c->head_dim, 32);
   EXPECT_FALSE(c->mla);
-  auto mla = TpConfig::from_json(nlohmann::json{{"num_attention_heads", 8}, {"vocab_size", 100}, {"kv_lora_rank", 64}});
-  ASSERT_TRUE(mla.ok());
+  nlohmann::json ds = llama;
+  ds["model_type"] = "deepseek_v3";
+  ds.update({{"kv_lora_rank", 64}, {"qk_nope_head_dim", 32}, {"qk_rope_head_dim", 16}, {"v_head_dim", 32},
+             {"n_routed_experts", 8}, {"num_experts_per_tok", 2}, {"moe_intermediate_size", 192}});
+  auto mla = from_json(ds);
+  ASSERT_TRUE(mla.ok()) << mla.error().str();
   EXPECT_TRUE(mla->mla);
-  EXPECT_EQ(mla->kv_heads, 8);  // defaults to heads
-  EXPECT_FALSE(TpConfig::from_json(nlohmann::json::object()).ok());
-  EXPECT_FALSE(TpConfig::from_json(nlohmann::json{{"vocab_size", 100}}).ok());
+  EXPECT_EQ(mla->kv_heads, 8);  // MLA: every head has its own K/V
+  EXPECT_EQ(mla->moe_intermediate, 192);
+  EXPECT_FALSE(from_json(nlohmann::json::object()).ok());
+  // A missing size is an error naming the key, not a 0 that skips its divisibility check.
+  nlohmann::json no_inter = llama;
+  no_inter.erase("intermediate_size");
+  auto e = from_json(no_inter);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("intermediate_size"), std::string::npos) << e.error().str();
 }
 
 TEST(TensorParallel, DegreeRefusalsSayWhy) {

@@ -91,7 +91,7 @@ Model make_model() {
 }
 
 const char* kConfig = R"({"model_type": "llama", "torch_dtype": "float16", "num_attention_heads": 2,
-  "num_key_value_heads": 1, "hidden_size": 32})";
+  "num_key_value_heads": 1, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "vocab_size": 64})";
 
 void write_quantized(const Model& m, const std::string& dir, bool checksums = true) {
   ::mkdir(dir.c_str(), 0755);
