@@ -47,6 +47,9 @@ struct ActivationStats {
   }
 };
 
+// Loads and checks a statistics file: the layout above, and values that describe real
+// activations (finite; ordered ranges; non-negative magnitudes; a linear input range that is not
+// all zero or denormal; tokens counted). An error names the file and the offending tensor.
 Result<ActivationStats> load_stats(const std::string& path);
 Status save_stats(const ActivationStats& stats, const std::string& path);
 

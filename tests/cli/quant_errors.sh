@@ -24,7 +24,7 @@ expect_no_file "$TMP/o"
 $TINY "$TMP/tiny" --stats "$TMP/nan.st" --stats-nan model.layers.0.mlp.down_proj
 expect_exit 2 "$Q" "$TMP/tiny" --stats "$TMP/nan.st" -o "$TMP/o"
 expect_stderr_one_line
-expect_stderr_contains "tensor 'model.layers.0.mlp.down_proj': statistics input_min/input_max are not finite"
+expect_stderr_contains "'$TMP/nan.st': tensor 'model.layers.0.mlp.down_proj.input_max': statistics hold NaN or Inf"
 $TINY "$TMP/nanw" --nan model.layers.0.self_attn.v_proj.weight
 expect_exit 2 "$Q" "$TMP/nanw" --dynamic -o "$TMP/o"
 expect_stderr_one_line

@@ -8,6 +8,7 @@
 #   recipe_at FILE INDEX AT          set the row offset of st.shard.recipe entry INDEX (a part file)
 #   recipe_zst FILE                  store st.shard.recipe as st.shard.recipe.zst (st-shard's form for big models)
 #   recipe_bomb FILE SIZE            replace st.shard.recipe by a tiny zstd frame declaring SIZE bytes
+#   fill FILE TENSOR VALUE           set every element of an F32 / F64 tensor to VALUE (nan, -inf, 1e-40, ...)
 #   strip_checksums FILE             drop the per-tensor hashes ("st.xxh3") and FILE.xxh3
 #   shorten FILE TENSOR BYTES        drop the last BYTES of a 1-D tensor (and the checksums)
 #   stats CALIBSTATS_JSON OUT        an st-calibrate statistics file from reference/calibstats_*.json
@@ -127,6 +128,15 @@ def main():
         write(args[0], header, tensors_of(header, buf))
         if os.path.exists(args[0] + '.xxh3'):
             os.remove(args[0] + '.xxh3')
+    elif cmd == 'fill':
+        path, name, value = args[0], args[1], float(args[2])
+        header, _, start = read(path)
+        t = header[name]
+        fmt = {'F32': '<f', 'F64': '<d'}[t['dtype']]
+        n = (t['data_offsets'][1] - t['data_offsets'][0]) // struct.calcsize(fmt)
+        with open(path, 'r+b') as f:
+            f.seek(start + t['data_offsets'][0])
+            f.write(struct.pack(fmt, value) * n)
     elif cmd == 'strip_checksums':
         header, buf, _ = read(args[0])
         header.get('__metadata__', {}).pop('st.xxh3', None)
