@@ -43,12 +43,7 @@ float float_of(uint32_t u) {
 
 template <class T, class F>
 void convert_loop(const void* src, float* dst, size_t n, F f) {
-  const auto* s = static_cast<const T*>(src);
-  for (size_t i = 0; i < n; ++i) {
-    T v;
-    std::memcpy(&v, s + i, sizeof(T));
-    dst[i] = f(v);
-  }
+  for (size_t i = 0; i < n; ++i) dst[i] = f(load_unaligned<T>(src, i));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -27,6 +28,15 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);
+
+// Element i of type T from bytes that need not be aligned for T (a mapped tensor's data is
+// aligned only as its file's offsets happen to be): a memcpy load, never a cast pointer.
+template <class T>
+T load_unaligned(const void* base, size_t i = 0) {
+  T v;
+  std::memcpy(&v, static_cast<const unsigned char*>(base) + i * sizeof(T), sizeof(T));
+  return v;
+}
 
 // Converts n elements of a float or integer dtype to float. Returns false for a dtype it
 // does not convert (sub-byte, F8, complex, BOOL).

@@ -19,11 +19,35 @@ enum class Errc {
   broken_pipe,  // stdout closed by the reader: the tool exits quietly
 };
 
+// Which rule a malformed input breaks, for callers and tests that branch on it (as the safetensors
+// crate's SafeTensorError: HeaderTooSmall, HeaderTooLarge, InvalidOffset, ...); the message says
+// the same for people. Set on Errc::format errors of the file formats; none elsewhere.
+enum class Fault : unsigned char {
+  none,
+  too_short,          // fewer than 8 bytes: no header length                  (HeaderTooSmall)
+  header_too_large,   // header length above 100,000,000 bytes                  (HeaderTooLarge)
+  header_past_end,    // the header runs past the end of the file or stream     (InvalidHeaderLength)
+  invalid_utf8,       // text that is not UTF-8                                 (InvalidHeader)
+  invalid_json,       // not JSON, or JSON of the wrong shape                   (InvalidHeaderDeserialization)
+  too_deep,           // nested deeper than the format allows
+  duplicate_key,      // the same name twice in one object
+  invalid_entry,      // a tensor entry without dtype / shape / data_offsets of the right kinds
+  unknown_dtype,      // a dtype outside the 22 known ones                       (InvalidTensorView)
+  size_overflow,      // shape x dtype overflows 64 bits                         (ValidationOverflow)
+  length_mismatch,    // data_offsets span other than shape x dtype bytes        (TensorInvalidInfo)
+  invalid_offset,     // offsets that do not tile the buffer from 0: hole, overlap, begin after end (InvalidOffset)
+  incomplete_buffer,  // fewer or more buffer bytes than the tensors need        (MetadataIncompleteBuffer)
+  invalid_metadata,   // a __metadata__ that is not a string -> string map
+};
+// "too_short", "header_too_large", ... (the enumerator's name).
+const char* fault_name(Fault f);
+
 struct Error {
   Errc code = Errc::format;
   std::string message;
   std::string file;
   std::string tensor;
+  Fault fault = Fault::none;
 
   // One line: "'FILE': tensor 'NAME': MESSAGE" (parts omitted when empty).
   std::string str() const;
@@ -42,6 +66,10 @@ struct Error {
 
 inline Error make_error(Errc code, std::string message, std::string file = {}, std::string tensor = {}) {
   return Error{code, std::move(message), std::move(file), std::move(tensor)};
+}
+// An Errc::format error breaking the rule `fault`.
+inline Error make_fault(Fault fault, std::string message, std::string file = {}, std::string tensor = {}) {
+  return Error{Errc::format, std::move(message), std::move(file), std::move(tensor), fault};
 }
 
 // Result<T>: a T or an Error. Result<void> is a status.

@@ -23,11 +23,13 @@ struct Checker : nlohmann::json_sax<json> {
   std::vector<std::optional<std::set<std::string>>> open;  // per open container; a key set for objects
   size_t objects = 0;
   std::string stop;
+  Fault fault = Fault::none;
 
   bool deep() {
     if (open.size() > static_cast<size_t>(rules.max_depth)) {
       stop = std::string(rules.what) + " nests deeper than the format allows (" + std::to_string(rules.max_depth) +
              " levels)";
+      fault = Fault::too_deep;
       return true;
     }
     return false;
@@ -50,6 +52,7 @@ struct Checker : nlohmann::json_sax<json> {
     if (deep()) return false;
     if (open.back() && !open.back()->insert(k).second) {
       stop = "duplicate " + std::string(objects == 1 ? rules.top_key : "key") + " '" + k + "' in " + rules.what;
+      fault = Fault::duplicate_key;
       return false;
     }
     return true;
@@ -108,18 +111,18 @@ Result<json> parse_json(std::string_view text, const JsonRules& rules) {
   if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
-    return make_error(Errc::format, what + " is not valid UTF-8 (byte " + hex + " at offset " + std::to_string(bad) + ")");
+    return make_fault(Fault::invalid_utf8, what + " is not valid UTF-8 (byte " + hex + " at offset " + std::to_string(bad) + ")");
   }
   Checker checker(rules);
   json::sax_parse(text.begin(), text.end(), &checker);
-  if (!checker.stop.empty()) return make_error(Errc::format, checker.stop);
+  if (!checker.stop.empty()) return make_fault(checker.fault, checker.stop);
   try {
     return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const json::exception& e) {
     const std::string msg = e.what();
     // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> after "] "
     const auto cut = msg.find("] ");
-    return make_error(Errc::format, what + " is not valid JSON: " + (cut == std::string::npos ? msg : msg.substr(cut + 2)));
+    return make_fault(Fault::invalid_json, what + " is not valid JSON: " + (cut == std::string::npos ? msg : msg.substr(cut + 2)));
   }
 }
 

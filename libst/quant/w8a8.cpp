@@ -17,9 +17,9 @@ namespace {
 
 inline float load_scalar(DType src, const void* base, int64_t i) {
   switch (src) {
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    default: return static_cast<const float*>(base)[i];
+    case DType::F16: return f16_to_f32(load_unaligned<uint16_t>(base, static_cast<size_t>(i)));
+    case DType::BF16: return bf16_to_f32(load_unaligned<uint16_t>(base, static_cast<size_t>(i)));
+    default: return load_unaligned<float>(base, static_cast<size_t>(i));
   }
 }
 

@@ -1,6 +1,7 @@
 // st-verify's rules: description <-> tensors, per-type dtypes and shapes, fused groups,
 // attention scales, the W8A8 arithmetic, and the numeric comparison with the float model.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -170,6 +171,12 @@ class UnitChecker {
   void compare_weights(const std::string& name, const std::string& type, const std::string& tensor, const float* W,
                        int64_t w_stride, const int8_t* wq, const float* ws, int64_t rows, int64_t cols, DType ws_dt);
   std::vector<Piece> pieces_of(const std::string& name) const;
+  // A W8A8SC .info tensor (I64 [5], checked by the caller) copied out of the mapping.
+  std::array<int64_t, 5> read_info(const Loc& info) const {
+    std::array<int64_t, 5> v{};
+    for (size_t i = 0; i < v.size(); ++i) v[i] = load_unaligned<int64_t>(u_.data(info).data, i);
+    return v;
+  }
   void compare_float(const std::string& name, const Loc& l);
   void check_fused_groups();
   void check_attention();
@@ -263,7 +270,8 @@ void UnitChecker::check_linear_layout(Linear& l) {
   if (sc) {
     const Loc* info = l.get("info");
     if (!info || !expect(l.prefix + ".info", DType::I64, {5})) return void(l.ok = false);
-    auto grid = w8a8sc::grid_from_info(reinterpret_cast<const int64_t*>(u_.data(*info).data), 5);
+    const auto info_values = read_info(*info);
+    auto grid = w8a8sc::grid_from_info(info_values.data(), info_values.size());
     if (!grid) {
       problem("structure", l.prefix + ".info", grid.error().message);
       return void(l.ok = false);
@@ -372,9 +380,10 @@ void UnitChecker::check_linear_values(Linear& l) {
   const int8_t* wq = nullptr;
   if (l.type == "W8A8SC") {
     decoded.resize(n * k);
-    const ByteView w = u_.data(*l.get("weight")), idx = u_.data(*l.get("index")), info = u_.data(*l.get("info"));
+    const ByteView w = u_.data(*l.get("weight")), idx = u_.data(*l.get("index"));
+    const auto info = read_info(*l.get("info"));
     auto s = w8a8sc::decompress(reinterpret_cast<const int8_t*>(w.data), w.size, reinterpret_cast<const int8_t*>(idx.data),
-                                idx.size, reinterpret_cast<const int64_t*>(info.data), 5, decoded.data(), 1);
+                                idx.size, info.data(), info.size(), decoded.data(), 1);
     if (!s) return problem("integrity", P + "weight", "tile stream does not decode: " + s.error().message);
     wq = decoded.data();
   } else {

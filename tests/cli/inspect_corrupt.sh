@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Every file of the malformed corpus (tests/fixtures/corrupt) is refused: exit 2, one line on
-# stderr naming the file, nothing on stdout, no crash and no hang -- as a path, inside an HF
-# directory, as a stream on stdin, and on either side of --diff.
+# stderr naming the file and the rule it breaks (its README line), nothing on stdout, no crash and
+# no hang -- as a path, inside an HF directory, as a stream on stdin, and on either side of --diff.
 source "$(dirname "$0")/lib.sh"
 I=$ST_BIN/st-inspect
 C=$ST_FIXTURES/corrupt
 n=0
 for f in "$C"/*.safetensors; do
   name=$(basename "$f")
-  grep -q "^$name: " "$C/README" || fail "$name is not listed in $C/README"
+  # README: NAME: FAULT: "MESSAGE FRAGMENT": what it breaks. The fragment names the rule.
+  line=$(grep "^$name: " "$C/README") || fail "$name is not listed in $C/README"
+  rule=${line#*: \"}
+  rule=${rule%%\": *}
   expect_exit 2 timeout 20 "$I" "$f"
   expect_stderr_one_line
   expect_stderr_matches "^st-inspect: error: '$f': "
+  expect_stderr_contains "$rule"
   expect_stdout_empty
 
   expect_exit 2 timeout 20 "$I" --json --stats "$f"

@@ -54,3 +54,20 @@ expect_stderr_contains "trailing bytes"
 : | expect_exit_piped 2 "$I" -
 expect_stderr_contains "'<stdin>'"
 note "ok"
+
+# A 104-byte stream declaring an 8 GiB tensor: refused as truncated, reading in bounded chunks (it
+# allocated the declared 8 GiB first). Run under a 1 GiB address-space limit, except in sanitizer
+# builds, whose shadow memory needs more.
+python3 - "$TMP/bomb.st" <<'PY'
+import struct, sys
+h = b'{"big":{"dtype":"U8","shape":[8589934592],"data_offsets":[0,8589934592]}}'
+h += b' ' * ((8 - (8 + len(h)) % 8) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"x" * 16)
+PY
+[[ $(stat -c %s "$TMP/bomb.st") == 104 ]] || fail "bomb is not 104 bytes"
+limit=$([[ -n ${ST_SANITIZE:-} ]] && echo unlimited || echo 1048576)
+for stats in "" --stats; do
+  cat "$TMP/bomb.st" | expect_exit_piped 2 bash -c 'ulimit -v "$0"; exec "$@"' "$limit" "$I" $stats -
+  expect_stderr_one_line
+  expect_stderr_contains "st-inspect: error: '<stdin>': tensor 'big': stream ended inside tensor data (truncated)"
+done

@@ -21,79 +21,57 @@ using st_test::TempDir;
 
 std::string corrupt_dir() { return st_test::fixtures() + "/corrupt"; }
 
-// The rule each file breaks, as the error message must name it (mapped-file reader).
-const std::map<std::string, std::string>& expected_messages() {
-  static const std::map<std::string, std::string> m = {
-      {"empty.safetensors", "too small for a safetensors header"},
-      {"too_short.safetensors", "too small for a safetensors header (5 bytes)"},
-      {"header_too_large.safetensors", "exceeds the 100,000,000-byte limit"},
-      {"header_length_u64_max.safetensors", "exceeds the 100,000,000-byte limit"},
-      {"header_past_eof.safetensors", "runs past the end of the file"},
-      {"non_utf8.safetensors", "not valid UTF-8 (byte 0xff"},
-      {"invalid_json.safetensors", "header is not valid JSON"},
-      {"trailing_garbage.safetensors", "expected end of input"},
-      {"not_object.safetensors", "header is not a JSON object"},
-      {"deep_nesting.safetensors", "nests deeper than the format allows"},
-      {"entry_not_object.safetensors", "entry is not an object"},
-      {"missing_dtype.safetensors", "missing string field 'dtype'"},
-      {"unknown_dtype.safetensors", "unknown dtype 'F17'"},
-      {"negative_dim.safetensors", "shape must hold non-negative integers"},
-      {"non_integer_dim.safetensors", "shape must hold non-negative integers"},
-      {"shape_overflow.safetensors", "element count overflows"},
-      {"byte_length_mismatch.safetensors", "span 8 bytes but F32 3 elements need 12"},
-      {"begin_after_end.safetensors", "begin is after end"},
-      {"offsets_not_zero.safetensors", "data_offsets start at 8, not 0"},
-      {"hole.safetensors", "hole in the buffer"},
-      {"overlap.safetensors", "overlap the previous tensor"},
-      {"trailing_bytes.safetensors", "4 trailing bytes after the last tensor"},
-      {"truncated_buffer.safetensors", "file is truncated"},
-      {"duplicate_names.safetensors", "duplicate tensor name 'a'"},
-      {"metadata_not_string_map.safetensors", "__metadata__ value of 'format' is not a string"},
-      {"metadata_not_object.safetensors", "__metadata__ is not an object"},
-      {"offsets_arity.safetensors", "must be an array of two integers"},
-      {"negative_offset.safetensors", "data_offsets must hold non-negative integers"},
-      {"subbyte_partial.safetensors", "sub-byte dtype does not fill whole bytes"},
-  };
-  return m;
-}
-
-// File names listed in the corpus README ("NAME: what it breaks").
-std::vector<std::string> readme_files() {
-  std::ifstream in(corrupt_dir() + "/README");
-  std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);) {
-    const auto colon = line.find(".safetensors: ");
-    if (colon != std::string::npos) names.push_back(line.substr(0, colon + 12));
-  }
-  return names;
+// The rule each file breaks, from the corpus README ("NAME: FAULT: \"FRAGMENT\": what it breaks"):
+// the st::Fault the readers report and a fragment of the message they print.
+struct Rule {
+  std::string fault, fragment;
+};
+const std::map<std::string, Rule>& expected_rules() {
+  static const std::map<std::string, Rule> rules = [] {
+    std::map<std::string, Rule> m;
+    std::ifstream in(corrupt_dir() + "/README");
+    for (std::string line; std::getline(in, line);) {
+      const auto a = line.find(".safetensors: "), b = line.find(": \"", a + 14), c = line.find("\": ", b + 3);
+      if (a == std::string::npos || b == std::string::npos || c == std::string::npos) continue;
+      m[line.substr(0, a + 12)] = Rule{line.substr(a + 14, b - a - 14), line.substr(b + 3, c - b - 3)};
+    }
+    return m;
+  }();
+  return rules;
 }
 
 TEST(Malformed, ReadmeListsEveryFileAndEveryFileHasARule) {
-  const auto listed = readme_files();
-  ASSERT_GE(listed.size(), 24u) << "README missing or short: " << corrupt_dir();
-  std::set<std::string> on_disk;
+  ASSERT_GE(expected_rules().size(), 24u) << "README missing or short: " << corrupt_dir();
+  std::set<std::string> listed, on_disk;
+  for (const auto& [n, rule] : expected_rules()) {
+    listed.insert(n);
+    EXPECT_FALSE(rule.fragment.empty()) << n;
+    bool known = false;
+    for (int f = 1; f <= static_cast<int>(st::Fault::invalid_metadata); ++f)
+      known = known || rule.fault == st::fault_name(static_cast<st::Fault>(f));
+    EXPECT_TRUE(known) << n << ": unknown fault '" << rule.fault << "'";
+  }
   for (const auto& n : st_test::list_all(corrupt_dir()))
     if (n != "README") on_disk.insert(n);
-  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), on_disk);
-  for (const auto& n : listed) EXPECT_TRUE(expected_messages().count(n)) << "no expected rule for " << n;
-  for (const auto& [n, _] : expected_messages()) EXPECT_TRUE(on_disk.count(n)) << "missing fixture " << n;
+  EXPECT_EQ(listed, on_disk);
 }
 
 TEST(Malformed, MappedReaderRefusesEachWithFileAndRule) {
-  for (const auto& [name, message] : expected_messages()) {
+  for (const auto& [name, rule] : expected_rules()) {
     const std::string path = corrupt_dir() + "/" + name;
     auto f = st::SafetensorsFile::open(path);
     ASSERT_FALSE(f) << name << " was accepted";
     EXPECT_EQ(f.error().code, st::Errc::format) << name << ": " << f.error().str();
+    EXPECT_EQ(st::fault_name(f.error().fault), rule.fault) << name << ": " << f.error().str();
     EXPECT_EQ(f.error().file, path) << name;
-    EXPECT_NE(f.error().message.find(message), std::string::npos)
-        << name << ": got '" << f.error().message << "', want '" << message << "'";
+    EXPECT_NE(f.error().message.find(rule.fragment), std::string::npos)
+        << name << ": got '" << f.error().message << "', want '" << rule.fragment << "'";
     EXPECT_EQ(f.error().str().find('\n'), std::string::npos) << name << ": message is not one line";
   }
 }
 
 TEST(Malformed, StreamReaderRefusesEach) {
-  for (const auto& [name, _] : expected_messages()) {
+  for (const auto& [name, rule] : expected_rules()) {
     FILE* in = std::fopen((corrupt_dir() + "/" + name).c_str(), "rb");
     ASSERT_NE(in, nullptr) << name;
     auto r = st::StreamReader::open(in, "<pipe>");
@@ -114,12 +92,12 @@ TEST(Malformed, StreamReaderRefusesEach) {
     std::fclose(in);
     EXPECT_TRUE(refused) << name << " was accepted as a stream";
     EXPECT_EQ(err.file, "<pipe>") << name;
-    EXPECT_FALSE(err.message.empty()) << name;
+    EXPECT_EQ(st::fault_name(err.fault), rule.fault) << name << ": " << err.str();
   }
 }
 
 TEST(Malformed, CheckpointOpenRefusesEachAsFileAndAsHfDirectory) {
-  for (const auto& [name, message] : expected_messages()) {
+  for (const auto& [name, rule] : expected_rules()) {
     const std::string path = corrupt_dir() + "/" + name;
     auto c = st::Checkpoint::open(path);
     ASSERT_FALSE(c) << name;
@@ -129,7 +107,8 @@ TEST(Malformed, CheckpointOpenRefusesEachAsFileAndAsHfDirectory) {
     auto d = st::Checkpoint::open(dir.path());
     ASSERT_FALSE(d) << name;
     EXPECT_EQ(d.error().file, dir / "model.safetensors");
-    EXPECT_NE(d.error().message.find(message), std::string::npos) << name << ": " << d.error().message;
+    EXPECT_EQ(st::fault_name(d.error().fault), rule.fault) << name << ": " << d.error().str();
+    EXPECT_NE(d.error().message.find(rule.fragment), std::string::npos) << name << ": " << d.error().message;
   }
 }
 
@@ -178,6 +157,25 @@ TEST(Malformed, StreamWithHugeHeaderLengthIsRefusedBeforeAllocating) {
   std::fclose(in);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("exceeds"), std::string::npos);
+}
+
+// A 104-byte stream declaring an 8 GiB tensor: the reader grows its buffer only as data arrives
+// (it allocated the declared 8 GiB before reading).
+TEST(Malformed, StreamTensorIsReadInBoundedChunks) {
+  std::string header = R"({"big":{"dtype":"U8","shape":[8589934592],"data_offsets":[0,8589934592]}})";
+  while ((8 + header.size()) % 8) header += ' ';
+  const std::string bytes = length_prefix(header.size()) + header + std::string(24, 'x');
+  FILE* in = fmemopen(const_cast<char*>(bytes.data()), bytes.size(), "rb");
+  ASSERT_NE(in, nullptr);
+  auto r = st::StreamReader::open(in, "<mem>");
+  ASSERT_TRUE(r) << r.error().str();
+  std::vector<uint8_t> buf;
+  auto t = (*r)->next(buf);
+  std::fclose(in);
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("stream ended inside tensor data (truncated)"), std::string::npos) << t.error().str();
+  EXPECT_EQ(t.error().tensor, "big");
+  EXPECT_LE(buf.capacity(), size_t(32) << 20);
 }
 
 TEST(Malformed, ManyTensorNamesDuplicatedLateAreFound) {
