@@ -6,20 +6,18 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/model/calibrate.hpp"
-#include "libst/core/parallel.hpp"
 #include "libst/data/tokens.hpp"
 
 int main(int argc, char** argv) {
-  st::model::reexec_for_blas_core(argv);
   CLI::App app{"Run a float model on calibration token ids and write activation statistics for quantization: per "
                "decoder linear input min, max, per-channel absmax and sum of squares, token count; per attention "
                "block per-head absmax of q, k, v (MLA: absorbed q and the KV latent). Format: st-calibrate(1)",
                "st-calibrate"};
   std::string model_path, data_path, output, tokenizer;
   int64_t samples = 0, seq_len = 0;
-  int threads = 0;
   bool force = false, quiet = false;
   app.add_option("MODEL", model_path, "float checkpoint: .safetensors file or HF directory")->required();
   app.add_option("--data", data_path,
@@ -33,11 +31,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
   app.add_option("-o,--output", output, "statistics file to write (.safetensors)")->required();
   app.add_flag("-f,--force", force, "replace an existing output file");
-  app.add_option("-j,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  st::cli::add_threads_option(app);
   app.add_flag("-q,--quiet", quiet, "no progress or summary on stderr");
-  st::cli::add_version_flag(app);
   return st::cli::run(app, argc, argv, [&] {
-    if (threads > 0) st::model::set_threads(threads);
     if (seq_len == 0 && st::model::is_raw_ids_path(data_path))
       return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", data_path));
     auto out = st::cli::open_output({output, /*stream=*/true, force, {model_path, data_path}, {}});
@@ -52,16 +48,11 @@ int main(int argc, char** argv) {
     auto model = st::model::Model::load(**ck);
     if (!model) return st::cli::report(model.error());
 
-    const bool tty = !quiet && isatty(2);
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    auto progress = [&](int64_t done, int64_t total, int64_t tokens) {
-      if (!tty) return;
-      std::fprintf(stderr, "\r%s: samples %lld/%lld  %.0f tokens/s\033[K", st::cli::tool_name().c_str(),
-                   static_cast<long long>(done), static_cast<long long>(total), tokens / std::max(1e-9, elapsed()));
-      if (done == total) std::fprintf(stderr, "\r\033[K");
-    };
-    auto stats = st::model::calibrate(**model, *data, progress);
+    st::cli::ProgressLine progress(quiet);
+    auto stats = st::model::calibrate(**model, *data, progress.callback());
+    progress.finish();
     if (!stats) return st::cli::report(stats.error());
     auto saved = st::save_stats(*stats, (*out)->file());
     if (saved) saved = (*out)->commit();

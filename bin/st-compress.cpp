@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "libst/w8a8sc/compress.hpp"
 
 namespace {
@@ -13,7 +14,6 @@ struct Options {
   std::string in, out;
   bool decompress = false, force = false, json = false, quiet = false;
   int level = 3;
-  unsigned threads = 0;
 };
 
 nlohmann::ordered_json to_json(const st::w8a8sc::DirSummary& s, bool decompress) {
@@ -52,22 +52,16 @@ int main(int argc, char** argv) {
   app.add_flag("-d,--decompress", o.decompress, "restore W8A8S from W8A8SC");
   app.add_flag("-f,--force", o.force, "replace an existing output directory");
   app.add_option("--level", o.level, "zstd level for the entropy-coded sections (default 3)")->check(CLI::Range(1, 22));
-  app.add_option("-j,--threads", o.threads, "threads (default: all cores)");
+  st::cli::add_threads_option(app);
   app.add_flag("--json", o.json, "print a JSON summary (per weight: shape, bytes, ratio, sparsity) on stdout");
   app.add_flag("-q,--quiet", o.quiet, "no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     st::w8a8sc::DirOptions d;
     d.codec.zstd_level = o.level;
-    d.codec.threads = o.threads;
     auto out = st::cli::open_output({o.out, /*stream=*/false, o.force, {o.in}, {}});
     if (!out) return st::cli::report(out.error());
-    st::cli::Progress progress(o.decompress ? "weights restored" : "weights compressed");
-    uint64_t done = 0, bytes = 0;
-    d.on_tensor = [&](const st::w8a8sc::TensorReport& r) {
-      bytes += r.raw_bytes;
-      ++done;
-      progress.update(done, done, bytes);
-    };
+    st::cli::ProgressLine progress(o.quiet);
+    d.progress = progress.callback();
     auto s = o.decompress ? st::w8a8sc::decompress_dir(o.in, **out, d) : st::w8a8sc::compress_dir(o.in, **out, d);
     progress.finish();
     if (!s) return st::cli::report(s.error());

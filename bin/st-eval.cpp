@@ -1,17 +1,17 @@
 // st-eval: perplexity of a float or quantized checkpoint on token ids, and with --quant the KL
 // divergence and top-1 agreement of a quantized checkpoint against its float model.
-#include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/shard/shard.hpp"
 #include "libst/model/eval.hpp"
+#include "libst/core/blas.hpp"
 #include "libst/core/parallel.hpp"
 #include "libst/data/tokens.hpp"
 
@@ -32,7 +32,6 @@ Result<std::unique_ptr<Model>> open_model(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  st::model::reexec_for_blas_core(argv);
   CLI::App app{"Perplexity (next-token cross-entropy over each sequence's predicted positions) and tokens/s of a "
                "float or quantized checkpoint, running the arithmetic its files describe. With --quant, also the "
                "float model's perplexity, the KL divergence of the quantized model from it per position (mean, "
@@ -40,7 +39,6 @@ int main(int argc, char** argv) {
                "st-eval"};
   std::string model_path, quant_path, data_path, tokenizer;
   int64_t samples = 0, seq_len = 0;
-  int threads = 0;
   bool json = false, kl = false, quiet = false;
   app.add_option("MODEL", model_path,
                  "checkpoint: .safetensors file, HF directory, quantized directory, or a directory of "
@@ -59,13 +57,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
   app.add_flag("--kl-divergence", kl, "report KL divergence and top-1 agreement (needs --quant; on by default with it)");
   app.add_flag("--json", json, "print one JSON object on stdout");
-  app.add_option("-j,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  st::cli::add_threads_option(app);
   app.add_flag("-q,--quiet", quiet, "no progress on stderr");
-  st::cli::add_version_flag(app);
   return st::cli::run(app, argc, argv, [&] {
     if (kl && quant_path.empty())
       return st::cli::report(st::make_error(st::Errc::usage, "--kl-divergence needs --quant QDIR"));
-    if (threads > 0) st::model::set_threads(threads);
     if (seq_len == 0 && st::model::is_raw_ids_path(data_path)) seq_len = 512;
     auto data = st::model::load_tokens(
         data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer});
@@ -81,16 +77,9 @@ int main(int argc, char** argv) {
     Model& judged = quant ? *quant : **model;
     Model* reference = quant ? model->get() : nullptr;
 
-    const bool tty = !quiet && isatty(2);
-    const auto start = std::chrono::steady_clock::now();
-    auto progress = [&](int64_t done, int64_t total, int64_t tokens) {
-      if (!tty) return;
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::fprintf(stderr, "\r%s: sequences %lld/%lld  %.0f tokens/s\033[K", st::cli::tool_name().c_str(),
-                   static_cast<long long>(done), static_cast<long long>(total), s > 0 ? tokens / s : 0.0);
-      if (done == total) std::fprintf(stderr, "\r\033[K");
-    };
-    auto r = st::model::evaluate(judged, *data, reference, progress);
+    st::cli::ProgressLine progress(quiet);
+    auto r = st::model::evaluate(judged, *data, reference, progress.callback());
+    progress.finish();
     if (!r) return st::cli::report(r.error());
 
     if (json) {
@@ -108,8 +97,8 @@ int main(int argc, char** argv) {
       j["forward_seconds"] = r->forward_seconds;
       j["forward_gflops"] = r->forward_flops / 1e9;
       j["forward_gflop_per_second"] = r->forward_seconds > 0 ? r->forward_flops / r->forward_seconds / 1e9 : 0.0;
-      j["threads"] = st::model::threads();
-      j["blas_core"] = st::model::blas_core();
+      j["threads"] = st::threads();
+      j["blas_core"] = st::blas_core();
       if (r->compared) {
         j["float_perplexity"] = r->reference_perplexity;
         j["perplexity_change_percent"] = 100.0 * (r->perplexity / r->reference_perplexity - 1.0);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/paths.hpp"
 #include "libst/format/description.hpp"
@@ -18,7 +19,6 @@ struct Options {
   bool diff = false;
   bool values = false;
   std::string filter;
-  unsigned threads = 0;
 };
 
 // Writes the result to stdout (st::cli::run checks that it was written).
@@ -32,12 +32,11 @@ int list(const Options& o) {
   open_options.random_access = false;  // a stream is read once, front to back
   auto ckpt = st::Checkpoint::open(o.paths[0], open_options);
   if (!ckpt) return st::cli::report(ckpt.error());
-  st::cli::Progress progress("tensors");
+  st::cli::ProgressLine progress;
   st::InspectOptions io;
   io.filter = o.filter;
   io.stats = o.stats;
-  io.threads = o.threads;
-  io.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
+  io.progress = progress.callback();
   auto inv = st::inspect(**ckpt, io);
   progress.finish();
   if (!inv) return st::cli::report(inv.error());
@@ -74,7 +73,6 @@ int diff(const Options& o) {
   st::DiffOptions dopt;
   dopt.filter = o.filter;
   dopt.values = o.values;
-  dopt.threads = o.threads;
   auto d = st::diff_checkpoints(**ca, **cb, dopt);
   if (!d) return st::cli::report(d.error());
   return print_diff(o, *d);
@@ -100,7 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("--filter", o.filter, "only tensors whose name matches this regex (ECMAScript, searched)");
   app.add_flag("--diff", o.diff, "compare two checkpoints or descriptions: exit 0 equal, 1 different");
   app.add_flag("--values", o.values, "with --diff: max abs difference and cosine of tensors in both");
-  app.add_option("-j,--threads", o.threads, "threads for --stats and --values (default: all cores)");
+  st::cli::add_threads_option(app);
   return st::cli::run(app, argc, argv, [&] {
     if (o.diff != (o.paths.size() == 2))
       return st::cli::report(st::make_error(

@@ -3,9 +3,9 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/format/checkpoint.hpp"
-#include "libst/core/parallel.hpp"
 #include "libst/arch/architecture.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/format/stats.hpp"
@@ -43,7 +43,6 @@ int main(int argc, char** argv) {
   std::string model, stats_path, output, max_size;
   std::vector<std::string> float_globs;
   bool dynamic = false, force = false, quiet = false, fa_quant = false;
-  int threads = 0;
   app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
       ->required();
   auto* stats_opt = app.add_option("--stats", stats_path, "activation statistics from st-calibrate (static W8A8)");
@@ -55,7 +54,7 @@ int main(int argc, char** argv) {
       ->type_name("GLOB");
   app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout")->required();
   app.add_flag("-f,--force", force, "replace an existing output directory");
-  app.add_option("-j,--threads", threads, "worker threads (default: all cores)")->check(CLI::Range(0, 1024));
+  st::cli::add_threads_option(app);
   app.add_option("--max-file-size", max_size,
                  "split the weights into numbered files of at most SIZE bytes (suffix K, M, G) with an index")
       ->type_name("SIZE");
@@ -71,8 +70,6 @@ int main(int argc, char** argv) {
     st::QuantizeOptions o;
     o.mode = dynamic ? st::W8A8Mode::w8a8_dynamic : st::W8A8Mode::w8a8_static;
     o.float_globs = float_globs;
-    o.threads = threads;
-    if (threads > 0) st::model::set_threads(threads);  // smoothing's and the weight conversions' loops
     o.fa_quant = fa_quant;
     if (!max_size.empty()) {
       o.max_file_size = parse_size(max_size);
@@ -120,9 +117,9 @@ int main(int argc, char** argv) {
       prep = std::move(*p);
       prep.attach(o);
     }
-    st::cli::Progress progress("tensors");
-    o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
-    o.warn = [](const std::string& m) { st::cli::warn(m); };
+    st::cli::ProgressLine progress(quiet);
+    o.progress = progress.callback();
+    o.warn = st::cli::warn;
     auto r = st::quantize_w8a8(**ckpt, o);
     progress.finish();
     if (!r) return st::cli::report(r.error());

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "libst/shard/shard.hpp"
 
 namespace {
@@ -63,8 +64,8 @@ int main(int argc, char** argv) {
 
   return st::cli::run(app, argc, argv, [&] {
     auto usage = [](const std::string& m) { return st::cli::report(st::make_error(st::Errc::usage, m)); };
-    st::cli::Progress progress(o.merge.empty() ? "tensors" : "merged");
-    auto on_progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
+    st::cli::ProgressLine progress(o.quiet);
+    const st::ProgressFn on_progress = progress.callback();
 
     if (o.output.empty() && !o.dry_run) return usage("-o OUT is required");
     if (!o.merge.empty()) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/parallel.hpp"
@@ -86,7 +87,6 @@ int main(int argc, char** argv) {
   std::string model, stats_path, out_path, method = "auto", nm = "2:4";
   st::PruneSpec spec;
   bool force = false, json = false, quiet = false;
-  int threads = 0;
   app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
   app.add_option("--stats", stats_path, "activation statistics from st-calibrate")->required();
   app.add_option("--method", method,
@@ -115,11 +115,10 @@ int main(int argc, char** argv) {
   st::cli::add_static_flags(app, static_flags);
   app.add_option("-o,--output", out_path, "output directory, or - for a safetensors stream on stdout")->required();
   app.add_flag("-f,--force", force, "replace an existing output directory");
-  app.add_option("-j,--threads", threads, "threads (default: all cores)");
+  st::cli::add_threads_option(app);
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
-    if (threads > 0) st::model::set_threads(threads);  // the forward pass, smoothing, conversions
     if (json && out_path == "-")
       return st::cli::report(st::make_error(st::Errc::usage, "--json and -o - would both write stdout"));
     if (method == "nm") {
@@ -153,7 +152,7 @@ int main(int argc, char** argv) {
       // when they fit in the memory this machine has free.
       uint64_t weights = 0;  // the forward pass holds the weights as stored
       for (const auto& e : (*ckpt)->tensors()) weights += e.info->nbytes();
-      const uint64_t need = st::gram_bytes(*arch, st::model::threads()), avail = available_memory();
+      const uint64_t need = st::gram_bytes(*arch, st::threads()), avail = available_memory();
       if (need + weights > avail / 5 * 4) {
         char buf[256];
         std::snprintf(buf, sizeof buf,
@@ -188,13 +187,12 @@ int main(int argc, char** argv) {
     o.float_globs = float_globs;
     if (gram) o.gram = &*gram;
     o.output = out->get();
-    o.threads = threads;
     auto prep_opts = st::cli::static_prep_options(static_flags);
     if (!prep_opts) return st::cli::report(prep_opts.error());
     o.static_prep = *prep_opts;
-    st::cli::Progress progress("tensors");
-    o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) { progress.update(done, total, bytes); };
-    o.warn = [](const std::string& m) { st::cli::warn(m); };
+    st::cli::ProgressLine progress(quiet);
+    o.progress = progress.callback();
+    o.warn = st::cli::warn;
     auto s = st::sparsify(**ckpt, o);
     progress.finish();
     if (!s) return st::cli::report(s.error());

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
                         : st::text::StreamMode::encode;
     o.special = !no_special;
     o.pack = size_t(pack);
-    o.threads = threads > 0 ? threads : st::model::threads();
+    o.threads = threads > 0 ? threads : st::threads();
     o.input_name = input;
     auto sum = st::text::tokenize_stream(**tok, reader, o, write_stdout);
     if (!sum) return st::cli::report(std::move(sum.error()).in_file(input == "-" ? "stdin" : input));

@@ -1,13 +1,13 @@
 // st-verify: check a quantized checkpoint's structure, checksums, arithmetic and, against its
 // float model, numerics. One line per problem on stdout, then a summary; exit 0 clean,
 // 1 problems found, 2 could not check.
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
 #include "libst/verify/verify.hpp"
 
 namespace {
@@ -63,15 +63,14 @@ int main(int argc, char** argv) {
   app.add_option("--worst", worst, "how many of the worst linears (by SQNR) to list (default 5)")
       ->check(CLI::Range(0, 1000000));
   app.add_flag("-q,--quiet", quiet, "print only the problems");
+  st::cli::add_threads_option(app);
   return st::cli::run(app, argc, argv, [&] {
     st::VerifyOptions opts;
     opts.against = against;
-    const bool tty = isatty(2) != 0;
-    opts.on_step = [&](const std::string& s) {
-      if (tty) std::fprintf(stderr, "\rst-verify: %s\033[K", s.c_str());
-    };
+    st::cli::ProgressLine progress(quiet);
+    opts.progress = progress.callback();
     auto report = st::verify(path, opts);
-    if (tty) std::fprintf(stderr, "\r\033[K");
+    progress.finish();
     if (!report) return st::cli::report(report.error());
     const auto n = static_cast<size_t>(worst);
     if (json) std::fputs(st::verify_report_json(*report, n).c_str(), stdout);

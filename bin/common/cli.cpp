@@ -1,4 +1,4 @@
-// Exit codes, error reporting and progress for the tools.
+// Exit codes, errors, warnings and the options every tool shares.
 #include "bin/common/cli.hpp"
 
 #include <poll.h>
@@ -10,6 +10,8 @@
 #include <cstring>
 #include <iostream>
 
+#include "libst/core/blas.hpp"
+#include "libst/core/parallel.hpp"
 #include "libst/format/temporaries.hpp"
 
 namespace st::cli {
@@ -61,10 +63,18 @@ int check_stdout(int code) {
 }  // namespace
 
 void add_version_flag(CLI::App& app) {
-  app.set_version_flag("--version", std::string(app.get_name()) + " (st-tools) " + ST_VERSION);
+  app.set_version_flag("--version", std::string(app.get_name()) + " (st-tools) " + ST_VERSION + ", OpenBLAS core " +
+                                        blas_core() + (blas_core_chosen() ? " (chosen by st-tools)" : ""));
+}
+
+void add_threads_option(CLI::App& app) {
+  app.add_option_function<int>("-j,--threads", [](int n) { set_threads(n); }, "threads (default 0: all cores)")
+      ->check(CLI::Range(0, 4096))
+      ->option_text("N");
 }
 
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  reexec_for_blas_core(argv);
   g_tool = app.get_name();
   install_cleanup_handlers();
   add_version_flag(app);
@@ -90,29 +100,6 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
     std::fprintf(stderr, "%s: error: %s\n", g_tool.c_str(), e.what());
     return kExitError;
   }
-}
-
-Progress::Progress(std::string what)
-    : what_(std::move(what)), enabled_(isatty(2) != 0), start_(std::chrono::steady_clock::now()), last_(start_) {}
-
-Progress::~Progress() { finish(); }
-
-void Progress::update(uint64_t done, uint64_t total, uint64_t bytes) {
-  if (!enabled_) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (done != total && now - last_ < std::chrono::milliseconds(200)) return;
-  last_ = now;
-  const double secs = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "\r%s: %s %llu/%llu", g_tool.c_str(), what_.c_str(), static_cast<unsigned long long>(done),
-               static_cast<unsigned long long>(total));
-  if (bytes && secs > 0) std::fprintf(stderr, "  %.2f GB/s", bytes / secs / 1e9);
-  std::fprintf(stderr, "\033[K");
-  shown_ = true;
-}
-
-void Progress::finish() {
-  if (shown_) std::fprintf(stderr, "\r\033[K");
-  shown_ = false;
 }
 
 }  // namespace st::cli

@@ -8,7 +8,7 @@
 namespace st::model {
 
 // One sequence per document, or with options.seq_len > 0 the documents packed (pack.hpp's rule).
-// Documents are encoded with special tokens, on the threads st::model::threads() allows.
+// Documents are encoded with special tokens, on the threads st::threads() allows.
 Result<TokenData> load_text(const std::string& path, text::TextFormat format, const DataOptions& options);
 
 }  // namespace st::model

@@ -1,17 +1,17 @@
 // Tensor listings, streamed multi-threaded statistics and checkpoint / description diffs.
 #include "libst/inspect/inspect.hpp"
-#include "libst/core/paths.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <regex>
-#include <system_error>
-#include <thread>
 #include <unordered_map>
+
+#include "libst/core/parallel.hpp"
+#include "libst/core/paths.hpp"
 
 namespace st {
 namespace {
@@ -20,28 +20,12 @@ constexpr uint64_t kChunk = uint64_t{1} << 16;  // elements per chunk: the unit 
 constexpr size_t kBlock = 4096;                 // elements converted at a time
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Runs fn(i) for i in [0, n) on up to `threads` threads (the caller's included).
-template <class Fn>
-void parallel_for(uint64_t n, unsigned threads, const Fn& fn) {
-  const uint64_t workers = std::min<uint64_t>(threads ? threads : 1, n);
-  if (workers <= 1) {
-    for (uint64_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<uint64_t> next{0};
-  auto work = [&] {
-    for (uint64_t i; (i = next.fetch_add(1)) < n;) fn(i);
-  };
-  std::vector<std::thread> pool;
-  for (uint64_t t = 1; t < workers; ++t) {
-    try {
-      pool.emplace_back(work);
-    } catch (const std::system_error&) {
-      break;  // fewer threads than asked: the work still gets done
-    }
-  }
-  work();
-  for (auto& t : pool) t.join();
+// fn(c) for every chunk index c in [0, n), in parallel; each chunk has its own result, merged in
+// chunk order, so the totals do not depend on the thread count.
+void for_each_chunk(uint64_t n, const std::function<void(uint64_t)>& fn) {
+  parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) fn(static_cast<uint64_t>(c));
+  });
 }
 
 template <class T, class Conv>
@@ -185,13 +169,11 @@ bool stats_supported(DType t) {
   }
 }
 
-unsigned default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
-
-Result<TensorStats> compute_stats(DType t, const uint8_t* data, uint64_t numel, unsigned threads) {
+Result<TensorStats> compute_stats(DType t, const uint8_t* data, uint64_t numel) {
   if (!stats_supported(t)) return make_error(Errc::unsupported, std::string("no statistics for dtype ") + dtype_name(t));
   const uint64_t chunks = chunk_count(numel);
   std::vector<Acc> parts(chunks);
-  parallel_for(chunks, threads ? threads : default_threads(), [&](uint64_t c) {
+  for_each_chunk(chunks, [&](uint64_t c) {
     parts[c] = chunk_acc(t, data, c * kChunk, std::min(numel, (c + 1) * kChunk));
   });
   Acc total;
@@ -276,11 +258,11 @@ Status fill_section(Checkpoint& c, const std::optional<std::regex>& re, const In
       const auto it = row_of.find(e.name());
       if (o.stats && it != row_of.end() && stats_supported(e.info->dtype)) {
         if (!v.data && v.size) return make_error(Errc::usage, "tensor data is not readable", c.path(), e.name());
-        auto st = compute_stats(e.info->dtype, v.data, e.info->numel(), o.threads);
+        auto st = compute_stats(e.info->dtype, v.data, e.info->numel());
         if (!st) return std::move(st.error()).in_tensor(e.name());
         s.tensors[it->second].stats = st.value();
       }
-      if (o.progress) o.progress(done, total, bytes);
+      if (o.progress) o.progress({"tensors", done, total, bytes});
       return Status{};
     }));
   }
@@ -383,7 +365,7 @@ DiffAcc diff_chunk(DType ta, const uint8_t* a, DType tb, const uint8_t* b, uint6
   return acc;
 }
 
-Result<ValueDiff> compare_values(const Flat& a, const Flat& b, unsigned threads) {
+Result<ValueDiff> compare_values(const Flat& a, const Flat& b) {
   ValueDiff v;
   v.name = a.name;
   const TensorInfo& ia = *a.entry->info;
@@ -402,7 +384,7 @@ Result<ValueDiff> compare_values(const Flat& a, const Flat& b, unsigned threads)
   }
   const uint64_t numel = ia.numel(), chunks = chunk_count(numel);
   std::vector<DiffAcc> parts(chunks);
-  parallel_for(chunks, threads ? threads : default_threads(), [&](uint64_t c) {
+  for_each_chunk(chunks, [&](uint64_t c) {
     parts[c] = diff_chunk(ia.dtype, da.data, ib.dtype, db.data, c * kChunk, std::min(numel, (c + 1) * kChunk));
   });
   DiffAcc total;
@@ -455,7 +437,7 @@ Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b
     if (ia.dtype != ib.dtype || ia.shape != ib.shape) d.changed.push_back({x.name, ia.dtype, ib.dtype, ia.shape, ib.shape});
     if (x.type != y.type) d.changed_type.push_back({x.name, x.type, y.type});
     if (options.values) {
-      ST_ASSIGN(auto v, compare_values(x, y, options.threads));
+      ST_ASSIGN(auto v, compare_values(x, y));
       d.values.push_back(std::move(v));
     }
   }

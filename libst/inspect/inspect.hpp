@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/description.hpp"
 #include "libst/core/dtype.hpp"
@@ -35,9 +36,8 @@ struct TensorStats {
 // True for the dtypes statistics are computed for: BOOL, the integers, F16, BF16, F32, F64.
 bool stats_supported(DType t);
 // Threads used when a caller passes 0: the hardware concurrency, at least 1.
-unsigned default_threads();
-// Statistics of numel elements of dtype t at data, on up to threads threads.
-Result<TensorStats> compute_stats(DType t, const uint8_t* data, uint64_t numel, unsigned threads);
+// Statistics of numel elements of dtype t at data (in parallel: st::threads()).
+Result<TensorStats> compute_stats(DType t, const uint8_t* data, uint64_t numel);
 
 struct TensorRow {
   std::string name;
@@ -82,9 +82,7 @@ struct Inventory {
 struct InspectOptions {
   std::string filter;   // ECMAScript regex searched in names; empty = all
   bool stats = false;   // reads every tensor (streamed, one at a time)
-  unsigned threads = 0; // 0 = default_threads()
-  // Called after each tensor when reading data: tensors done, total, bytes done.
-  std::function<void(uint64_t, uint64_t, uint64_t)> progress;
+  ProgressFn progress;  // after each tensor when reading data: tensors, bytes
 };
 
 // Lists a checkpoint (headers only unless options.stats). A stream opened without random
@@ -113,7 +111,6 @@ struct ValueDiff {
 struct DiffOptions {
   std::string filter;    // compare only names the regex finds
   bool values = false;   // compare data of tensors present in both
-  unsigned threads = 0;
 };
 
 struct CheckpointDiff {

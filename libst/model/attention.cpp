@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "libst/model/model.hpp"
+#include "libst/core/blas.hpp"
 #include "libst/core/parallel.hpp"
 #include "libst/model/vexp.hpp"
 

@@ -102,7 +102,7 @@ void merge(ActivationStats& a, ActivationStats&& b) {
 
 }  // namespace
 
-Result<ActivationStats> calibrate(Model& model, const TokenData& data, const CalibrateProgress& progress) {
+Result<ActivationStats> calibrate(Model& model, const TokenData& data, const ProgressFn& progress) {
   ST_CHECK(check_tokens(data, model.config()));
   int64_t longest = 0;
   for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, int64_t(s.size()));
@@ -112,7 +112,7 @@ Result<ActivationStats> calibrate(Model& model, const TokenData& data, const Cal
   std::vector<std::vector<float>> logits(static_cast<size_t>(threads()));
   std::mutex mu;
   std::optional<std::pair<int64_t, Error>> failure;
-  int64_t done = 0, tokens = 0;
+  uint64_t done = 0, tokens = 0;
   for_each_item(n, [&](int w, int64_t i) {
     const auto& seq = data.seqs[size_t(i)];
     auto& lg = logits[size_t(w)];
@@ -120,8 +120,8 @@ Result<ActivationStats> calibrate(Model& model, const TokenData& data, const Cal
     Status st = model.forward(seq.data(), int64_t(seq.size()), lg.data(), &collectors[size_t(w)]);
     std::lock_guard<std::mutex> lock(mu);
     if (!st && (!failure || failure->first > i)) failure = {i, st.error()};
-    ++done, tokens += int64_t(seq.size());
-    if (progress) progress(done, n, tokens);
+    ++done, tokens += seq.size();
+    if (progress) progress({"sequences", done, uint64_t(n), tokens, "tokens"});
   });
   if (failure) return failure->second;
   ActivationStats s;

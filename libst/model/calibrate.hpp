@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/model/model.hpp"
 #include "libst/data/tokens.hpp"
 #include "libst/format/stats.hpp"
@@ -28,11 +29,10 @@ class StatsCollector : public Observer {
   ActivationStats stats_;
 };
 
-using CalibrateProgress = std::function<void(int64_t, int64_t, int64_t)>;  // done, total, tokens
-
 // Runs every sequence through the model and returns the statistics, with metadata
 // st.stats.samples, st.stats.seq_len (longest sequence), st.stats.model and the data's
-// provenance (record_provenance: path, hash, and for text the tokenizer and packing).
-Result<ActivationStats> calibrate(Model& model, const TokenData& data, const CalibrateProgress& progress = {});
+// provenance (record_provenance: path, hash, and for text the tokenizer and packing). Progress:
+// sequences, tokens.
+Result<ActivationStats> calibrate(Model& model, const TokenData& data, const ProgressFn& progress = {});
 
 }  // namespace st::model

@@ -53,7 +53,7 @@ void score(const std::vector<int32_t>& seq, int64_t V, const float* logits, cons
 
 }  // namespace
 
-Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* reference, const EvalProgress& progress) {
+Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* reference, const ProgressFn& progress) {
   const int64_t V = model.config().vocab;
   if (reference && reference->config().vocab != V)
     return make_error(Errc::usage, "the two models have different vocabulary sizes");
@@ -69,7 +69,7 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
   std::vector<std::vector<float>> logits(static_cast<size_t>(threads())), ref_logits(static_cast<size_t>(threads()));
   std::mutex mu;
   std::optional<std::pair<int64_t, Error>> failure;
-  int64_t done = 0, tokens_done = 0;
+  uint64_t done = 0, tokens_done = 0;
   std::vector<double> forward_secs(static_cast<size_t>(threads()), 0.0);
   const auto t0 = std::chrono::steady_clock::now();
   const int workers = for_each_item(n_seqs, [&](int w, int64_t i) {
@@ -88,8 +88,8 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
     if (st) score(seq, V, lg.data(), reference ? rg.data() : nullptr, results[size_t(i)]);
     std::lock_guard<std::mutex> lock(mu);
     if (!st && (!failure || failure->first > i)) failure = {i, st.error()};
-    ++done, tokens_done += n;
-    if (progress) progress(done, n_seqs, tokens_done);
+    ++done, tokens_done += uint64_t(n);
+    if (progress) progress({"sequences", done, uint64_t(n_seqs), tokens_done, "tokens"});
   });
   if (failure) return failure->second;
 

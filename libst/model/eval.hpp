@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/model/model.hpp"
 #include "libst/data/tokens.hpp"
 
@@ -28,12 +29,9 @@ struct EvalResult {
   double top1_agreement = 0;                   // fraction of positions with the same argmax
 };
 
-// Called after each sequence: (sequences done, total, tokens done).
-using EvalProgress = std::function<void(int64_t, int64_t, int64_t)>;
-
 // Runs every sequence through `model` (and `reference`, when given). The data must pass
-// check_tokens for both models.
-Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* reference, const EvalProgress& progress = {});
+// check_tokens for both models. Progress: sequences, tokens.
+Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* reference, const ProgressFn& progress = {});
 
 // log-softmax helpers over one row of logits (double accumulation).
 double log_sum_exp(const float* logits, int64_t n);

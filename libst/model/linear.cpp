@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "libst/core/blas.hpp"
 #include "libst/core/parallel.hpp"
 
 namespace st::model {

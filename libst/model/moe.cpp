@@ -4,7 +4,7 @@
 #include <numeric>
 
 #include "libst/model/model.hpp"
-#include "libst/core/parallel.hpp"
+#include "libst/core/blas.hpp"
 
 namespace st::model {
 

@@ -278,7 +278,7 @@ Result<std::vector<float>> f32_values(const TensorInfo& t, ByteView bytes, const
   const int64_t per_row = rows > 0 ? static_cast<int64_t>(v.size()) / rows : 0;
   const size_t row_bytes = static_cast<size_t>(per_row) * dtype_bits(t.dtype) / 8;
   std::atomic<bool> ok{true};
-  model::parallel_for(
+  parallel_for(
       rows,
       [&](int64_t r0, int64_t r1) {
         if (!to_f32(t.dtype, bytes.data + r0 * row_bytes, v.data() + r0 * per_row,
@@ -552,7 +552,6 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
 
   // Stream the tensors.
   Writer writer(std::move(files));
-  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const bool mapped = !ents.empty() && (ckpt.layout() != Layout::stream || ckpt.data(ents.front()).data != nullptr);
   uint64_t done_bytes = 0;
   size_t done = 0;
@@ -663,7 +662,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
         src = changed.data();
       }
       Status s = w8a8::quantize_rows(src_dtype, src, n, k, reinterpret_cast<int8_t*>(p->q->data()), p->scale.data(),
-                                     p->row_sum.data(), threads);
+                                     p->row_sum.data());
       release();
       if (!s) return std::move(s).error().in_file(ckpt.path()).in_tensor(t.name);
       const int8_t* q = reinterpret_cast<const int8_t*>(p->q->data());
@@ -672,7 +671,7 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
     }
     if (p && p->quantize && i == p->emit_at) ST_CHECK(emit_linear(*p));
     done_bytes += bytes.size;
-    if (o.progress) o.progress(++done, ents.size(), done_bytes);
+    if (o.progress) o.progress({"tensors", ++done, ents.size(), done_bytes});
     return Status{};
   };
 

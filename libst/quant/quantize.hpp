@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "libst/arch/architecture.hpp"
+#include "libst/core/callbacks.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/description.hpp"
 #include "libst/format/output.hpp"
@@ -59,7 +60,6 @@ struct QuantizeOptions {
   std::string stats_path;                  // names the statistics in errors
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names
   Output* output = nullptr;                // open_output(): a directory, or stdout for a stream
-  int threads = 0;                         // 0: hardware concurrency
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
   bool fa_quant = false;                   // add attention quantization scales (needs stats)
   // Replacement values (fp32, same shape) for tensors by name, e.g. smoothed norms and biases
@@ -73,9 +73,8 @@ struct QuantizeOptions {
   // thread in storage order, before it is quantized; may change it (st-sparsify prunes here).
   std::function<Status(const LinearInfo&, std::vector<float>& weight)> transform_weight;
   Metadata metadata;  // extra __metadata__ entries for every weight file
-  // Progress: input tensors done, total, input bytes done.
-  std::function<void(uint64_t, uint64_t, uint64_t)> progress;
-  std::function<void(const std::string&)> warn;
+  ProgressFn progress;  // input tensors, input bytes
+  WarnFn warn;
 };
 
 struct QuantizeSummary {

@@ -51,7 +51,7 @@ double estimate_error(const std::vector<Consumer>& cons, const std::vector<float
   for (const auto& c : cons) {
     const int64_t n = c.info->out_features;
     rmax.resize(size_t(n));
-    model::parallel_for(
+    parallel_for(
         n, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) rmax[r] = row_absmax(c.w.data() + r * k, s.data(), k);
         },
@@ -75,7 +75,7 @@ void apply_weight_scales(const WeightScales& scales, const std::string& prefix, 
   const float* col = c == scales.column.end() ? nullptr : c->second.data();
   const float* row = d == scales.row.end() ? nullptr : d->second.data();
   if (!col && !row) return;
-  model::parallel_for(
+  parallel_for(
       n, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           float* x = w + r * k;

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <thread>
+#include <mutex>
 #include <vector>
+
+#include "libst/core/parallel.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -167,8 +169,7 @@ Result<ActivationParams> activation_params(float min_x, float max_x, DType model
   return p;
 }
 
-Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum,
-                     int threads) {
+Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum) {
   if (src != DType::F16 && src != DType::BF16 && src != DType::F32)
     return make_error(Errc::unsupported, std::string("cannot quantize a weight of dtype ") + dtype_name(src));
   if (n <= 0) return Status{};
@@ -176,35 +177,25 @@ Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, 
 #if defined(__x86_64__)
   if (have_avx2()) row_fn = quantize_row_avx2;
 #endif
-  // Enough work per thread to pay for starting it (~64k elements).
-  const int64_t total = n * std::max<int64_t>(k, 1);
-  int nt = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(std::max(threads, 1)), n, total / 65536 + 1}));
-  std::vector<int64_t> bad_row(nt, -1), bad_col(nt, -1);
-  auto work = [&](int t) {
-    const int64_t r0 = n * t / nt, r1 = n * (t + 1) / nt;
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = row_fn(src, w, r, k, q, scale, row_sum);
-      if (c >= 0) {
-        bad_row[t] = r;
-        bad_col[t] = c;
-        return;
-      }
-    }
-  };
-  if (nt == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
-  }
-  for (int t = 0; t < nt; ++t) {
-    if (bad_row[t] >= 0) {
-      const float x = load_scalar(src, w, bad_row[t] * k + bad_col[t]);
-      return make_error(Errc::numeric, std::string(std::isnan(x) ? "NaN" : "Inf") + " weight at [" +
-                                           std::to_string(bad_row[t]) + ", " + std::to_string(bad_col[t]) + "]");
-    }
+  // The first row with a NaN or Inf (each chunk stops at its first; the lowest wins).
+  std::mutex mu;
+  int64_t bad_row = n, bad_col = -1;
+  parallel_for(
+      n,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t c = row_fn(src, w, r, k, q, scale, row_sum);
+          if (c < 0) continue;
+          std::lock_guard<std::mutex> lock(mu);
+          if (r < bad_row) bad_row = r, bad_col = c;
+          return;
+        }
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(k, 1)));  // enough work per thread to pay for starting it
+  if (bad_row < n) {
+    const float x = load_scalar(src, w, bad_row * k + bad_col);
+    return make_error(Errc::numeric, std::string(std::isnan(x) ? "NaN" : "Inf") + " weight at [" +
+                                         std::to_string(bad_row) + ", " + std::to_string(bad_col) + "]");
   }
   return Status{};
 }

@@ -57,10 +57,9 @@ class GroupRanges {
 };
 
 // Quantizes W [n,k] (src F16, BF16 or F32, row-major) per output row: q [n*k], scale [n] and,
-// when row_sum is not null, row_sum[n] = sum_k q[n,k]. Uses up to `threads` threads.
+// when row_sum is not null, row_sum[n] = sum_k q[n,k]. Rows run in parallel (st::threads()).
 // A NaN or Inf weight is Errc::numeric naming its row and column (the caller adds the tensor).
-Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum,
-                     int threads);
+Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum);
 
 // deq_scale[i] = f32(input_scale * weight_scale[i]).
 void deq_scale(float input_scale, const float* weight_scale, int64_t n, float* out);

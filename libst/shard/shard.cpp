@@ -342,7 +342,7 @@ Result<ShardSummary> shard(const Checkpoint& in, Output& out, const ShardOptions
       sum.output_bytes += v.size;
     }
     for (size_t k : o.pieces) in.release(in.tensors()[k]);
-    if (opt.progress) opt.progress(i + 1, plan.outputs.size(), sum.output_bytes);
+    if (opt.progress) opt.progress({"tensors", i + 1, plan.outputs.size(), sum.output_bytes});
   }
   for (auto& w : writers) ST_CHECK(w->finish());
   ST_CHECK(out.commit());
@@ -468,7 +468,7 @@ Result<MergeSummary> merge(const std::string& parts_dir, Output& out, const Merg
       sum.bytes += v.size;
       ++sum.tensors;
       for (int r = 0; r < tp; ++r) parts[r]->release(*parts[r]->find(s.into));
-      if (opt.progress) opt.progress(++done, sources.size(), sum.bytes);
+      if (opt.progress) opt.progress({"tensors merged", ++done, sources.size(), sum.bytes});
     }
     ST_CHECK(w->finish());
   }

@@ -19,14 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/output.hpp"
 #include "libst/arch/tensor_parallel.hpp"
 #include "libst/shard/recipe.hpp"
 
 namespace st {
-
-using ProgressFn = std::function<void(uint64_t done, uint64_t total, uint64_t bytes)>;
 
 struct ShardOptions {
   int tp = 1;

@@ -9,7 +9,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "libst/model/model.hpp"
 #include "libst/core/parallel.hpp"
@@ -68,6 +67,50 @@ Result<std::vector<double>> inverse_cholesky_upper(std::vector<double> h, int64_
   return h;
 }
 
+// Per-thread scratch of the row loop.
+struct RowScratch {
+  explicit RowScratch(int64_t k) : row(size_t(k)), score(size_t(k)), mask(size_t(k)) {}
+  std::vector<double> row, score;
+  std::vector<char> prot, mask;
+  std::vector<int32_t> cand;
+};
+
+// One row wr [k] pruned with OBS compensation (U: upper Cholesky factor of H^-1; dead: input
+// channels no token reached). Returns the number of weights zeroed.
+uint64_t prune_row_obs(float* wr, int64_t k, const std::vector<double>& u, const std::vector<char>& dead,
+                       const PruneSpec& spec, RowScratch& t) {
+  const bool nm = spec.method == SparsifyMethod::nm;
+  const int64_t M = spec.nm_m, B = nm ? M * ((128 + M - 1) / M) : 128;
+  std::vector<double>& row = t.row;
+  for (int64_t j = 0; j < k; ++j) row[j] = dead[j] ? 0.0 : wr[j];
+  mark_protected(row.data(), k, spec.protect, t.prot, t.cand);
+  std::fill(t.mask.begin(), t.mask.end(), 0);
+  auto mask = [&t](int32_t j) { t.mask[j] = 1; };
+  uint64_t pruned = 0;
+  for (int64_t i1 = 0; i1 < k; i1 += B) {
+    const int64_t i2 = std::min(k, i1 + B);
+    for (int64_t j = i1; j < i2; ++j) {
+      const double d = u[j * k + j];
+      t.score[j] = row[j] * row[j] / (d * d);
+    }
+    if (!nm) pick_lowest(t.score.data(), i1, i2, t.prot, prune_quota(spec, i2 - i1), t.cand, mask);
+    for (int64_t g0 = i1; nm && g0 < i2; g0 += M) {
+      const int64_t len = std::min(M, i2 - g0);
+      pick_lowest(t.score.data(), g0, g0 + len, t.prot, prune_quota(spec, len), t.cand, mask);
+    }
+    for (int64_t j = i1; j < i2; ++j) {
+      if (!t.mask[j]) continue;
+      const double err = row[j] / u[j * k + j];
+      const double* uj = &u[j * k];
+      for (int64_t l = j + 1; l < k; ++l) row[l] -= err * uj[l];
+      row[j] = 0;
+      ++pruned;
+    }
+  }
+  for (int64_t j = 0; j < k; ++j) wr[j] = t.mask[j] || dead[j] ? 0.f : static_cast<float>(row[j]);
+  return pruned;
+}
+
 }  // namespace
 
 uint64_t gram_bytes(const Architecture& arch, int workers) {
@@ -87,12 +130,12 @@ Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, c
   int64_t longest = 0;
   for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, static_cast<int64_t>(s.size()));
   m->prepare(longest);
-  std::vector<GramObserver> obs(static_cast<size_t>(std::max(1, model::threads())), GramObserver(arch));
+  std::vector<GramObserver> obs(static_cast<size_t>(std::max(1, threads())), GramObserver(arch));
   std::vector<std::vector<float>> logits(obs.size());
   std::mutex mu;
   std::optional<Error> failure;
   const int64_t n = static_cast<int64_t>(data.seqs.size());
-  model::for_each_item(n, [&](int w, int64_t i) {
+  for_each_item(n, [&](int w, int64_t i) {
     const auto& seq = data.seqs[static_cast<size_t>(i)];
     auto& lg = logits[static_cast<size_t>(w)];
     lg.resize(seq.size() * static_cast<size_t>(m->config().vocab));
@@ -116,8 +159,7 @@ Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, c
   return g;
 }
 
-Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* gram, const PruneSpec& spec,
-                                 int threads) {
+Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* gram, const PruneSpec& spec) {
   std::vector<double> h(static_cast<size_t>(k * k));
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = i; j < k; ++j) h[i * k + j] = h[j * k + i] = gram[i * k + j];
@@ -134,74 +176,13 @@ Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* g
   for (int64_t j = 0; j < k; ++j) h[j * k + j] += 0.01 * mean_diag;
   ST_ASSIGN(const std::vector<double> u, inverse_cholesky_upper(std::move(h), k));
 
-  const bool nm = spec.method == SparsifyMethod::nm;
-  const int64_t M = spec.nm_m, drop = spec.nm_m - spec.nm_n;
-  const int64_t B = nm ? M * ((128 + M - 1) / M) : 128;
   std::atomic<uint64_t> total{0};
-  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(threads, n));
-  std::vector<std::thread> pool;
-  for (int64_t t = 0; t < nt; ++t)
-    pool.emplace_back([&, t] {
-      std::vector<double> row(static_cast<size_t>(k));
-      std::vector<char> prot(static_cast<size_t>(k)), mask(static_cast<size_t>(k));
-      std::vector<int32_t> cand;
-      std::vector<double> score(static_cast<size_t>(k));
-      uint64_t local = 0;
-      for (int64_t r = t; r < n; r += nt) {
-        float* wr = w + r * k;
-        for (int64_t j = 0; j < k; ++j) row[j] = dead[j] ? 0.0 : wr[j];
-        std::fill(prot.begin(), prot.end(), 0);
-        const int64_t keep = std::min<int64_t>(k, std::llround(spec.protect * static_cast<double>(k)));
-        if (keep > 0) {
-          cand.resize(k);
-          for (int64_t j = 0; j < k; ++j) cand[j] = static_cast<int32_t>(j);
-          auto more = [&](int32_t a, int32_t b) {
-            const double x = std::fabs(row[a]), y = std::fabs(row[b]);
-            return x > y || (x == y && a < b);
-          };
-          if (keep < k) std::nth_element(cand.begin(), cand.begin() + (keep - 1), cand.end(), more);
-          for (int64_t i = 0; i < keep; ++i) prot[cand[i]] = 1;
-        }
-        std::fill(mask.begin(), mask.end(), 0);
-        auto choose = [&](int64_t a, int64_t b, int64_t quota) {  // mask the quota lowest of [a, b)
-          cand.clear();
-          for (int64_t j = a; j < b; ++j)
-            if (!prot[j]) cand.push_back(static_cast<int32_t>(j));
-          quota = std::min<int64_t>(quota, static_cast<int64_t>(cand.size()));
-          if (quota <= 0) return;
-          auto less = [&](int32_t x, int32_t y) { return score[x] < score[y] || (score[x] == score[y] && x < y); };
-          if (quota < static_cast<int64_t>(cand.size()))
-            std::nth_element(cand.begin(), cand.begin() + (quota - 1), cand.end(), less);
-          for (int64_t i = 0; i < quota; ++i) mask[cand[i]] = 1;
-        };
-        for (int64_t i1 = 0; i1 < k; i1 += B) {
-          const int64_t i2 = std::min(k, i1 + B);
-          for (int64_t j = i1; j < i2; ++j) {
-            const double d = u[j * k + j];
-            score[j] = row[j] * row[j] / (d * d);
-          }
-          if (nm) {
-            for (int64_t g0 = i1; g0 < i2; g0 += M) {
-              const int64_t len = std::min(M, i2 - g0);
-              choose(g0, g0 + len, len == M ? drop : len * drop / M);
-            }
-          } else {
-            choose(i1, i2, static_cast<int64_t>(std::floor(spec.ratio * static_cast<double>(i2 - i1) + 1e-9)));
-          }
-          for (int64_t j = i1; j < i2; ++j) {
-            if (!mask[j]) continue;
-            const double err = row[j] / u[j * k + j];
-            const double* uj = &u[j * k];
-            for (int64_t l = j + 1; l < k; ++l) row[l] -= err * uj[l];
-            row[j] = 0;
-            ++local;
-          }
-        }
-        for (int64_t j = 0; j < k; ++j) wr[j] = mask[j] || dead[j] ? 0.f : static_cast<float>(row[j]);
-      }
-      total += local;
-    });
-  for (auto& th : pool) th.join();
+  parallel_for(n, [&](int64_t r0, int64_t r1) {  // rows are independent: any split gives the same weights
+    RowScratch scratch(k);
+    uint64_t local = 0;
+    for (int64_t r = r0; r < r1; ++r) local += prune_row_obs(w + r * k, k, u, dead, spec, scratch);
+    total += local;
+  });
   return total.load();
 }
 

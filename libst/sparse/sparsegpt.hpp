@@ -22,7 +22,7 @@
 #include "libst/data/tokens.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
-#include "libst/sparse/sparsify.hpp"
+#include "libst/sparse/prune.hpp"
 
 namespace st {
 
@@ -43,6 +43,7 @@ Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, c
 
 // Prunes W (fp32 [n, k]) in place as above. H: k x k Gram (not modified). Returns the number of
 // weights zeroed. Errors: H not positive definite even after damping (Errc::numeric).
-Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* gram, const PruneSpec& spec, int threads);
+// Rows run in parallel (st::threads()).
+Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* gram, const PruneSpec& spec);
 
 }  // namespace st

@@ -1,17 +1,7 @@
 // W8A8S: prune the decoder linears of a float checkpoint (magnitude, Wanda or N:M), then
 // quantize them as W8A8 static with scales from the kept weights.
 //
-// Pruning works per output row n of every quantized linear W [n, k]:
-//   score[n, j] = |W[n, j]|                       magnitude
-//               = |W[n, j]| * sqrt(sumsq[j])      Wanda (sumsq: the statistics' per input channel
-//                                                 sum of x^2, so sqrt(sumsq) = ||x_j||_2)
-//   unstructured (magnitude, wanda): zero the floor(ratio * k) lowest-scoring weights of the row;
-//   N:M (nm): in every group of M consecutive columns zero the M - N lowest-scoring (Wanda
-//       scores when statistics are given, else magnitude); a last partial group of L columns
-//       loses floor(L * (M - N) / M);
-//   protect F: the round(F * k) largest-|W| weights of each row are never zeroed (outliers, as
-//       msModelSlim's "fraction"); the pruning quota then comes out of the other weights.
-//   Ties are broken by column index (lower column pruned first), so results are deterministic.
+// Pruning works per output row (libst/sparse/prune.hpp: magnitude, Wanda, N:M, protection);
 //   sparsegpt (libst/sparse/sparsegpt.hpp): the mask per row and block of 128 columns from
 //       w^2 / [H^-1]_jj and the kept weights updated to compensate (OBS), from each linear's
 //       input Gram matrix H over calibration tokens (SparsifyOptions::gram).
@@ -38,31 +28,15 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/output.hpp"
 #include "libst/quant/static_prep.hpp"
+#include "libst/sparse/prune.hpp"
 #include "libst/format/stats.hpp"
 
 namespace st {
-
-enum class SparsifyMethod { magnitude, wanda, nm, sparsegpt };
-const char* sparsify_method_name(SparsifyMethod m);
-
-struct PruneSpec {
-  SparsifyMethod method = SparsifyMethod::wanda;
-  double ratio = 0.5;   // unstructured: fraction of each row zeroed
-  int nm_n = 2, nm_m = 4;  // N:M: keep N of every M
-  double protect = 0;   // fraction of each row's largest |W| never zeroed
-};
-
-// Checks a spec's ranges (ratio in [0, 1), 0 < N < M, protect in [0, 1]).
-Status check_prune_spec(const PruneSpec& spec);
-
-// Prunes W (fp32 [n, k], row-major) in place. col_norm: ||x_j||_2 per input channel [k] (Wanda,
-// and N:M scores), or null for magnitude scores. Returns the number of weights zeroed (weights
-// that were already zero count when the rule picks them).
-uint64_t prune_rows(float* w, int64_t n, int64_t k, const float* col_norm, const PruneSpec& spec, int threads);
 
 struct GramSet;  // libst/sparse/sparsegpt.hpp
 
@@ -74,11 +48,9 @@ struct SparsifyOptions {
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names:
                                            // kept float (with their whole fused group)
   Output* output = nullptr;                // open_output(): the directory to write (committed)
-  int threads = 0;  // 0: hardware concurrency
   StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
-  // Progress: input tensors done, total, input bytes done.
-  std::function<void(uint64_t, uint64_t, uint64_t)> progress;
-  std::function<void(const std::string&)> warn;
+  ProgressFn progress;  // input tensors, input bytes
+  WarnFn warn;
 };
 
 struct LinearSparsity {

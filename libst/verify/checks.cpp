@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <set>
-#include <thread>
 
+#include "libst/core/parallel.hpp"
 #include "libst/verify/internal.hpp"
 #include "libst/w8a8sc/codec.hpp"
 
@@ -383,7 +383,7 @@ void UnitChecker::check_linear_values(Linear& l) {
     const ByteView w = u_.data(*l.get("weight")), idx = u_.data(*l.get("index"));
     const auto info = read_info(*l.get("info"));
     auto s = w8a8sc::decompress(reinterpret_cast<const int8_t*>(w.data), w.size, reinterpret_cast<const int8_t*>(idx.data),
-                                idx.size, info.data(), info.size(), decoded.data(), 1);
+                                idx.size, info.data(), info.size(), decoded.data());
     if (!s) return problem("integrity", P + "weight", "tile stream does not decode: " + s.error().message);
     wq = decoded.data();
   } else {
@@ -561,15 +561,13 @@ void UnitChecker::compare_weights(const std::string& name, const std::string& ty
       }
     }
   };
-  // Rows split over threads for big linears; partial sums combined in a fixed order.
-  const int64_t threads = std::max<int64_t>(
-      1, std::min<int64_t>({static_cast<int64_t>(std::thread::hardware_concurrency()), 8, rows * cols / (1 << 20)}));
-  std::vector<Partial> parts(static_cast<size_t>(threads));
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; ++t)
-    pool.emplace_back(scan, rows * t / threads, rows * (t + 1) / threads, std::ref(parts[static_cast<size_t>(t)]));
-  scan(0, rows / threads, parts[0]);
-  for (auto& th : pool) th.join();
+  // Rows in fixed blocks of about 2^20 elements, in parallel; the blocks' partial sums are
+  // combined in block order, so the numbers do not depend on the thread count.
+  const int64_t block = std::max<int64_t>(1, ((int64_t{1} << 20) + cols - 1) / std::max<int64_t>(cols, 1));
+  std::vector<Partial> parts(static_cast<size_t>((rows + block - 1) / block));
+  parallel_for(static_cast<int64_t>(parts.size()), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) scan(i * block, std::min(rows, (i + 1) * block), parts[static_cast<size_t>(i)]);
+  });
   double sw2 = 0, se2 = 0, sq2 = 0, swq = 0, worst = 0;
   int64_t worst_r = 0, worst_c = 0;
   for (const auto& p : parts) {
@@ -765,6 +763,8 @@ void UnitChecker::run() {
     check_linear_layout(l);
     ++sink_.report->linears;
     if (l.ok) check_linear_values(l);
+    const Loc* w = l.get("weight");
+    sink_.meter.advance(w ? w->info->nbytes() : 0);
     for (const auto& [s, loc] : l.m) u_.release(*loc);
   }
   check_fused_groups();
@@ -773,6 +773,14 @@ void UnitChecker::run() {
 }
 
 }  // namespace
+
+size_t count_linears(const Unit& u) {
+  if (!u.desc) return 0;
+  size_t n = 0;
+  for (const auto& name : u.order)
+    n += split_last(name).second == "weight" && kLinearTypes.count(u.desc->type_of(name).value_or("")) > 0;
+  return n;
+}
 
 void check_unit(const Unit& u, CheckContext& ctx) { UnitChecker(u, ctx).run(); }
 

@@ -52,9 +52,21 @@ struct Unit {
   void release(const Loc& l) const { files[l.file]->release(*l.info); }
 };
 
-// Collects problems and notes into the report.
+// Progress through the two phases: weight files read (and hashed), then linears checked.
+struct Meter {
+  ProgressFn fn;
+  Progress at;
+  void start(const char* what, uint64_t total) { at = Progress{what, 0, total, 0, "bytes"}; }
+  void advance(uint64_t bytes) {
+    ++at.done, at.amount += bytes;
+    if (fn) fn(at);
+  }
+};
+
+// Collects problems and notes into the report, and reports progress.
 struct Sink {
   VerifyReport* report;
+  Meter meter;
   void add(const char* check, const std::string& file, const std::string& tensor, std::string message) {
     report->problems.push_back(Problem{check, file, tensor, std::move(message)});
   }
@@ -84,6 +96,8 @@ struct CheckContext {
   uint64_t bias_unknown = 0;
 };
 
+// The quantized linears check_unit will check (for progress).
+size_t count_linears(const Unit& u);
 // Structure, arithmetic and (with ctx.against) numerics of one unit.
 void check_unit(const Unit& u, CheckContext& ctx);
 // Part-folder rules across units: same tensors, shapes, description; row-parallel quant_bias.

@@ -184,6 +184,7 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
     if (marker || nested) u.weights_updated = true;
   }
   check_file_integrity(u, fi, has_sum, sink);
+  sink.meter.advance(u.files[fi]->header().data_start() + u.files[fi]->header().buffer_bytes);
   for (const auto& t : u.files[fi]->header().tensors) {
     if (u.tensors.count(t.name)) {
       sink.add("structure", display, t.name, "also stored in '" + u.file_of(t.name) + "'");
@@ -309,14 +310,11 @@ using namespace verify_detail;
 Result<VerifyReport> verify(const std::string& path, const VerifyOptions& options) {
   VerifyReport report;
   report.path = path;
-  Sink sink{&report};
-  auto step = [&](const std::string& s) {
-    if (options.on_step) options.on_step(s);
-  };
+  Sink sink{&report, Meter{options.progress, {}}};
+  sink.meter.start("weight files read", 0);
 
   std::unique_ptr<Checkpoint> against;
   if (!options.against.empty()) {
-    step("opening the float model");
     auto a = Checkpoint::open(options.against);
     if (!a) return std::move(a).error();
     if (a.value()->description())
@@ -326,7 +324,6 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
   }
 
   std::vector<std::unique_ptr<Unit>> units;
-  step("reading headers and checking checksums");
   if (path == "-") {
     report.layout = "stream";
     ST_ASSIGN(const int fd, spool_stdin());
@@ -372,11 +369,13 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
     return make_error(Errc::io, "no such file or directory", path);
   }
 
+  size_t linears = 0;
+  for (const auto& u : units) linears += count_linears(*u);
+  sink.meter.start("linears checked", linears);
   CheckContext ctx{sink, against.get(), {}, 0};
   for (const auto& u : units) {
     report.tensors += u->order.size();
     if (u->desc && report.model_quant_type.empty()) report.model_quant_type = u->desc->model_quant_type();
-    step("checking " + (u->label.empty() ? std::string("tensors") : u->label));
     check_unit(*u, ctx);
   }
   if (units.size() > 1 || report.layout == "parts") check_parts(units, ctx);

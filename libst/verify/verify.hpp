@@ -39,14 +39,15 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/core/error.hpp"
 
 namespace st {
 
 struct VerifyOptions {
   std::string against;  // float model to compare with ("" = none)
-  // Called with a short description of each step (for progress on a terminal).
-  std::function<void(const std::string&)> on_step;
+  // Weight files read (and hashed), then linears checked; bytes.
+  ProgressFn progress;
 };
 
 struct Problem {

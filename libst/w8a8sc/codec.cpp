@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
+
+#include "libst/core/parallel.hpp"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -19,26 +19,16 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// Threads for `work` tiles: at least 8 tiles per thread, so small weights do not pay for
-// starting threads (a tile takes tens of microseconds).
-unsigned pick_threads(unsigned requested, int64_t work) {
-  unsigned t = requested ? requested : std::max(1u, std::thread::hardware_concurrency());
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(t, work / 8)));
-}
-
-// Runs body(i) for i in [0, count) on up to `threads` threads; body(worker, i).
-void parallel_for(int64_t count, unsigned threads, const std::function<void(int64_t)>& body) {
-  if (threads <= 1 || count <= 1) {
-    for (int64_t i = 0; i < count; ++i) body(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> pool;
-  for (unsigned w = 0; w < threads; ++w)
-    pool.emplace_back([&] {
-      for (int64_t i; (i = next.fetch_add(1)) < count;) body(i);
-    });
-  for (auto& th : pool) th.join();
+// fn(t) for every tile t in [0, count), in parallel, at least 8 tiles per thread so that small
+// weights do not pay for starting threads (a tile takes tens of microseconds). Each tile has its
+// own output: the result does not depend on the thread count.
+void for_each_tile(int64_t count, const std::function<void(int64_t)>& fn) {
+  parallel_for(
+      count,
+      [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) fn(t);
+      },
+      8);
 }
 
 struct CCtxFree {
@@ -195,9 +185,8 @@ Result<Compressed> compress(const int8_t* w, int64_t n, int64_t k, const EncodeO
   const Grid g = Grid::of(n, k);
   const int64_t T = g.tiles();
   std::vector<std::vector<uint8_t>> records(static_cast<size_t>(T));
-  const unsigned threads = pick_threads(options.threads, T);
   std::vector<EncodeStats> stats(static_cast<size_t>(T));
-  parallel_for(T, threads, [&](int64_t t) {
+  for_each_tile(T, [&](int64_t t) {
     thread_local TileEncoder enc{0, {}, {}, {}, {}, {}};
     thread_local std::vector<int8_t> tile;
     enc.level = options.zstd_level;
@@ -319,7 +308,7 @@ Status decode_tile(const Grid& g, int64_t t, const uint8_t* rec, size_t len, int
 }
 
 Status decompress(const int8_t* weight, size_t weight_bytes, const int8_t* index, size_t index_bytes,
-                  const int64_t* info, size_t info_count, int8_t* out, unsigned threads) {
+                  const int64_t* info, size_t info_count, int8_t* out) {
   ST_ASSIGN(const Grid g, grid_from_info(info, info_count));
   if (index_bytes != g.index_bytes())
     return make_error(Errc::format, "w8a8sc index has " + std::to_string(index_bytes) + " bytes, expected " +
@@ -343,7 +332,7 @@ Status decompress(const int8_t* weight, size_t weight_bytes, const int8_t* index
                                         " bytes after the last tile record");
   std::vector<Status> results(static_cast<size_t>(T));
   const auto* stream = reinterpret_cast<const uint8_t*>(weight);
-  parallel_for(T, pick_threads(threads, T), [&](int64_t t) {
+  for_each_tile(T, [&](int64_t t) {
     thread_local std::vector<int8_t> tile;
     int64_t r0, c0, rows, cols;
     g.tile(t, r0, c0, rows, cols);

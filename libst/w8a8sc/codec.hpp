@@ -96,7 +96,6 @@ struct Grid {
 
 struct EncodeOptions {
   int zstd_level = 3;
-  unsigned threads = 0;  // 0 = hardware concurrency
 };
 
 // How the encoder coded the tiles (for reports and benchmarks).
@@ -113,7 +112,8 @@ struct Compressed {
   EncodeStats stats;
 };
 
-// Compresses w (int8 [n, k], row-major). Errors: negative shapes, a stream past 2^40 bytes.
+// Compresses w (int8 [n, k], row-major), tiles in parallel (st::threads()). Errors: negative
+// shapes, a stream past 2^40 bytes.
 Result<Compressed> compress(const int8_t* w, int64_t n, int64_t k, const EncodeOptions& options = {});
 
 // Checks an info vector and returns its grid.
@@ -122,7 +122,7 @@ Result<Grid> grid_from_info(const int64_t* info, size_t count);
 // Decompresses into out (n * k bytes, row-major) after checking every rule above. Errors are
 // Errc::format with a message naming the tile.
 Status decompress(const int8_t* weight, size_t weight_bytes, const int8_t* index, size_t index_bytes,
-                  const int64_t* info, size_t info_count, int8_t* out, unsigned threads = 0);
+                  const int64_t* info, size_t info_count, int8_t* out);
 
 // Decodes one tile record (bytes, len) of grid g into out: the tile's R x C elements in
 // element order (padding included). Needs nothing but the record.

@@ -128,8 +128,8 @@ Status compress_part(const std::string& in_dir, const std::string& out_dir, cons
       r.stats = it.c->stats;
       sum.raw_bytes += r.raw_bytes;
       sum.compressed_bytes += r.compressed_bytes;
-      if (opt.on_tensor) opt.on_tensor(r);
       sum.tensors.push_back(std::move(r));
+      if (opt.progress) opt.progress({"weights compressed", sum.tensors.size(), 0, sum.raw_bytes});
     } else {
       plan.push_back({e.name(), e.info->dtype, e.info->shape});
     }
@@ -253,7 +253,7 @@ Status decompress_part(const std::string& in_dir, const std::string& out_dir, co
       buf.resize(static_cast<size_t>(n * k));
       const ByteView ix = ck->data(*it.index);
       Status s = decompress(reinterpret_cast<const int8_t*>(v.data), v.size, reinterpret_cast<const int8_t*>(ix.data),
-                            ix.size, it.info_v.data(), 5, buf.data(), opt.codec.threads);
+                            ix.size, it.info_v.data(), 5, buf.data());
       if (!s) return std::move(s.error().in_file(file).in_tensor(it.e->name()));
       ST_CHECK(w->write(it.e->name(), buf.data(), buf.size()));
       TensorReport r;
@@ -266,8 +266,8 @@ Status decompress_part(const std::string& in_dir, const std::string& out_dir, co
       for (int8_t x : buf) r.nonzeros += x != 0;
       sum.raw_bytes += r.raw_bytes;
       sum.compressed_bytes += r.compressed_bytes;
-      if (opt.on_tensor) opt.on_tensor(r);
       sum.tensors.push_back(std::move(r));
+      if (opt.progress) opt.progress({"weights restored", sum.tensors.size(), 0, sum.raw_bytes});
       ck->release(*it.index);
     } else {
       ST_CHECK(w->write(it.e->name(), v.data, v.size));
@@ -288,21 +288,41 @@ Status decompress_part(const std::string& in_dir, const std::string& out_dir, co
 
 using PartFn = Status (*)(const std::string&, const std::string&, const std::string&, const DirOptions&, DirSummary&);
 
+// The weights typed `type` in a quantized directory (0 when its description does not load: the
+// part function reports that).
+uint64_t weights_typed(const std::string& dir, const char* type) {
+  auto d = Description::load(dir + "/" + kDescriptionFile);
+  uint64_t n = 0;
+  if (d)
+    for (const auto& [name, t] : d->tensor_entries()) n += t == type && ends_with(name, ".weight");
+  return n;
+}
+
 Result<DirSummary> run_dir(const std::string& in, Output& out, const DirOptions& opt, PartFn fn) {
   std::error_code ec;
   if (!fs::is_directory(in, ec)) return make_error(Errc::io, "not a directory", in);
   if (out.is_stdout()) return make_error(Errc::usage, "the output is a directory: name one, not '-'", "-");
   ST_ASSIGN(const auto parts, part_folders(in));  // the one rule for a part set (libst/format/parts.hpp)
   const std::string& dir = out.directory();
+  DirOptions o = opt;  // its progress knows the total
+  if (opt.progress) {
+    const char* type = fn == compress_part ? "W8A8S" : "W8A8SC";
+    uint64_t total = parts.empty() ? weights_typed(in, type) : 0;
+    for (const auto& p : parts) total += weights_typed(in + "/" + p.name, type);
+    o.progress = [&opt, total](Progress p) {
+      p.total = total;
+      opt.progress(p);
+    };
+  }
   DirSummary sum;
   if (parts.empty()) {
-    ST_CHECK(fn(in, dir, "", opt, sum));
+    ST_CHECK(fn(in, dir, "", o, sum));
   } else {
     sum.parts = static_cast<int>(parts.size());
     for (const auto& p : parts) {
       const std::string to = dir + "/" + p.name;
       ST_CHECK(make_directory(to));
-      ST_CHECK(fn(in + "/" + p.name, to, p.name, opt, sum));
+      ST_CHECK(fn(in + "/" + p.name, to, p.name, o, sum));
     }
     ST_CHECK(fn == compress_part ? copy_side_files(in, dir, "w8a8s", "w8a8sc")
                                  : copy_side_files(in, dir, "w8a8sc", "w8a8s"));

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/output.hpp"
 #include "libst/w8a8sc/codec.hpp"
@@ -51,8 +52,7 @@ struct TensorReport {
 
 struct DirOptions {
   EncodeOptions codec;
-  // Called after each weight is compressed or restored (for progress and reports).
-  std::function<void(const TensorReport&)> on_tensor;
+  ProgressFn progress;  // weights compressed or restored, their int8 bytes
 };
 
 struct DirSummary {

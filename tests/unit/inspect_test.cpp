@@ -22,7 +22,7 @@ const uint8_t* bytes_of(const std::vector<T>& v) {
 TEST(InspectStats, ExactValuesWithNanInfAndZeros) {
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> x = {1, -3, 0, 2, std::nanf(""), inf, 0, -inf};
-  auto s = st::compute_stats(DType::F32, bytes_of(x), x.size(), 1);
+  auto s = st::compute_stats(DType::F32, bytes_of(x), x.size());
   ASSERT_TRUE(s);
   EXPECT_EQ(s->count, 8u);
   EXPECT_EQ(s->finite, 5u);
@@ -39,38 +39,38 @@ TEST(InspectStats, ExactValuesWithNanInfAndZeros) {
 
 TEST(InspectStats, IntegerAndHalfDtypes) {
   const std::vector<int8_t> i8 = {-128, 127, 0, 1};
-  auto a = st::compute_stats(DType::I8, bytes_of(i8), i8.size(), 2);
+  auto a = st::compute_stats(DType::I8, bytes_of(i8), i8.size());
   ASSERT_TRUE(a);
   EXPECT_EQ(a->min, -128);
   EXPECT_EQ(a->max, 127);
   EXPECT_EQ(a->absmax, 128);
   EXPECT_EQ(a->zeros, 1u);
   const std::vector<int64_t> i64 = {int64_t{1} << 40, -(int64_t{1} << 40)};
-  auto b = st::compute_stats(DType::I64, bytes_of(i64), i64.size(), 1);
+  auto b = st::compute_stats(DType::I64, bytes_of(i64), i64.size());
   ASSERT_TRUE(b);
   EXPECT_EQ(b->max, std::ldexp(1.0, 40));
   EXPECT_EQ(b->mean, 0);
   const std::vector<uint16_t> h = {st::f32_to_f16(0.5f), st::f32_to_f16(-1.5f), 0x7e00 /* NaN */};
-  auto c = st::compute_stats(DType::F16, bytes_of(h), h.size(), 1);
+  auto c = st::compute_stats(DType::F16, bytes_of(h), h.size());
   ASSERT_TRUE(c);
   EXPECT_EQ(c->min, -1.5);
   EXPECT_EQ(c->max, 0.5);
   EXPECT_EQ(c->nans, 1u);
   const std::vector<uint16_t> bf = {st::f32_to_bf16(2.0f), st::f32_to_bf16(4.0f)};
-  auto d = st::compute_stats(DType::BF16, bytes_of(bf), bf.size(), 1);
+  auto d = st::compute_stats(DType::BF16, bytes_of(bf), bf.size());
   ASSERT_TRUE(d);
   EXPECT_EQ(d->mean, 3);
   EXPECT_EQ(d->std, 1);
 }
 
 TEST(InspectStats, EmptyAndUnsupported) {
-  auto e = st::compute_stats(DType::F32, nullptr, 0, 4);
+  auto e = st::compute_stats(DType::F32, nullptr, 0);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->count, 0u);
   EXPECT_TRUE(std::isnan(e->mean));
   EXPECT_EQ(e->zero_fraction(), 0);
   const uint8_t b = 0;
-  EXPECT_FALSE(st::compute_stats(DType::F8_E4M3, &b, 1, 1));
+  EXPECT_FALSE(st::compute_stats(DType::F8_E4M3, &b, 1));
   EXPECT_FALSE(st::stats_supported(DType::C64));
   EXPECT_TRUE(st::stats_supported(DType::BOOL));
 }
@@ -83,8 +83,12 @@ TEST(InspectStats, IndependentOfThreadCountAndMatchesTwoPassReference) {
     r = r * 1664525u + 1013904223u;
     v = 100.0f + static_cast<float>(r >> 8) / static_cast<float>(1 << 24);  // large mean, small spread
   }
-  auto one = st::compute_stats(DType::F32, bytes_of(x), n, 1);
-  auto many = st::compute_stats(DType::F32, bytes_of(x), n, 7);
+  auto with = [&](int threads) {
+    st_test::ThreadCount t(threads);
+    return st::compute_stats(DType::F32, bytes_of(x), n);
+  };
+  auto one = with(1);
+  auto many = with(7);
   ASSERT_TRUE(one);
   ASSERT_TRUE(many);
   EXPECT_EQ(std::memcmp(&one->mean, &many->mean, sizeof(double)), 0);
@@ -127,7 +131,7 @@ TEST(Inspect, FilterAndStats) {
   st::InspectOptions o;
   o.filter = R"(layers\.1\..*norm)";
   o.stats = true;
-  o.threads = 2;
+  st_test::ThreadCount threads(2);
   auto inv = st::inspect(**c, o);
   ASSERT_TRUE(inv) << inv.error().str();
   ASSERT_EQ(inv->sections[0].tensors.size(), 2u);

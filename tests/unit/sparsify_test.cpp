@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "libst/sparse/sparsify.hpp"
+#include "st_test_util.hpp"
 
 namespace {
 
@@ -31,7 +32,7 @@ TEST(Sparsify, MagnitudeZeroesTheSmallestHalfOfEachRow) {
   st::PruneSpec s;
   s.method = st::SparsifyMethod::magnitude;
   s.ratio = 0.5;
-  EXPECT_EQ(st::prune_rows(w.data(), n, k, nullptr, s, 3), static_cast<uint64_t>(n * 50));
+  EXPECT_EQ(st::prune_rows(w.data(), n, k, nullptr, s), static_cast<uint64_t>(n * 50));
   for (int64_t r = 0; r < n; ++r) {
     EXPECT_EQ(zeros_in(&w[r * k], k), 50);
     std::vector<float> mags;
@@ -54,11 +55,11 @@ TEST(Sparsify, WandaWeighsByTheInputNorm) {
   s.ratio = 0.5;
   auto wanda = w;
   s.method = st::SparsifyMethod::wanda;
-  st::prune_rows(wanda.data(), 1, k, norm.data(), s, 1);
+  st::prune_rows(wanda.data(), 1, k, norm.data(), s);
   EXPECT_EQ(wanda, (std::vector<float>{0.1f, 0.f, -2.0f, 0.f}));
   auto mag = w;
   s.method = st::SparsifyMethod::magnitude;
-  st::prune_rows(mag.data(), 1, k, nullptr, s, 1);
+  st::prune_rows(mag.data(), 1, k, nullptr, s);
   EXPECT_EQ(mag, (std::vector<float>{0.f, 1.0f, -2.0f, 0.f}));
 }
 
@@ -70,7 +71,7 @@ TEST(Sparsify, NMKeepsNOfEveryMAndHandlesAPartialGroup) {
   s.nm_n = 2;
   s.nm_m = 4;
   std::vector<float> norm(k, 1.f);
-  const uint64_t pruned = st::prune_rows(w.data(), n, k, norm.data(), s, 2);
+  const uint64_t pruned = st::prune_rows(w.data(), n, k, norm.data(), s);
   EXPECT_EQ(pruned, static_cast<uint64_t>(n * (10 * 2 + 1)));
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t g = 0; g < 10; ++g) EXPECT_EQ(zeros_in(&w[r * k + g * 4], 4), 2) << "row " << r << " group " << g;
@@ -86,11 +87,11 @@ TEST(Sparsify, ProtectKeepsTheLargestWeights) {
   s.method = st::SparsifyMethod::wanda;
   s.ratio = 0.5;
   auto plain = w;
-  st::prune_rows(plain.data(), 1, 8, norm.data(), s, 1);
+  st::prune_rows(plain.data(), 1, 8, norm.data(), s);
   EXPECT_EQ(plain[3], 0.f);
   s.protect = 0.25;  // round(0.25 * 8) = 2 protected: 9.0 and 1.1
   auto prot = w;
-  EXPECT_EQ(st::prune_rows(prot.data(), 1, 8, norm.data(), s, 1), 4u);
+  EXPECT_EQ(st::prune_rows(prot.data(), 1, 8, norm.data(), s), 4u);
   EXPECT_EQ(prot, (std::vector<float>{0.f, 0.f, 0.f, 9.0f, 0.f, 0.9f, 1.0f, 1.1f}));
 }
 
@@ -99,15 +100,19 @@ TEST(Sparsify, TiesBreakByColumnAndResultsDoNotDependOnThreads) {
   st::PruneSpec s;
   s.method = st::SparsifyMethod::magnitude;
   s.ratio = 0.25;
-  st::prune_rows(w.data(), 1, 16, nullptr, s, 1);
+  st::prune_rows(w.data(), 1, 16, nullptr, s);
   for (int j = 0; j < 16; ++j) EXPECT_EQ(w[j], j < 4 ? 0.f : 1.f);
   auto a = gaussian(64, 96), b = a;
   std::vector<float> norm(96);
   for (int j = 0; j < 96; ++j) norm[j] = 1.f + static_cast<float>(j % 7);
   s.method = st::SparsifyMethod::wanda;
   s.ratio = 0.5;
-  st::prune_rows(a.data(), 64, 96, norm.data(), s, 1);
-  st::prune_rows(b.data(), 64, 96, norm.data(), s, 5);
+  {
+    st_test::ThreadCount one(1);
+    st::prune_rows(a.data(), 64, 96, norm.data(), s);
+  }
+  st_test::ThreadCount five(5);
+  st::prune_rows(b.data(), 64, 96, norm.data(), s);
   EXPECT_EQ(a, b);
 }
 
@@ -116,7 +121,7 @@ TEST(Sparsify, RatioZeroChangesNothingAndSpecsAreChecked) {
   const auto orig = w;
   st::PruneSpec s;
   s.ratio = 0;
-  EXPECT_EQ(st::prune_rows(w.data(), 3, 10, nullptr, s, 1), 0u);
+  EXPECT_EQ(st::prune_rows(w.data(), 3, 10, nullptr, s), 0u);
   EXPECT_EQ(w, orig);
   EXPECT_TRUE(st::check_prune_spec(s).ok());
   s.ratio = 1.0;
@@ -150,7 +155,7 @@ TEST(SparseGPT, IdentityGramIsBlockwiseMagnitude) {
   st::PruneSpec s;
   s.method = st::SparsifyMethod::sparsegpt;
   s.ratio = 0.5;
-  auto pruned = st::sparsegpt_prune(w.data(), n, k, h.data(), s, 2);
+  auto pruned = st::sparsegpt_prune(w.data(), n, k, h.data(), s);
   ASSERT_TRUE(pruned.ok()) << pruned.error().str();
   EXPECT_EQ(*pruned, static_cast<uint64_t>(n * k / 2));
   for (int64_t r = 0; r < n; ++r)
@@ -201,16 +206,16 @@ TEST(SparseGPT, CompensationBeatsWandaOnCorrelatedInputs) {
   s.ratio = 0.5;
   auto wanda = w;
   s.method = st::SparsifyMethod::wanda;
-  st::prune_rows(wanda.data(), n, k, norm.data(), s, 1);
+  st::prune_rows(wanda.data(), n, k, norm.data(), s);
   auto sgpt = w;
   s.method = st::SparsifyMethod::sparsegpt;
-  ASSERT_TRUE(st::sparsegpt_prune(sgpt.data(), n, k, h.data(), s, 1).ok());
+  ASSERT_TRUE(st::sparsegpt_prune(sgpt.data(), n, k, h.data(), s).ok());
   for (int64_t r = 0; r < n; ++r) EXPECT_EQ(zeros_in(&sgpt[r * k], k), k / 2);
   EXPECT_LT(err(sgpt), 0.8 * err(wanda)) << "sparsegpt " << err(sgpt) << " wanda " << err(wanda);
   // N:M with SparseGPT keeps the structure.
   auto nm = w;
   s.method = st::SparsifyMethod::nm;
-  ASSERT_TRUE(st::sparsegpt_prune(nm.data(), n, k, h.data(), s, 1).ok());
+  ASSERT_TRUE(st::sparsegpt_prune(nm.data(), n, k, h.data(), s).ok());
   for (int64_t i = 0; i < n * k; i += 4) EXPECT_EQ(zeros_in(&nm[i], 4), 2);
 }
 
@@ -220,7 +225,7 @@ TEST(SparseGPT, RejectsAnIndefiniteGram) {
   std::vector<float> w = {1.f, 2.f};
   st::PruneSpec s;
   s.method = st::SparsifyMethod::sparsegpt;
-  auto r = st::sparsegpt_prune(w.data(), 1, k, h.data(), s, 1);
+  auto r = st::sparsegpt_prune(w.data(), 1, k, h.data(), s);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, st::Errc::numeric);
 }

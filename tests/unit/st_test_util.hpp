@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/parallel.hpp"
 #include "libst/format/output.hpp"
 #include "libst/format/safetensors.hpp"
 
@@ -24,6 +25,18 @@ inline std::string fixtures() {
   const char* env = std::getenv("ST_FIXTURES");
   return env && *env ? env : ST_FIXTURES;
 }
+
+// Sets st::threads() for a scope and restores the previous count.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int n) : saved_(st::threads()) { st::set_threads(n); }
+  ~ThreadCount() { st::set_threads(saved_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int saved_;
+};
 
 // A fresh directory under $TMPDIR, removed with everything in it on destruction.
 class TempDir {

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "st_test_util.hpp"
+
 namespace st::w8a8 {
 namespace {
 
@@ -54,7 +56,8 @@ TEST(W8A8, RowsMatchReferenceAllDtypesOddShapes) {
       std::vector<float> s(n), rs;
       std::vector<int64_t> sums(n), rsums;
       for (int threads : {1, 3}) {
-        ASSERT_TRUE(quantize_rows(dt, src, n, k, q.data(), s.data(), sums.data(), threads).ok());
+        st_test::ThreadCount t(threads);
+        ASSERT_TRUE(quantize_rows(dt, src, n, k, q.data(), s.data(), sums.data()).ok());
         reference(w, n, k, rq, rs, rsums);
         EXPECT_EQ(q, rq) << "n=" << n << " k=" << k << " dt=" << dtype_name(dt);
         EXPECT_EQ(0, std::memcmp(s.data(), rs.data(), n * 4));
@@ -74,7 +77,7 @@ TEST(W8A8, ExtremesAndTies) {
   std::vector<int8_t> q(8);
   float s;
   int64_t sum;
-  ASSERT_TRUE(quantize_rows(DType::F32, w.data(), 1, 8, q.data(), &s, &sum, 1).ok());
+  ASSERT_TRUE(quantize_rows(DType::F32, w.data(), 1, 8, q.data(), &s, &sum).ok());
   EXPECT_EQ(s, 1.0f);
   EXPECT_EQ(q, (std::vector<int8_t>{127, -127, 0, 2, 2, 0, -2, 3}));
   EXPECT_EQ(sum, 127 - 127 + 0 + 2 + 2 + 0 - 2 + 3);
@@ -89,14 +92,14 @@ TEST(W8A8, NonFiniteWeightNamesPosition) {
     std::vector<float> s(4);
     for (DType dt : {DType::F32, DType::F16}) {
       const void* src = dt == DType::F32 ? static_cast<const void*>(w.data()) : h.data();
-      auto st = quantize_rows(dt, src, 4, 20, q.data(), s.data(), nullptr, 2);
+      auto st = quantize_rows(dt, src, 4, 20, q.data(), s.data(), nullptr);
       ASSERT_FALSE(st.ok());
       EXPECT_EQ(st.error().code, Errc::numeric);
       EXPECT_NE(st.error().message.find("[2, 13]"), std::string::npos) << st.error().message;
     }
   }
   std::vector<float> w(3, 1.0f);
-  EXPECT_FALSE(quantize_rows(DType::I8, w.data(), 1, 3, nullptr, nullptr, nullptr, 1).ok());
+  EXPECT_FALSE(quantize_rows(DType::I8, w.data(), 1, 3, nullptr, nullptr, nullptr).ok());
 }
 
 TEST(W8A8, ActivationParams) {
