@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
                "FAKQuant); needs --stats");
   st::cli::StaticFlags static_flags;  // static only
   st::cli::add_static_flags(app, static_flags);
-  app.add_flag("-q,--quiet", quiet, "no summary on stderr");
+  app.add_flag("-q,--quiet", quiet, "no progress and no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (!dynamic && stats_path.empty())
       return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS (static W8A8) or --dynamic"));

@@ -30,7 +30,6 @@ int main(int argc, char** argv) {
   std::string tokenizer, input = "-";
   bool no_special = false, decode = false, count = false, quiet = false;
   int64_t pack = 0;
-  int threads = 0;
   app.add_option("TOKENIZER", tokenizer, "tokenizer.json, or a model directory holding one")->required();
   app.add_option("INPUT", input, "JSONL with a \"text\" string per line, plain text, or - for stdin (default)");
   app.add_flag("--no-special", no_special,
@@ -39,7 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--pack", pack, "concatenate the documents and cut them into sequences of exactly N tokens")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_flag("--count", count, "write the number of tokens of each line, then the total");
-  app.add_option("-j,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  st::cli::add_threads_option(app);
   app.add_flag("-q,--quiet", quiet, "no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (int(decode) + int(count) + int(pack > 0) > 1)
@@ -59,7 +58,6 @@ int main(int argc, char** argv) {
                         : st::text::StreamMode::encode;
     o.special = !no_special;
     o.pack = size_t(pack);
-    o.threads = threads > 0 ? threads : st::threads();
     o.input_name = input;
     auto sum = st::text::tokenize_stream(**tok, reader, o, write_stdout);
     if (!sum) return st::cli::report(std::move(sum.error()).in_file(input == "-" ? "stdin" : input));

@@ -74,7 +74,7 @@ Result<TokenData> load_text(const std::string& path, text::TextFormat format, co
     return !full();
   };
   text::LineReader reader(in);
-  Status s = text::map_lines(reader, threads(), work, sink);
+  Status s = text::map_lines(reader, work, sink);
   if (!s) return std::move(s.error()).in_file(path);
   if (pack && d.seqs.empty())
     return make_error(Errc::format, "the text holds " + std::to_string(tokens) + " tokens, fewer than one " +

@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "libst/core/workers.hpp"
+#include "libst/core/parallel.hpp"
 
 namespace st::text {
 
@@ -59,11 +59,10 @@ Result<bool> LineReader::peek(std::string& line) {
   return got;
 }
 
-Status map_lines(LineReader& reader, int threads, const std::function<void(LineJob&)>& work,
+Status map_lines(LineReader& reader, const std::function<void(LineJob&)>& work,
                  const std::function<Result<bool>(LineJob&)>& sink) {
-  Workers workers(threads);
   // A batch holds enough lines to keep every thread busy and few enough bytes to stay small.
-  const size_t batch_lines = size_t(256) * size_t(std::max(1, threads));
+  const size_t batch_lines = size_t(256) * size_t(threads());
   const size_t batch_bytes = size_t(4) << 20;
   std::vector<LineJob> jobs(batch_lines);
   for (;;) {
@@ -76,12 +75,14 @@ Status map_lines(LineReader& reader, int threads, const std::function<void(LineJ
       ++n;
     }
     if (n == 0) return {};
-    workers.run(n, [&](size_t i) {
-      jobs[i].ids.clear();
-      jobs[i].out.clear();
-      jobs[i].status = {};
-      jobs[i].skip = false;
-      work(jobs[i]);
+    parallel_for(int64_t(n), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        jobs[i].ids.clear();
+        jobs[i].out.clear();
+        jobs[i].status = {};
+        jobs[i].skip = false;
+        work(jobs[i]);
+      }
     });
     for (size_t i = 0; i < n; ++i) {
       const std::string where = "line " + std::to_string(jobs[i].number) + ": ";

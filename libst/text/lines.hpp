@@ -46,10 +46,11 @@ struct LineJob {
   bool skip = false;  // work found nothing to hand on (a blank JSONL line)
 };
 
-// Calls work(job) for every line on `threads` threads and then sink(job) for each in input
-// order (skipped jobs are not handed on); sink returns false to stop early. Stops at the first error: a line too long, a work status that failed (reported when
+// Calls work(job) for every line, batches of lines in parallel (st::threads()), and then
+// sink(job) for each in input order (skipped jobs are not handed on); sink returns false to stop
+// early. Stops at the first error: a line too long, a work status that failed (reported when
 // its turn comes), or an error from sink. Errors carry "line N: " in front.
-Status map_lines(LineReader& in, int threads, const std::function<void(LineJob&)>& work,
+Status map_lines(LineReader& in, const std::function<void(LineJob&)>& work,
                  const std::function<Result<bool>(LineJob&)>& sink);
 
 }  // namespace st::text

@@ -70,7 +70,7 @@ Result<StreamSummary> tokenize_stream(const Tokenizer& tok, LineReader& in, cons
     ST_CHECK(flush(false));
     return true;
   };
-  ST_CHECK(map_lines(in, o.threads, work, sink));
+  ST_CHECK(map_lines(in, work, sink));
   if (o.mode == StreamMode::count) buffer += "total " + std::to_string(sum.tokens) + '\n';
   sum.dropped = int64_t(packer.pending());
   ST_CHECK(flush(true));

@@ -31,7 +31,6 @@ struct StreamOptions {
   StreamMode mode = StreamMode::encode;
   bool special = true;  // add special tokens; with decode, keep them in the text
   size_t pack = 0;
-  int threads = 1;
   std::string input_name = "-";  // decides the text format (documents.hpp)
 };
 
