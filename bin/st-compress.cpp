@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/w8a8sc/compress.hpp"
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("--level", o.level, "zstd level for the entropy-coded sections (default 3)")->check(CLI::Range(1, 22));
   st::cli::add_threads_option(app);
   app.add_flag("--json", o.json, "print a JSON summary (per weight: shape, bytes, ratio, sparsity) on stdout");
-  app.add_flag("-q,--quiet", o.quiet, "no summary on stderr");
+  app.add_flag("-q,--quiet", o.quiet, "no progress and no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     st::w8a8sc::DirOptions d;
     d.codec.zstd_level = o.level;
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(s->raw_bytes), o.decompress ? "from" : "->",
                    static_cast<unsigned long long>(s->compressed_bytes),
                    s->raw_bytes ? static_cast<double>(s->compressed_bytes) / static_cast<double>(s->raw_bytes) : 0.0);
-    if (o.json) std::printf("%s\n", to_json(*s, o.decompress).dump(2).c_str());
+    if (o.json) std::fputs(st::cli::json_text(to_json(*s, o.decompress)).c_str(), stdout);
     return st::cli::kExitOk;
   });
 }

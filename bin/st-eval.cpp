@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/shard/shard.hpp"
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
         j["kl_max"] = r->kl_max;
         j["top1_agreement"] = r->top1_agreement;
       }
-      std::printf("%s\n", j.dump(1).c_str());
+      std::fputs(st::cli::json_text(j).c_str(), stdout);
       return st::cli::kExitOk;
     }
     std::printf("model            %s\n", model_path.c_str());

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/paths.hpp"
@@ -40,12 +41,12 @@ int list(const Options& o) {
   auto inv = st::inspect(**ckpt, io);
   progress.finish();
   if (!inv) return st::cli::report(inv.error());
-  return emit(o.json ? st::dump_json(st::inventory_json(*inv)) : st::format_inventory(*inv), st::cli::kExitOk);
+  return emit(o.json ? st::cli::json_text(st::inventory_json(*inv)) : st::format_inventory(*inv), st::cli::kExitOk);
 }
 
 int print_diff(const Options& o, const st::CheckpointDiff& d) {
   const int code = d.equal() ? st::cli::kExitOk : st::cli::kExitFound;
-  return emit(o.json ? st::dump_json(st::diff_json(d)) : st::format_diff(d), code);
+  return emit(o.json ? st::cli::json_text(st::diff_json(d)) : st::format_diff(d), code);
 }
 
 int diff(const Options& o) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/format/checkpoint.hpp"
@@ -117,7 +118,7 @@ int main(int argc, char** argv) {
   app.add_flag("-f,--force", force, "replace an existing output directory");
   st::cli::add_threads_option(app);
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
-  app.add_flag("-q,--quiet", quiet, "no report on stderr");
+  app.add_flag("-q,--quiet", quiet, "no progress and no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (json && out_path == "-")
       return st::cli::report(st::make_error(st::Errc::usage, "--json and -o - would both write stdout"));
@@ -208,7 +209,7 @@ int main(int argc, char** argv) {
                    100 * frac(s->zeros, s->elements), 100 * frac(s->pruned, s->elements), method.c_str(),
                    s->linears.size(), s->linears_float);
     }
-    if (json) std::printf("%s\n", to_json(*s, spec).dump(2).c_str());
+    if (json) std::fputs(st::cli::json_text(to_json(*s, spec)).c_str(), stdout);
     return st::cli::kExitOk;
   });
 }

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/verify/verify.hpp"
 
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
     progress.finish();
     if (!report) return st::cli::report(report.error());
     const auto n = static_cast<size_t>(worst);
-    if (json) std::fputs(st::verify_report_json(*report, n).c_str(), stdout);
+    if (json) std::fputs(st::cli::json_text(st::verify_report_json(*report, n)).c_str(), stdout);
     else print_text(*report, n, quiet);
     return report->problems.empty() ? st::cli::kExitOk : st::cli::kExitFound;
   });

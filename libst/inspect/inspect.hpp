@@ -139,9 +139,6 @@ std::string format_inventory(const Inventory& inv);
 // lines with DiffOptions::values.
 std::string format_diff(const CheckpointDiff& d);
 nlohmann::ordered_json inventory_json(const Inventory& inv);
-// Deterministic pretty JSON: containers nesting at most two levels (a tensor, a shape, a
-// dtype count) on one line, the rest indented by 2; ends with a newline.
-std::string dump_json(const nlohmann::ordered_json& j);
 nlohmann::ordered_json diff_json(const CheckpointDiff& d);
 
 }  // namespace st

@@ -180,65 +180,6 @@ ojson or_null(const std::string& s) { return s.empty() ? ojson(nullptr) : ojson(
 
 }  // namespace
 
-namespace {
-
-int json_height(const ojson& j) {
-  if (!j.is_structured()) return 0;
-  int h = 0;
-  for (const auto& v : j) h = std::max(h, json_height(v));
-  return h + 1;
-}
-
-// Compact one-line form with a space after ':' and ',' (nlohmann's dump() has none).
-void dump_compact(const ojson& j, std::string& out) {
-  if (j.is_object()) {
-    out += '{';
-    bool first = true;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      out += first ? "" : ", ";
-      first = false;
-      out += ojson(it.key()).dump() + ": ";
-      dump_compact(it.value(), out);
-    }
-    out += '}';
-  } else if (j.is_array()) {
-    out += '[';
-    for (size_t i = 0; i < j.size(); ++i) {
-      out += i ? ", " : "";
-      dump_compact(j[i], out);
-    }
-    out += ']';
-  } else {
-    out += j.dump();
-  }
-}
-
-void dump_pretty(const ojson& j, int indent, std::string& out) {
-  if (json_height(j) <= 2 || j.empty()) {
-    dump_compact(j, out);
-    return;
-  }
-  const std::string pad(static_cast<size_t>(indent + 2), ' ');
-  const bool obj = j.is_object();
-  out += obj ? "{\n" : "[\n";
-  size_t i = 0;
-  for (auto it = j.begin(); it != j.end(); ++it, ++i) {
-    out += pad;
-    if (obj) out += ojson(it.key()).dump() + ": ";
-    dump_pretty(it.value(), indent + 2, out);
-    out += i + 1 < j.size() ? ",\n" : "\n";
-  }
-  out += std::string(static_cast<size_t>(indent), ' ') + (obj ? "}" : "]");
-}
-
-}  // namespace
-
-std::string dump_json(const nlohmann::ordered_json& j) {
-  std::string out;
-  dump_pretty(j, 0, out);
-  return out + "\n";
-}
-
 std::string format_shape(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);

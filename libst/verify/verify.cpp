@@ -394,7 +394,7 @@ nlohmann::ordered_json number(double v) {
 }
 }  // namespace
 
-std::string verify_report_json(const VerifyReport& r, size_t worst) {
+nlohmann::ordered_json verify_report_json(const VerifyReport& r, size_t worst) {
   using oj = nlohmann::ordered_json;
   oj root = oj::object();
   root["path"] = r.path;
@@ -432,7 +432,7 @@ std::string verify_report_json(const VerifyReport& r, size_t worst) {
     for (size_t i = 0; i < sorted.size() && i < worst; ++i) w.push_back(sorted[i]->name);
     root["worst"] = w;
   }
-  return root.dump(2) + "\n";
+  return root;
 }
 
 }  // namespace st

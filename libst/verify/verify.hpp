@@ -39,6 +39,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "libst/core/callbacks.hpp"
 #include "libst/core/error.hpp"
 
@@ -92,6 +94,6 @@ struct VerifyReport {
 Result<VerifyReport> verify(const std::string& path, const VerifyOptions& options);
 
 // The report as one JSON document (stable key order).
-std::string verify_report_json(const VerifyReport& report, size_t worst);
+nlohmann::ordered_json verify_report_json(const VerifyReport& report, size_t worst);
 
 }  // namespace st
