@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <optional>
 
 #include "libst/core/parallel.hpp"
 
@@ -67,6 +69,171 @@ double estimate_error(const std::vector<Consumer>& cons, const std::vector<float
   return err;
 }
 
+// What the consumers of one pair read, per input channel: the union of their calibration
+// absmax, E[x^2], and the range lo/hi (per-channel min/max when the statistics have them, else
+// +-absmax). Missing or broken statistics: nullopt (the pair is left for the quantizer to
+// report or handle).
+struct PairInputs {
+  std::vector<float> amax, lo, hi;
+  std::vector<double> x2;
+  bool have_ch = true;  // per-channel min/max known
+};
+std::optional<PairInputs> pair_inputs(const ActivationStats& stats, const std::vector<const LinearInfo*>& members) {
+  const int64_t k = members.front()->in_features;
+  PairInputs in;
+  for (const auto* l : members) {
+    const LinearStats* s = stats.linear(l->prefix);
+    if (!s || int64_t(s->absmax.size()) != k || s->tokens <= 0 || !std::isfinite(s->min) || !std::isfinite(s->max))
+      return std::nullopt;
+    if (s->chmin.size() != size_t(k) || s->chmax.size() != size_t(k)) in.have_ch = false;
+  }
+  in.amax.assign(size_t(k), 0.0f), in.lo.resize(size_t(k)), in.hi.resize(size_t(k)), in.x2.resize(size_t(k));
+  const LinearStats& s0 = *stats.linear(members.front()->prefix);
+  for (int64_t j = 0; j < k; ++j) {
+    for (const auto* l : members) in.amax[j] = std::max(in.amax[j], stats.linear(l->prefix)->absmax[j]);
+    in.x2[j] = s0.sumsq[j] / double(s0.tokens);
+    in.lo[j] = in.have_ch ? std::min(s0.chmin[j], 0.0f) : -in.amax[j];
+    in.hi[j] = in.have_ch ? std::max(s0.chmax[j], 0.0f) : in.amax[j];
+    if (in.have_ch)
+      for (const auto* l : members) {
+        in.lo[j] = std::min(in.lo[j], stats.linear(l->prefix)->chmin[j]);
+        in.hi[j] = std::max(in.hi[j], stats.linear(l->prefix)->chmax[j]);
+      }
+  }
+  return in;
+}
+
+// The consumers' fp32 weights with the scales earlier pairs gave them, and the largest |W[:, j]|
+// over all of them.
+Result<std::vector<Consumer>> load_consumers(const Checkpoint& ckpt, const std::vector<const LinearInfo*>& members,
+                                             const WeightScales& scales, std::vector<float>& wmax) {
+  const int64_t k = members.front()->in_features;
+  wmax.assign(size_t(k), 0.0f);
+  std::vector<Consumer> cons;
+  for (const auto* l : members) {
+    const TensorEntry* e = ckpt.find(l->weight_name());
+    ST_ASSIGN(auto w, ckpt.read_f32(*e));
+    ckpt.release(*e);  // the quantizer reads it again; do not keep the pages mapped meanwhile
+    apply_weight_scales(scales, l->prefix, l->out_features, k, w.data());
+    std::vector<double> colsq(size_t(k), 0.0);
+    for (int64_t r = 0; r < l->out_features; ++r)
+      for (int64_t j = 0; j < k; ++j) {
+        const float v = w[r * k + j];
+        wmax[j] = std::max(wmax[j], std::fabs(v));
+        colsq[j] += double(v) * v;
+      }
+    cons.push_back({l, std::move(w), std::move(colsq)});
+  }
+  return cons;
+}
+
+// The pair's scales s: o.alpha's, or with o.search the alpha in {0, 0.2, ..., 0.8} (and o.alpha)
+// whose estimated error is lowest. Returns the alpha chosen.
+float choose_scales(const std::vector<Consumer>& cons, const PairInputs& in, const std::vector<float>& wmax,
+                    const SmoothOptions& o, std::vector<float>& s) {
+  const size_t k = wmax.size();
+  auto scales = [&](float a) {
+    std::vector<float> v(k);
+    for (size_t j = 0; j < k; ++j) v[j] = smooth_scale(in.amax[j], wmax[j], a);
+    return v;
+  };
+  float alpha = o.alpha;
+  s = scales(alpha);
+  if (!o.search) return alpha;
+  double best = estimate_error(cons, s, in.x2, in.lo, in.hi);
+  const std::vector<float> ones(k, 1.0f);
+  for (float a : {0.0f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}) {
+    auto c = a == 0.0f ? ones : scales(a);
+    const double e = estimate_error(cons, c, in.x2, in.lo, in.hi);
+    if (e < best) best = e, alpha = a, s = std::move(c);
+  }
+  return alpha;
+}
+
+// The members' statistics rewritten to describe x' = x / s: absmax / s, sumsq / s^2, per-channel
+// min/max / s, and the per-tensor range from those (or +-max absmax' without them).
+void rescale_stats(ActivationStats& stats, const std::vector<const LinearInfo*>& members, const std::vector<float>& s,
+                   bool have_ch) {
+  const size_t k = s.size();
+  for (const auto* l : members) {
+    LinearStats& ls = stats.linears[l->prefix];
+    float mn = INFINITY, mx = -INFINITY, am = 0;
+    for (size_t j = 0; j < k; ++j) {
+      ls.absmax[j] /= s[j];
+      ls.sumsq[j] /= double(s[j]) * s[j];
+      am = std::max(am, ls.absmax[j]);
+      if (have_ch) {
+        ls.chmin[j] /= s[j], ls.chmax[j] /= s[j];
+        mn = std::min(mn, ls.chmin[j]), mx = std::max(mx, ls.chmax[j]);
+      }
+    }
+    if (!have_ch) {
+      mn = ls.min < 0 ? -am : 0.0f;
+      mx = ls.max > 0 ? am : 0.0f;
+    }
+    ls.min = mn, ls.max = mx;
+  }
+}
+
+// Small tensors (norm weights, biases) rewritten so far, read on first use.
+Result<std::vector<float>*> rewritten(const Checkpoint& ckpt, SmoothResult& res, const std::string& name) {
+  auto it = res.tensors.find(name);
+  if (it != res.tensors.end()) return &it->second;
+  if (!ckpt.find(name)) return static_cast<std::vector<float>*>(nullptr);
+  ST_ASSIGN(auto v, ckpt.read_f32(name));
+  return &(res.tensors[name] = std::move(v));
+}
+
+// Applies one pair: chooses s, folds 1/s into its source (the norm vector [k], or the source
+// linear's rows and bias) and s into the consumers' columns, rewrites their statistics.
+Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats& stats, const SmoothOptions& o,
+                   SmoothResult& res) {
+  const auto& members = p.members;
+  if (members.empty()) return Status{};
+  const int64_t k = members.front()->in_features;
+  const auto in = pair_inputs(stats, members);
+  if (!in) return Status{};
+  for (const auto* l : members)
+    if (!ckpt.find(l->weight_name())) return Status{};
+  std::vector<float>* norm = nullptr;
+  if (p.source_linear) {
+    if (!ckpt.find(p.source_linear->weight_name())) return Status{};
+    if (p.source_linear->out_features != k)
+      return make_error(Errc::format, "cannot smooth: rows do not match the next linear's input", ckpt.path(),
+                        p.source_linear->weight_name());
+  } else {
+    ST_ASSIGN(norm, rewritten(ckpt, res, p.source));
+    if (!norm) return Status{};
+    if (int64_t(norm->size()) != k)
+      return make_error(Errc::format, "cannot smooth: size does not match the next linear's input", ckpt.path(),
+                        p.source);
+  }
+  std::vector<float> wmax, s;
+  ST_ASSIGN(const auto cons, load_consumers(ckpt, members, res.scales, wmax));
+  const float alpha = choose_scales(cons, *in, wmax, o, s);
+  res.alpha[p.source] = alpha;
+  if (norm) {
+    for (int64_t j = 0; j < k; ++j) (*norm)[j] /= s[j];
+  } else {
+    auto& row = res.scales.row[p.source_linear->prefix];
+    if (row.empty()) row.assign(size_t(k), 1.0f);
+    for (int64_t j = 0; j < k; ++j) row[j] *= s[j];
+    ST_ASSIGN(auto* b, rewritten(ckpt, res, p.source_bias));
+    if (b)
+      for (int64_t j = 0; j < k; ++j) (*b)[j] /= s[j];
+  }
+  for (const auto* l : members) {
+    auto& col = res.scales.column[l->prefix];
+    if (col.empty()) col.assign(size_t(k), 1.0f);
+    for (int64_t j = 0; j < k; ++j) col[j] *= s[j];
+  }
+  rescale_stats(stats, members, s, in->have_ch);
+  ++res.pairs;
+  if (alpha > 0)
+    for (const auto* l : members) res.smoothed.push_back(l->prefix);
+  return Status{};
+}
+
 }  // namespace
 
 void apply_weight_scales(const WeightScales& scales, const std::string& prefix, int64_t n, int64_t k, float* w) {
@@ -95,182 +262,57 @@ float smooth_scale(float act_absmax, float weight_absmax, float alpha) {
   return std::min(kMaxScale, std::max(kMinScale, s));
 }
 
-Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
-                            const SmoothOptions& o) {
-  SmoothResult res;
-  // Small tensors (norm weights, biases) are kept rewritten in res.tensors.
-  auto load = [&](const std::string& name) -> Result<std::vector<float>*> {
-    auto it = res.tensors.find(name);
-    if (it != res.tensors.end()) return &it->second;
-    if (!ckpt.find(name)) return static_cast<std::vector<float>*>(nullptr);
-    ST_ASSIGN(auto v, ckpt.read_f32(name));
-    return &(res.tensors[name] = std::move(v));
-  };
-
-  // One pair: `source` (a norm weight [k], or the linear `source_linear` whose rows are scaled)
-  // feeding the consumers' columns.
-  auto apply = [&](const std::string& source, const LinearInfo* source_linear, const std::string& source_bias,
-                   const std::vector<const LinearInfo*>& members) -> Status {
-    if (members.empty()) return Status{};
-    const int64_t k = members.front()->in_features;
-    // All consumers need statistics (they read the same input; take the union).
-    std::vector<float> amax(size_t(k), 0.0f), lo(static_cast<size_t>(k)), hi(static_cast<size_t>(k));
-    std::vector<double> x2(size_t(k), 0.0);
-    bool have_ch = true;
-    for (const auto* l : members) {
-      const LinearStats* s = stats.linear(l->prefix);
-      // Missing or broken statistics: left alone for the quantizer to report or handle.
-      if (!s || int64_t(s->absmax.size()) != k || s->tokens <= 0 || !std::isfinite(s->min) || !std::isfinite(s->max))
-        return Status{};
-      if (s->chmin.size() != size_t(k) || s->chmax.size() != size_t(k)) have_ch = false;
-    }
-    const LinearStats& s0 = *stats.linear(members.front()->prefix);
-    for (int64_t j = 0; j < k; ++j) {
-      for (const auto* l : members) amax[j] = std::max(amax[j], stats.linear(l->prefix)->absmax[j]);
-      x2[j] = s0.sumsq[j] / double(s0.tokens);
-      lo[j] = have_ch ? std::min(s0.chmin[j], 0.0f) : -amax[j];
-      hi[j] = have_ch ? std::max(s0.chmax[j], 0.0f) : amax[j];
-      if (have_ch)
-        for (const auto* l : members) {
-          lo[j] = std::min(lo[j], stats.linear(l->prefix)->chmin[j]);
-          hi[j] = std::max(hi[j], stats.linear(l->prefix)->chmax[j]);
-        }
-    }
-    for (const auto* l : members)
-      if (!ckpt.find(l->weight_name())) return Status{};
-    std::vector<float>* norm = nullptr;
-    if (source_linear) {
-      if (!ckpt.find(source_linear->weight_name())) return Status{};
-      if (source_linear->out_features != k)
-        return make_error(Errc::format, "cannot smooth: rows do not match the next linear's input", ckpt.path(),
-                          source_linear->weight_name());
-    } else {
-      ST_ASSIGN(norm, load(source));
-      if (!norm) return Status{};
-      if (int64_t(norm->size()) != k)
-        return make_error(Errc::format, "cannot smooth: size does not match the next linear's input", ckpt.path(),
-                          source);
-    }
-    std::vector<Consumer> cons;
-    std::vector<float> wmax(size_t(k), 0.0f);
-    for (const auto* l : members) {
-      const TensorEntry* e = ckpt.find(l->weight_name());
-      ST_ASSIGN(auto w, ckpt.read_f32(*e));
-      ckpt.release(*e);  // the quantizer reads it again; do not keep the pages mapped meanwhile
-      apply_weight_scales(res.scales, l->prefix, l->out_features, k, w.data());
-      std::vector<double> colsq(size_t(k), 0.0);
-      for (int64_t r = 0; r < l->out_features; ++r)
-        for (int64_t j = 0; j < k; ++j) {
-          const float v = w[r * k + j];
-          wmax[j] = std::max(wmax[j], std::fabs(v));
-          colsq[j] += double(v) * v;
-        }
-      cons.push_back({l, std::move(w), std::move(colsq)});
-    }
-    auto scales = [&](float a) {
-      std::vector<float> s(static_cast<size_t>(k));
-      for (int64_t j = 0; j < k; ++j) s[j] = smooth_scale(amax[j], wmax[j], a);
-      return s;
-    };
-    float alpha = o.alpha;
-    std::vector<float> s = scales(alpha);
-    if (o.search) {
-      double best = estimate_error(cons, s, x2, lo, hi);
-      const std::vector<float> ones(size_t(k), 1.0f);
-      for (float a : {0.0f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}) {
-        auto c = a == 0.0f ? ones : scales(a);
-        const double e = estimate_error(cons, c, x2, lo, hi);
-        if (e < best) best = e, alpha = a, s = std::move(c);
-      }
-    }
-    res.alpha[source] = alpha;
-    // Rewrite the source: the norm vector [k], or the source linear's rows (and its bias).
-    if (norm) {
-      for (int64_t j = 0; j < k; ++j) (*norm)[j] /= s[j];
-    } else {
-      auto& row = res.scales.row[source_linear->prefix];
-      if (row.empty()) row.assign(size_t(k), 1.0f);
-      for (int64_t j = 0; j < k; ++j) row[j] *= s[j];
-      if (!source_bias.empty()) {
-        ST_ASSIGN(auto* b, load(source_bias));
-        if (b)
-          for (int64_t j = 0; j < k; ++j) (*b)[j] /= s[j];
-      }
-    }
-    for (const auto& c : cons) {
-      auto& col = res.scales.column[c.info->prefix];
-      if (col.empty()) col.assign(size_t(k), 1.0f);
-      for (int64_t j = 0; j < k; ++j) col[j] *= s[j];
-    }
-    for (const auto* l : members) {
-      LinearStats& ls = stats.linears[l->prefix];
-      float mn = INFINITY, mx = -INFINITY, am = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        ls.absmax[j] /= s[j];
-        ls.sumsq[j] /= double(s[j]) * s[j];
-        am = std::max(am, ls.absmax[j]);
-        if (have_ch) {
-          ls.chmin[j] /= s[j], ls.chmax[j] /= s[j];
-          mn = std::min(mn, ls.chmin[j]), mx = std::max(mx, ls.chmax[j]);
-        }
-      }
-      if (!have_ch) {
-        mn = ls.min < 0 ? -am : 0.0f;
-        mx = ls.max > 0 ? am : 0.0f;
-      }
-      ls.min = mn, ls.max = mx;
-    }
-    ++res.pairs;
-    if (alpha > 0)
-      for (const auto* l : members) res.smoothed.push_back(l->prefix);
-    return Status{};
-  };
-
+std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOptions& o) {
   // Layers whose MLP is MoE: their post-attention norm feeds the router and every expert.
   std::map<int, bool> moe;
   for (const auto& l : arch.linears())
     if (l.is_expert() || l.role == LinearRole::router) moe[l.layer] = true;
-
+  std::vector<SmoothPair> pairs;
+  auto norm_pair = [&](const std::string& norm, const std::vector<const LinearInfo*>& members) {
+    pairs.push_back(SmoothPair{norm, nullptr, "", members});
+  };
   std::map<std::string, bool> done;
   for (const auto& l : arch.linears()) {
     if (done[l.group]) continue;
     done[l.group] = true;
     const auto members = arch.group(l.group);
-    for (const auto* m : members)
-      if (m->float_by_default) goto next;
-    {
-      const std::string layer = "model.layers." + std::to_string(l.layer) + ".";
-      switch (l.role) {
-        case LinearRole::q:
-        case LinearRole::k:
-        case LinearRole::v:
-        case LinearRole::q_a:
-        case LinearRole::kv_a:
-          if (o.norms) ST_CHECK(apply(layer + "input_layernorm.weight", nullptr, "", members));
-          break;
-        case LinearRole::q_b:
-          if (o.norms) ST_CHECK(apply(layer + "self_attn.q_a_layernorm.weight", nullptr, "", members));
-          break;
-        case LinearRole::kv_b:
-          if (o.norms && !o.keep_latent) ST_CHECK(apply(layer + "self_attn.kv_a_layernorm.weight", nullptr, "", members));
-          break;
-        case LinearRole::gate:
-        case LinearRole::up:
-          if (o.norms && !moe[l.layer] && !l.is_expert())
-            ST_CHECK(apply(layer + "post_attention_layernorm.weight", nullptr, "", members));
-          break;
-        case LinearRole::down:
-          if (o.up_down) {
-            const std::string mlp = l.prefix.substr(0, l.prefix.rfind('.'));
-            if (const LinearInfo* up = arch.linear_of_tensor(mlp + ".up_proj.weight"))
-              ST_CHECK(apply(up->weight_name(), up, mlp + ".up_proj.bias", members));
-          }
-          break;
-        default: break;
-      }
+    if (std::any_of(members.begin(), members.end(), [](const LinearInfo* m) { return m->float_by_default; })) continue;
+    const std::string layer = "model.layers." + std::to_string(l.layer) + ".";
+    switch (l.role) {
+      case LinearRole::q:
+      case LinearRole::k:
+      case LinearRole::v:
+      case LinearRole::q_a:
+      case LinearRole::kv_a:
+        if (o.norms) norm_pair(layer + "input_layernorm.weight", members);
+        break;
+      case LinearRole::q_b:
+        if (o.norms) norm_pair(layer + "self_attn.q_a_layernorm.weight", members);
+        break;
+      case LinearRole::kv_b:
+        if (o.norms && !o.keep_latent) norm_pair(layer + "self_attn.kv_a_layernorm.weight", members);
+        break;
+      case LinearRole::gate:
+      case LinearRole::up:
+        if (o.norms && !moe[l.layer] && !l.is_expert()) norm_pair(layer + "post_attention_layernorm.weight", members);
+        break;
+      case LinearRole::down:
+        if (o.up_down) {
+          const std::string mlp = l.prefix.substr(0, l.prefix.rfind('.'));
+          if (const LinearInfo* up = arch.linear_of_tensor(mlp + ".up_proj.weight"))
+            pairs.push_back(SmoothPair{up->weight_name(), up, mlp + ".up_proj.bias", members});
+        }
+        break;
+      default: break;
     }
-  next:;
   }
+  return pairs;
+}
+
+Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
+                            const SmoothOptions& o) {
+  SmoothResult res;
+  for (const auto& p : smoothing_pairs(arch, o)) ST_CHECK(smooth_pair(ckpt, p, stats, o, res));
   return res;
 }
 

@@ -73,6 +73,17 @@ struct SmoothResult {
   std::vector<std::string> smoothed;   // prefixes of the linears whose input was rescaled (alpha > 0)
 };
 
+// One smoothing pair: the op before a set of linears reading the same input, and those linears.
+struct SmoothPair {
+  std::string source;                        // a norm weight, or the source linear's weight name
+  const LinearInfo* source_linear = nullptr;  // up_proj, whose rows are scaled (else a norm)
+  std::string source_bias;                   // the source linear's bias (rewritten when present)
+  std::vector<const LinearInfo*> members;    // the consumers (a fused group)
+};
+// The pairs `options` asks for, in the order smooth() applies them (the table at the top). A
+// fused group with a linear kept float by default is not smoothed.
+std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOptions& options);
+
 // Needs random access to the checkpoint (reads the weights it rewrites). Rewrites `stats` in
 // place for the smoothed linears. Linears without statistics (unrouted experts) are left alone.
 Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,

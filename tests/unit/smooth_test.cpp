@@ -3,6 +3,7 @@
 // activation-range estimate and the fallback ranking behave.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -121,6 +122,49 @@ void check_model(const std::string& name, bool search) {
 
 TEST(Smooth, LlamaSameFunction) { check_model("llama-4m-fp16", false); }
 TEST(Smooth, DeepSeekSearchSameFunction) { check_model("deepseekv3-mla-6m-fp16", true); }
+
+TEST(Smooth, PairsFollowTheArchitecture) {
+  auto names = [](const std::string& model, SmoothOptions o) {
+    auto ck = Checkpoint::open(std::string(ST_FIXTURES) + "/" + model);
+    EXPECT_TRUE(ck);
+    auto arch = Architecture::of(**ck);
+    EXPECT_TRUE(arch);
+    std::vector<std::string> out;
+    for (const auto& p : smoothing_pairs(*arch, o)) {
+      std::string line = p.source + " ->";
+      for (const auto* m : p.members) line += " " + m->prefix.substr(m->prefix.rfind('.') + 1);
+      if (p.source_linear) line += " (rows of " + p.source_linear->prefix + ", bias " + p.source_bias + ")";
+      out.push_back(line);
+    }
+    return out;
+  };
+  const auto llama = names("llama-4m-fp16", SmoothOptions{});
+  ASSERT_EQ(llama.size(), 12u);  // per layer: input norm, post-attention norm, up -> down
+  EXPECT_EQ(llama[0], "model.layers.0.input_layernorm.weight -> q_proj k_proj v_proj");
+  EXPECT_EQ(llama[1], "model.layers.0.post_attention_layernorm.weight -> gate_proj up_proj");
+  EXPECT_EQ(llama[2], "model.layers.0.mlp.up_proj.weight -> down_proj (rows of model.layers.0.mlp.up_proj, bias "
+                      "model.layers.0.mlp.up_proj.bias)");
+  EXPECT_EQ(llama[3], "model.layers.1.input_layernorm.weight -> q_proj k_proj v_proj");
+  SmoothOptions norms_only;
+  norms_only.up_down = false;
+  EXPECT_EQ(names("llama-4m-fp16", norms_only).size(), 8u);
+  // DeepSeek MLA: q_a/kv_a after the input norm, q_b after q_a_layernorm, kv_b after
+  // kv_a_layernorm unless the latent is kept for attention quantization; MoE layers'
+  // post-attention norm also feeds the router: only dense layer 0 smooths gate/up; every MLP
+  // (experts too) smooths up -> down.
+  SmoothOptions keep_latent;
+  keep_latent.keep_latent = true;
+  EXPECT_EQ(names("deepseekv3-mla-6m-fp16", SmoothOptions{}).size(), names("deepseekv3-mla-6m-fp16", keep_latent).size() + 4);
+  const auto ds = names("deepseekv3-mla-6m-fp16", keep_latent);
+  auto count = [&](const std::string& needle) {
+    return std::count_if(ds.begin(), ds.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  };
+  EXPECT_EQ(count("input_layernorm.weight -> q_a_proj kv_a_proj_with_mqa"), 4);
+  EXPECT_EQ(count("q_a_layernorm.weight -> q_b_proj"), 4);
+  EXPECT_EQ(count("kv_a_layernorm"), 0);
+  EXPECT_EQ(count("post_attention_layernorm"), 1);
+  EXPECT_EQ(count("-> down_proj"), 1 + 3 * (8 + 1));
+}
 
 TEST(Smooth, ScaleFormula) {
   EXPECT_FLOAT_EQ(smooth_scale(4.0f, 1.0f, 0.5f), 2.0f);
