@@ -1,5 +1,5 @@
-// Internals shared by verify.cpp (loading, integrity, report) and checks.cpp (structure,
-// arithmetic, numerics). Not part of the library's interface.
+// Internals shared by verify.cpp (loading, integrity, report) and the checks (checker.hpp:
+// structure, arithmetic, numerics). Not part of the library's interface.
 #pragma once
 
 #include <map>
