@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "libst/verify/checker.hpp"
-#include "libst/w8a8sc/codec.hpp"
 
 namespace st::verify_detail {
 namespace {
@@ -64,18 +63,9 @@ void UnitChecker::check_linear_values(Linear& l) {
   const std::string P = l.prefix + ".";
   // The int8 weight: a view, or the W8A8SC tile stream decoded.
   std::vector<int8_t> decoded;
-  const int8_t* wq = nullptr;
-  if (l.type == "W8A8SC") {
-    decoded.resize(n * k);
-    const ByteView w = u_.data(*l.get("weight")), idx = u_.data(*l.get("index"));
-    const auto info = read_info(*l.get("info"));
-    auto s = w8a8sc::decompress(reinterpret_cast<const int8_t*>(w.data), w.size, reinterpret_cast<const int8_t*>(idx.data),
-                                idx.size, info.data(), info.size(), decoded.data());
-    if (!s) return problem("integrity", P + "weight", "tile stream does not decode: " + s.error().message);
-    wq = decoded.data();
-  } else {
-    wq = reinterpret_cast<const int8_t*>(u_.data(*l.get("weight")).data);
-  }
+  auto weight = int8_weight(u_, l.prefix, l.type, l.n, l.k, decoded);
+  if (!weight) return problem("integrity", P + "weight", "tile stream does not decode: " + weight.error().message);
+  const int8_t* wq = *weight;
   // weight_scale > 0 and finite; weight_offset zero (symmetric).
   const std::vector<float> ws = read_f32(u_, *l.get("weight_scale"));
   int bad = 0;

@@ -2,6 +2,8 @@
 // unit is checked.
 #include "libst/verify/checker.hpp"
 
+#include "libst/w8a8sc/codec.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -69,6 +71,25 @@ std::vector<float> read_f32(const Unit& u, const Loc& l) {
   return out;
 }
 
+std::array<int64_t, 5> read_info(const Unit& u, const Loc& info) {
+  std::array<int64_t, 5> v{};
+  for (size_t i = 0; i < v.size(); ++i) v[i] = load_unaligned<int64_t>(u.data(info).data, i);
+  return v;
+}
+
+Result<const int8_t*> int8_weight(const Unit& u, const std::string& prefix, const std::string& type, int64_t n,
+                                  int64_t k, std::vector<int8_t>& buf) {
+  const Loc* w = u.find(prefix + ".weight");
+  if (type != "W8A8SC") return reinterpret_cast<const int8_t*>(u.data(*w).data);
+  const Loc* idx = u.find(prefix + ".index");
+  const auto info = read_info(u, *u.find(prefix + ".info"));
+  buf.resize(static_cast<size_t>(n * k));
+  const ByteView wv = u.data(*w), iv = u.data(*idx);
+  ST_CHECK(w8a8sc::decompress(reinterpret_cast<const int8_t*>(wv.data), wv.size, reinterpret_cast<const int8_t*>(iv.data),
+                              iv.size, info.data(), info.size(), buf.data()));
+  return buf.data();
+}
+
 float bits_to_float(uint32_t b) {
   float f;
   std::memcpy(&f, &b, 4);
@@ -117,6 +138,7 @@ void UnitChecker::run() {
   if (u_.parts > 1) recipe_ = parse_recipe(u_, sink_);
   check_description();
   collect_linears();
+  start_smoothing();
   for (auto& l : linears_) {
     check_linear_layout(l);
     ++sink_.report->linears;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "libst/verify/internal.hpp"
+#include "libst/verify/smoothing.hpp"
 
 namespace st::verify_detail {
 
@@ -32,6 +33,12 @@ DType model_dtype(const Unit& u);
 // A tensor as fp32 (empty when its dtype is not a number type).
 std::vector<float> read_f32(const Unit& u, const Loc& l);
 float bits_to_float(uint32_t b);
+// A W8A8SC .info tensor (I64 [5], checked by the caller) copied out of the mapping.
+std::array<int64_t, 5> read_info(const Unit& u, const Loc& info);
+// A quantized linear's int8 weight [n, k] (n, k from its layout): a view of the stored tensor, or
+// for W8A8SC the tile stream decoded into buf. Error: the stream does not decode.
+Result<const int8_t*> int8_weight(const Unit& u, const std::string& prefix, const std::string& type, int64_t n,
+                                  int64_t k, std::vector<int8_t>& buf);
 
 // One source tensor's rows inside a part tensor (an entry of st-shard's st.shard.recipe).
 struct Piece {
@@ -90,15 +97,19 @@ class UnitChecker {
   void check_linear_values(Linear& l);
   std::optional<std::vector<float>> known_bias(const Linear& l);
   void check_numerics(const Linear& l, const int8_t* wq, const std::vector<float>& ws, DType ws_dtype);
-  void compare_weights(const std::string& name, const std::string& type, const std::string& tensor, const float* W,
-                       int64_t w_stride, const int8_t* wq, const float* ws, int64_t rows, int64_t cols, DType ws_dt);
+  // The float weights to compare with: W, or smoothing's W' with each column's and row's
+  // relative uncertainty (null: exact).
+  struct Reference {
+    const float* w;
+    int64_t stride;
+    const double* col_err = nullptr;
+    const double* row_err = nullptr;
+  };
+  void compare_weights(const std::string& name, const std::string& type, const std::string& tensor, Reference W,
+                       const int8_t* wq, const float* ws, int64_t rows, int64_t cols, DType ws_dt);
+  bool compare_smoothed_float(const std::string& name, const Loc& l);
+  void start_smoothing();
   std::vector<Piece> pieces_of(const std::string& name) const;
-  // A W8A8SC .info tensor (I64 [5], checked by the caller) copied out of the mapping.
-  std::array<int64_t, 5> read_info(const Loc& info) const {
-    std::array<int64_t, 5> v{};
-    for (size_t i = 0; i < v.size(); ++i) v[i] = load_unaligned<int64_t>(u_.data(info).data, i);
-    return v;
-  }
   void compare_float(const std::string& name, const Loc& l);
   void check_fused_groups();
   void check_attention();
@@ -111,6 +122,8 @@ class UnitChecker {
   std::vector<Linear> linears_;
   std::map<std::string, size_t> linear_index_;
   Recipe recipe_;
+  std::unique_ptr<SmoothRebuild> smooth_;  // a smoothed single checkpoint against its float model
+  bool skip_numerics_ = false;             // a smoothed checkpoint that cannot be rebuilt here
 };
 
 }  // namespace st::verify_detail

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libst/arch/architecture.hpp"
 #include "libst/arch/config.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/format/description.hpp"
@@ -37,9 +38,11 @@ struct Unit {
   std::optional<model::ModelConfig> model;  // config.json as libst/arch reads it, when it is valid
   int part = 0, parts = 1;  // 0-based rank among parts
   size_t unreadable = 0;     // weight files that did not parse (their tensors are unknown)
-  // A writer marked the int8 weights as not round(W / scale) of the float model (metadata key
-  // "*.weights_updated" = "1", e.g. st-sparsify's SparseGPT updates): no half-step check.
-  bool weights_updated = false;
+  // What a writer says it did to the weights before rounding them (__metadata__, or inside
+  // st-shard's st.shard.source): anti-outlier smoothing rescaled them ("st.quant.weights_updated"
+  // = "1": the smoothed weights are rebuilt, smoothing.hpp), or another change such as SparseGPT's
+  // updates ("st.sparsify.weights_updated", any other "*.weights_updated" = "1": no half-step check).
+  bool smoothed = false, weights_updated = false;
   // st-shard's record from a part folder's weight file, when it agrees with the folder's name.
   std::optional<PartRecord> shard;
 
@@ -91,6 +94,7 @@ struct RowParallelBias {
 struct CheckContext {
   Sink sink;
   const Checkpoint* against = nullptr;  // float model, or nullptr
+  const Architecture* float_arch = nullptr;  // the float model's, when it has one (smoothing's pairs)
   // prefix -> cross-part data, filled by check_unit for row-parallel linears in part folders.
   std::map<std::string, RowParallelBias> row_parallel;
   uint64_t bias_unknown = 0;

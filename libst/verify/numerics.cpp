@@ -25,6 +25,7 @@ std::vector<Piece> UnitChecker::pieces_of(const std::string& name) const {
 // for every source linear whose rows this (part) linear holds.
 void UnitChecker::check_numerics(const Linear& l, const int8_t* wq, const std::vector<float>& ws, DType ws_dt) {
   const std::string wname = l.prefix + ".weight";
+  if (skip_numerics_) return;
   if (u_.parts > 1 && !recipe_.present) {
     sink_.note("numerics against the float model need st-shard's st.shard.recipe metadata in part folders: "
                "merge the parts first (st-shard --merge) and verify the merged checkpoint");
@@ -58,14 +59,22 @@ void UnitChecker::check_numerics(const Linear& l, const int8_t* wq, const std::v
     }
     const int64_t cols = p.shape[1];
     const std::string src = split_last(p.source).first;
-    compare_weights(u_.parts > 1 ? u_.label + "/" + src : src, l.type, wname, W->data() + s.r0 * cols + s.c0, cols,
-                    wq + p.at * l.k, ws.data() + p.at, s.nr, s.nc, ws_dt);
+    Reference ref{W->data() + s.r0 * cols + s.c0, cols};
+    if (const SmoothScales* sc = smooth_ ? smooth_->of(l.prefix) : nullptr) {  // single checkpoint: whole
+      sc->apply(W->data(), 0, l.n, l.k);
+      if (!sc->col_err.empty()) ref.col_err = sc->col_err.data();
+      if (!sc->row_err.empty()) ref.row_err = sc->row_err.data();
+    }
+    compare_weights(u_.parts > 1 ? u_.label + "/" + src : src, l.type, wname, ref, wq + p.at * l.k, ws.data() + p.at,
+                    s.nr, s.nc, ws_dt);
   }
 }
 
 void UnitChecker::compare_weights(const std::string& name, const std::string& type, const std::string& tensor,
-                                  const float* W, int64_t w_stride, const int8_t* wq, const float* ws, int64_t rows,
-                                  int64_t cols, DType ws_dt) {
+                                  Reference ref, const int8_t* wq, const float* ws, int64_t rows, int64_t cols,
+                                  DType ws_dt) {
+  const float* W = ref.w;
+  const int64_t w_stride = ref.stride;
   const bool sparse = type == "W8A8S" || type == "W8A8SC";
   const double u = roundoff(ws_dt) * 1.01;
   LinearNumerics r;
@@ -79,11 +88,13 @@ void UnitChecker::compare_weights(const std::string& name, const std::string& ty
   };
   auto scan = [&](int64_t r0, int64_t r1, Partial& p) {
     for (int64_t i = r0; i < r1; ++i) {
-      const double s = ws[i];
+      const double s = ws[i], re = ref.row_err ? ref.row_err[i] : 0;
       for (int64_t c = 0; c < cols; ++c) {
+        const double e = re + (ref.col_err ? ref.col_err[c] : 0);  // the reference's own uncertainty
+        if (std::isinf(e)) continue;  // a smoothed channel whose scale cannot be told
         const double w = W[i * w_stride + c], q = wq[i * cols + c], t = w / s, deq = q * s;
         p.sw2 += w * w, p.sq2 += deq * deq, p.swq += w * deq, p.se2 += (w - deq) * (w - deq);
-        const double tol = 0.5 + std::fabs(t) * u + 1e-3;
+        const double tol = 0.5 + std::fabs(t) * (u + e) + 1e-3;
         double err;
         if (t > 127.0 + tol - 0.5) err = std::fabs(q - 127);         // clamped high
         else if (t < -128.0 - tol + 0.5) err = std::fabs(q + 128);   // clamped low
@@ -122,7 +133,7 @@ void UnitChecker::compare_weights(const std::string& name, const std::string& ty
     const std::string of = split_last(tensor).first != source ? " in the rows from '" + source + "'" : "";
     problem("numerics", tensor,
             std::to_string(r.off_step) + " of " + std::to_string(r.elements) +
-                " int8 values are further than half a step from W / weight_scale" + of + " (worst [" +
+                " int8 values are further than half a step from " + (smooth_ ? "W' / weight_scale (W' the smoothed float weights)" : "W / weight_scale") + of + " (worst [" +
                 std::to_string(worst_r) + "," + std::to_string(worst_c) + "]: " +
                 std::to_string(wq[worst_r * cols + worst_c]) + " for " + fmt(W[worst_r * w_stride + worst_c] / ws[worst_r]) +
                 ")" + (r.off_step * 100 > r.elements ? "; not quantized from this float model?" : ""));
@@ -130,8 +141,58 @@ void UnitChecker::compare_weights(const std::string& name, const std::string& ty
   sink_.report->numerics.push_back(r);
 }
 
+// A smoothed checkpoint: what the numeric checks compare with (see smoothing.hpp), or why they
+// are skipped.
+void UnitChecker::start_smoothing() {
+  if (!u_.smoothed || !ctx_.against) return;
+  if (u_.parts > 1) {
+    skip_numerics_ = true;
+    return sink_.note("anti-outlier smoothing rescaled the weights (metadata 'st.quant.weights_updated' = 1): their "
+                      "numerics are compared in the merged checkpoint only (st-shard --merge, then verify it)");
+  }
+  if (!ctx_.float_arch) {
+    skip_numerics_ = true;
+    return sink_.note("anti-outlier smoothing rescaled the weights (metadata 'st.quant.weights_updated' = 1) and the "
+                      "float model's architecture is unknown, so the smoothed weights cannot be rebuilt: no numerics");
+  }
+  smooth_ = std::make_unique<SmoothRebuild>(u_, *ctx_.against, *ctx_.float_arch);
+  sink_.note("anti-outlier smoothing rescaled the weights (metadata 'st.quant.weights_updated' = 1): linears are "
+             "compared with the smoothed float weights W' = W diag(s), s rebuilt from the stored norms and up_proj scales");
+}
+
+// A float-kept linear weight of a smoothed checkpoint: W' rounded to its dtype, within the
+// rebuilt scales' uncertainty. False when `name` is no such weight (compared byte for byte).
+bool UnitChecker::compare_smoothed_float(const std::string& name, const Loc& l) {
+  if (!smooth_ || !ctx_.float_arch) return false;
+  const LinearInfo* li = ctx_.float_arch->linear_of_tensor(name);
+  const SmoothScales* sc = li && li->weight_name() == name ? smooth_->of(li->prefix) : nullptr;
+  const TensorEntry* e = sc ? ctx_.against->find(name) : nullptr;
+  if (!e) return false;
+  auto W = ctx_.against->read_f32(*e);
+  ctx_.against->release(*e);
+  const std::vector<float> got = read_f32(u_, l);
+  const int64_t n = li->out_features, k = li->in_features;
+  if (!W || got.size() != W->size() || static_cast<int64_t>(got.size()) != n * k) return false;
+  sc->apply(W->data(), 0, n, k);
+  uint64_t off = 0;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < k; ++j) {
+      const double e2 = (sc->row_err.empty() ? 0 : sc->row_err[r]) + (sc->col_err.empty() ? 0 : sc->col_err[j]);
+      // The stored value's rounding (an F16 subnormal's ulp is absolute) and the scales'.
+      const double want = (*W)[r * k + j],
+                   tol = std::fabs(want) * (roundoff(l.info->dtype) + e2) * 1.01 +
+                         (l.info->dtype == DType::F16 ? std::ldexp(1.0, -25) : 0.0);
+      off += !std::isinf(e2) && !(std::fabs(got[r * k + j] - want) <= tol);
+    }
+  if (off)
+    problem("numerics", name, std::to_string(off) + " of " + std::to_string(n * k) +
+                                  " values differ from the smoothed float weights W' = W diag(s)");
+  return true;
+}
+
 // A FLOAT tensor holds the float model's bytes (its rows of them, in a part).
 void UnitChecker::compare_float(const std::string& name, const Loc& l) {
+  if (compare_smoothed_float(name, l)) return u_.release(l);
   const ByteView b = u_.data(l);
   const size_t es = dtype_bits(l.info->dtype) / 8;
   bool same = true;
@@ -158,8 +219,7 @@ void UnitChecker::compare_float(const std::string& name, const Loc& l) {
   u_.release(l);
   if (same) return;
   if (name.find("norm") != std::string::npos)
-    sink_.note("FLOAT norm weights differ from the float model (anti-outlier smoothing folds scales into them), e.g. '" +
-               name + "'");
+    sink_.note("FLOAT norm weights differ from the float model (anti-outlier smoothing folds its scales into them)");
   else
     problem("numerics", name, "FLOAT tensor differs from the float model's");
 }

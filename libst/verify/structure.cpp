@@ -86,7 +86,7 @@ void UnitChecker::check_linear_layout(Linear& l) {
   if (sc) {
     const Loc* info = l.get("info");
     if (!info || !expect(l.prefix + ".info", DType::I64, {5})) return void(l.ok = false);
-    const auto info_values = read_info(*info);
+    const auto info_values = read_info(u_, *info);
     auto grid = w8a8sc::grid_from_info(info_values.data(), info_values.size());
     if (!grid) {
       problem("structure", l.prefix + ".info", grid.error().message);

@@ -163,6 +163,14 @@ void check_file_integrity(const Unit& u, size_t fi, bool has_sum_file, Sink& sin
   if (has_sum_file) check_checksum_file(f.path(), whole.digest(), sink);
 }
 
+// What a writer says it did to the weights (Unit::smoothed, Unit::weights_updated).
+void note_weight_markers(Unit& u, const Metadata& md) {
+  for (const auto& [key, value] : md) {
+    if (value != "1" || !ends_with(key, ".weights_updated")) continue;
+    (key == "st.quant.weights_updated" ? u.smoothed : u.weights_updated) = true;
+  }
+}
+
 // Opens one weight file into the unit; a file that does not parse is a problem, not an error.
 void add_weight_file(Unit& u, const std::string& path, const std::string& display, Sink& sink) {
   const bool has_sum = display != "<stdin>" && path_exists(path + kChecksumSuffix);
@@ -177,12 +185,7 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
   u.files.push_back(std::move(f.value()));
   u.file_names.push_back(display);
   const size_t fi = u.files.size() - 1;
-  for (const auto& [key, value] : u.files[fi]->header().metadata) {
-    const bool marker = ends_with(key, ".weights_updated") && value == "1";
-    // st-shard and st-compress keep their input's metadata inside st.shard.source.
-    const bool nested = key == "st.shard.source" && value.find(".weights_updated\":\"1\"") != std::string::npos;
-    if (marker || nested) u.weights_updated = true;
-  }
+  note_weight_markers(u, u.files[fi]->header().metadata);
   check_file_integrity(u, fi, has_sum, sink);
   sink.meter.advance(u.files[fi]->header().data_start() + u.files[fi]->header().buffer_bytes);
   for (const auto& t : u.files[fi]->header().tensors) {
@@ -300,6 +303,9 @@ void read_shard_record(Unit& u, const PartFolder& p, Sink& sink) {
     return sink.add("structure", file, "", "st.shard says rank " + std::to_string((*record)->rank) + " of " +
                                                std::to_string((*record)->tp) + ", but the file is in '" + p.name + "'");
   u.shard = std::move(*record);
+  // st-shard and st-compress keep their input's metadata inside st.shard.source.
+  if (auto origin = parse_origin(u.shard->source, file))
+    for (const auto& f : origin->files) note_weight_markers(u, f.metadata);
 }
 
 }  // namespace
@@ -372,7 +378,12 @@ Result<VerifyReport> verify(const std::string& path, const VerifyOptions& option
   size_t linears = 0;
   for (const auto& u : units) linears += count_linears(*u);
   sink.meter.start("linears checked", linears);
-  CheckContext ctx{sink, against.get(), {}, 0};
+  std::optional<Architecture> float_arch;
+  if (against) {
+    auto a = Architecture::of(*against);
+    if (a) float_arch = std::move(*a);
+  }
+  CheckContext ctx{sink, against.get(), float_arch ? &*float_arch : nullptr, {}, 0};
   for (const auto& u : units) {
     report.tensors += u->order.size();
     if (u->desc && report.model_quant_type.empty()) report.model_quant_type = u->desc->model_quant_type();

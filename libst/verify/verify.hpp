@@ -31,7 +31,9 @@
 //               clamp to [-128, 127] allowed; a W8A8S zero counts as pruned); per linear the SQNR
 //               and cosine of W_q * weight_scale against W; FLOAT tensors equal to the float model;
 //               in part folders each part's rows against their float source rows (st-shard's
-//               "st.shard.recipe" metadata says where they came from)
+//               "st.shard.recipe" metadata says where they came from). A smoothed checkpoint
+//               ("st.quant.weights_updated" = "1") compares with the smoothed float weights W'
+//               rebuilt from it (verify/smoothing.hpp); in part folders it gets no numerics.
 #pragma once
 
 #include <cstdint>
