@@ -121,29 +121,28 @@ Error Output::io_error(const std::string& what) const {
 Status Output::claim(const NoteFn& note) {
   const std::string lock_path = sibling(".st-lock");
   for (int attempt = 0;; ++attempt) {
-    {
-      CreationFence fence;
-      lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    }
+    if (attempt == 10) return make_error(Errc::busy, "the output is in use by another run", typed_);
+    CreationFence fence;  // a signal finds the lock file registered once it is ours, never before
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd_ < 0) return io_error("cannot create the output's lock file");
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
       char pid[32] = {};
       const ssize_t n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
-      const std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
       ::close(lock_fd_);
       lock_fd_ = -1;
-      return make_error(Errc::busy, "the output is in use by another run (pid " + holder + ")", typed_);
+      return make_error(Errc::busy,
+                        "the output is in use by another run (pid " + (n > 0 ? std::string(pid) : "?") + ")", typed_);
     }
-    // The lock file we hold must still be the one at lock_path (a finishing run unlinks it).
+    // The file we locked must still be the one at lock_path (a finishing run unlinks it).
     struct stat held {}, named {};
     if (::fstat(lock_fd_, &held) == 0 && ::stat(lock_path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
-        held.st_dev == named.st_dev)
+        held.st_dev == named.st_dev) {
+      lock_slot_ = register_temporary(lock_path);
       break;
+    }
     ::close(lock_fd_);
     lock_fd_ = -1;
-    if (attempt == 10) return make_error(Errc::busy, "the output is in use by another run", typed_);
   }
-  lock_slot_ = register_temporary(lock_path);
   if (::ftruncate(lock_fd_, 0) == 0 && ::pwrite(lock_fd_, pid_text().data(), pid_text().size(), 0) < 0) {
   }  // the pid is for the "in use" message only
 
