@@ -46,7 +46,7 @@ seconds() {
   t1=$(date +%s%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b - a) / 1e9}'
 }
-fresh() { rm -rf "$WORK/out"; "$1" "$MODEL" --dynamic -o "$WORK/out" -q; }
+fresh() { "$1" "$MODEL" --dynamic -o "$WORK/out" -q; }
 replace() { "$1" "$MODEL" --dynamic -o "$WORK/out" -q -f; }
 
 # stat_of "T1 T2 ..." median|best|worst
@@ -56,15 +56,18 @@ stat_of() {
     else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# table TITLE REPS: both builds, both modes, runs interleaved; a row per build and a ratio per mode.
+# table TITLE REPS: both builds, both modes, runs interleaved (which goes first alternates); a row
+# per build and a ratio per mode. Removing the last output before a "fresh" run is not timed.
 table() {
   local title=$1 reps=$2 mode which bin i v a b
   declare -A T
   for mode in fresh replace; do
+    rm -rf "$WORK/out"
     fresh "$NEW"  # warm up; leaves an output for "replace"
     for ((i = 0; i < reps; i++)); do
-      for which in OLD NEW; do
+      for which in $( ((i % 2)) && echo NEW OLD || echo OLD NEW); do
         bin=$([[ $which == OLD ]] && echo "$OLD" || echo "$NEW")
+        if [[ $mode == fresh ]]; then rm -rf "$WORK/out" && sync; fi
         T[$mode.$which]+="$(seconds $mode "$bin") "
       done
     done
