@@ -9,9 +9,10 @@
 // MindIE and safetensors ignore: the shard recipe, read and written by libst/shard/recipe.hpp.
 // "format" is copied from the input's metadata so HF loaders accept a float part.
 //
-// Planning reads headers (and the few bytes of fused groups' shared input_scale/input_offset, which
-// must be identical to be stored once); writing streams tensor by tensor, every part's file in one
-// pass. Memory: one part tensor at a time per rank.
+// Planning (plan.cpp) reads headers (and the few bytes of fused groups' shared input_scale /
+// input_offset, which must be identical to be stored once); writing (write.cpp) streams tensor by
+// tensor, every part's file in one pass; merging (merge.cpp) follows the recipe (recipe.cpp).
+// Memory: one part tensor at a time per rank.
 #pragma once
 
 #include <cstdint>
