@@ -1,6 +1,8 @@
 // Dtype names, sizes and the bit-exact F16/BF16 <-> F32 conversions.
 #include "libst/core/dtype.hpp"
 
+#include "libst/core/cpu.hpp"
+
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -121,7 +123,7 @@ __attribute__((target("f16c,avx"))) void f16_to_f32_f16c(const void* src, float*
   convert_loop<uint16_t>(s + 2 * i, dst + i, n - i, f16_to_f32);
 }
 bool have_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool yes = cpu_features().f16c && cpu_features().avx;
   return yes;
 }
 #endif

@@ -2,6 +2,8 @@
 // eight lanes at a time with AVX2 + FMA, chosen at run time.
 #include "libst/model/vexp.hpp"
 
+#include "libst/core/cpu.hpp"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,11 +14,7 @@ namespace st::model {
 namespace {
 
 bool have_avx2() {
-  static const bool v = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return v;
+  return cpu_features().avx2 && cpu_features().fma;
 }
 
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {

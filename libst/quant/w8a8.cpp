@@ -1,6 +1,8 @@
 // W8A8 arithmetic: scalar reference code plus AVX2/F16C row kernels with identical results.
 #include "libst/quant/w8a8.hpp"
 
+#include "libst/core/cpu.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -135,8 +137,7 @@ ST_AVX2 int64_t quantize_row_avx2(DType src, const void* w, int64_t row, int64_t
 }
 
 bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  return yes;
+  return cpu_features().avx2 && cpu_features().f16c;
 }
 #endif
 
