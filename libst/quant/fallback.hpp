@@ -16,7 +16,7 @@ namespace st {
 
 struct FallbackPick {
   std::string group;        // fused group id
-  std::string prefix;       // its first linear's prefix (a --float glob that selects the group)
+  std::string prefix;       // its first linear's prefix (names the group to keep float)
   double score = 0;
 };
 

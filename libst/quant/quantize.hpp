@@ -59,6 +59,9 @@ struct QuantizeOptions {
   const ActivationStats* stats = nullptr;  // required for static
   std::string stats_path;                  // names the statistics in errors
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names
+  // Linears kept float for a reason the caller names (prefix -> why: automatic fallback); like a
+  // --float glob, each keeps its fused group float.
+  std::map<std::string, std::string> float_linears;
   Output* output = nullptr;                // open_output(): a directory, or stdout for a stream
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
   bool fa_quant = false;                   // add attention quantization scales (needs stats)
@@ -88,6 +91,11 @@ struct QuantizeSummary {
 // read once, in order) into options.output and commits it. Refuses an already-quantized input;
 // nothing is left at the output path on error.
 Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& options);
+
+// Writes a plan (quant_plan.hpp) made for this checkpoint and these options: quantize_w8a8 is
+// plan_quantization, then this.
+struct QuantPlan;
+Result<QuantizeSummary> write_quantized(Checkpoint& ckpt, const QuantPlan& plan, const QuantizeOptions& options);
 
 // "W8A8", "W8A8_DYNAMIC" or "W8A8S"; the weight file stem ("quant_model_weight_w8a8[_dynamic|s]").
 const char* w8a8_type_name(W8A8Mode mode);

@@ -38,7 +38,7 @@ Status parse_static_methods(const std::string& text, const std::string& act_meth
 void StaticPrep::attach(QuantizeOptions& q) const {
   if (!overrides.empty()) q.overrides = &overrides;
   if (!weight_scales.empty()) q.weight_scales = &weight_scales;
-  q.float_globs.insert(q.float_globs.end(), float_prefixes.begin(), float_prefixes.end());
+  q.float_linears.insert(float_linears.begin(), float_linears.end());
 }
 
 Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
@@ -63,7 +63,8 @@ Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& ar
     prep.notes.push_back(buf);
   }
   for (const auto& f : pick_fallback(arch, stats, o.fallback)) {
-    prep.float_prefixes.push_back(f.prefix);
+    std::snprintf(buf, sizeof buf, "fallback: input range/rms %.1f", f.score);
+    prep.float_linears[f.prefix] = buf;
     std::snprintf(buf, sizeof buf, "fallback: kept %s float (input range/rms %.1f)", f.group.c_str(), f.score);
     prep.notes.push_back(buf);
   }

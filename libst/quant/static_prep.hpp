@@ -37,11 +37,11 @@ struct StaticPrep {
   // for QuantizeOptions::weight_scales (W' = W diag(column) / row).
   std::map<std::string, std::vector<float>> overrides;
   WeightScales weight_scales;
-  std::vector<std::string> float_prefixes;  // fallback picks, for QuantizeOptions::float_globs
+  std::map<std::string, std::string> float_linears;  // fallback picks and why, for QuantizeOptions
   std::vector<std::string> notes;           // one line each on what was done, for the user
 
   // Points the quantizer at the rewritten tensors and scales (this must outlive it) and adds
-  // the fallback picks to its float globs.
+  // the fallback picks to its float linears.
   void attach(QuantizeOptions& q) const;
 };
 
