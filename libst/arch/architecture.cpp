@@ -244,9 +244,17 @@ Status Architecture::match(std::vector<ExpectedLinear>& expected, const std::vec
 
 Result<Architecture> Architecture::of(const Checkpoint& ckpt) {
   ST_ASSIGN(const model::ModelConfig c, model::read_config(ckpt));
+  // Block-scaled FP8 weights count as the dtype they read as; their scales are part of them.
   std::vector<TensorShape> ts;
   ts.reserve(ckpt.tensors().size());
-  for (const auto& e : ckpt.tensors()) ts.push_back({e.info->name, e.info->dtype, e.info->shape});
+  for (const auto& e : ckpt.tensors()) {
+    if (e.is_block_scale()) continue;
+    if (is_block_fp8(e.info->dtype)) {
+      auto d = ckpt.decoder(e);
+      if (!d) return std::move(d).error();
+    }
+    ts.push_back({e.info->name, ckpt.value_dtype(e), e.info->shape});
+  }
   auto r = from(c, ts);
   if (!r) return std::move(r).error().in_file(ckpt.path());
   return r;

@@ -1,9 +1,10 @@
 // Dtype names, sizes and the bit-exact F16/BF16 <-> F32 conversions.
 #include "libst/core/dtype.hpp"
 
-#include "libst/core/cpu.hpp"
-
+#include <array>
 #include <cstring>
+
+#include "libst/core/cpu.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -112,6 +113,34 @@ uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
+float f8_e4m3_to_f32(uint8_t b) {
+  const uint32_t sign = static_cast<uint32_t>(b & 0x80u) << 24;
+  const uint32_t exp = (b >> 3) & 0xfu, mant = b & 0x7u;
+  if (exp == 0xf && mant == 0x7) return float_of(sign | 0x7fc00000u);  // the only NaN
+  if (exp != 0) return float_of(sign | ((exp + 120) << 23) | (mant << 20));
+  // Subnormal: mant * 2^-9, exact in fp32.
+  const float v = static_cast<float>(mant) * 0x1p-9f;
+  return sign ? -v : v;
+}
+
+float f8_e5m2_to_f32(uint8_t b) { return f16_to_f32(static_cast<uint16_t>(b << 8)); }
+
+namespace {
+template <float (*F)(uint8_t)>
+const float* f8_table() {
+  static const auto table = [] {
+    std::array<float, 256> t{};
+    for (unsigned b = 0; b < 256; ++b) t[b] = F(static_cast<uint8_t>(b));
+    return t;
+  }();
+  return table.data();
+}
+void f8_loop(const float* table, const void* src, float* dst, size_t n) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  for (size_t i = 0; i < n; ++i) dst[i] = table[s[i]];
+}
+}  // namespace
+
 namespace {
 #if defined(__x86_64__)
 // F16C's vcvtph2ps converts exactly as f16_to_f32 does (NaNs come out quiet in both), 8 at a time.
@@ -142,6 +171,8 @@ bool to_f32(DType src_type, const void* src, float* dst, size_t n) {
       convert_loop<uint16_t>(src, dst, n, f16_to_f32);
       return true;
     case DType::BF16: convert_loop<uint16_t>(src, dst, n, bf16_to_f32); return true;
+    case DType::F8_E4M3: f8_loop(f8_table<f8_e4m3_to_f32>(), src, dst, n); return true;
+    case DType::F8_E5M2: f8_loop(f8_table<f8_e5m2_to_f32>(), src, dst, n); return true;
     case DType::F64: convert_loop<double>(src, dst, n, [](double v) { return static_cast<float>(v); }); return true;
     case DType::I8: convert_loop<int8_t>(src, dst, n, [](int8_t v) { return float(v); }); return true;
     case DType::U8: convert_loop<uint8_t>(src, dst, n, [](uint8_t v) { return float(v); }); return true;

@@ -28,6 +28,10 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);
+// FP8, exactly: F8_E4M3 is float8_e4m3fn (bias 7, no infinities, 0x7f/0xff NaN, max 448);
+// F8_E5M2 is the top byte of an F16 (bias 15, IEEE infinities and NaNs).
+float f8_e4m3_to_f32(uint8_t b);
+float f8_e5m2_to_f32(uint8_t b);
 
 // Element i of type T from bytes that need not be aligned for T (a mapped tensor's data is
 // aligned only as its file's offsets happen to be): a memcpy load, never a cast pointer.
@@ -38,8 +42,9 @@ T load_unaligned(const void* base, size_t i = 0) {
   return v;
 }
 
-// Converts n elements of a float or integer dtype to float. Returns false for a dtype it
-// does not convert (sub-byte, F8, complex, BOOL).
+// Converts n elements of a float or integer dtype to float (F8_E4M3 / F8_E5M2 as their plain
+// values, without any scale). Returns false for a dtype it does not convert (sub-byte, the other
+// F8 kinds, complex, BOOL).
 bool to_f32(DType src_type, const void* src, float* dst, size_t n);
 // Converts n floats to F16, BF16 or F32. Returns false for any other dtype.
 bool from_f32(DType dst_type, const float* src, void* dst, size_t n);

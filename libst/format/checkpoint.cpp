@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,26 +22,32 @@ namespace st {
 namespace {
 
 
-// Copies stdin into an unlinked temporary file and returns its /proc path for mapping.
-Result<std::string> spool_stdin(int& keep_fd) {
+// Copies `prefix` and then stdin into an unlinked temporary file and returns its /proc path for
+// mapping.
+Result<std::string> spool_stdin(int& keep_fd, const std::string& prefix) {
   const char* tmpdir = std::getenv("TMPDIR");
   std::string tmpl = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/st-stdin-XXXXXX";
   const int fd = mkstemp(tmpl.data());
   if (fd < 0) return make_error(Errc::io, std::string("cannot create a spool file: ") + std::strerror(errno), tmpl);
   ::unlink(tmpl.c_str());
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    const size_t n = fread(buf.data(), 1, buf.size(), stdin);
-    if (n == 0) break;
-    size_t done = 0;
-    while (done < n) {
-      const ssize_t w = ::write(fd, buf.data() + done, n - done);
-      if (w < 0) {
-        ::close(fd);
-        return make_error(Errc::io, std::string("cannot spool stdin: ") + std::strerror(errno), "<stdin>");
-      }
+  auto write_all = [fd](const char* p, size_t n) -> Status {
+    for (size_t done = 0; done < n;) {
+      const ssize_t w = ::write(fd, p + done, n - done);
+      if (w < 0) return make_error(Errc::io, std::string("cannot spool stdin: ") + std::strerror(errno), "<stdin>");
       done += static_cast<size_t>(w);
     }
+    return Status{};
+  };
+  Status ok = write_all(prefix.data(), prefix.size());
+  std::vector<char> buf(1 << 20);
+  while (ok) {
+    const size_t n = fread(buf.data(), 1, buf.size(), stdin);
+    if (n == 0) break;
+    ok = write_all(buf.data(), n);
+  }
+  if (!ok) {
+    ::close(fd);
+    return std::move(ok).error();
   }
   keep_fd = fd;
   return "/proc/self/fd/" + std::to_string(fd);
@@ -86,9 +93,25 @@ Status Checkpoint::index_entries() {
     }
     return Status{};
   };
-  if (stream_) return add(stream_->header(), 0);
-  for (size_t i = 0; i < files_.size(); ++i) ST_CHECK(add(files_[i]->header(), i));
+  if (stream_) {
+    ST_CHECK(add(stream_->header(), 0));
+  } else {
+    for (size_t i = 0; i < files_.size(); ++i) ST_CHECK(add(files_[i]->header(), i));
+  }
+  pair_block_scales();
   return Status{};
+}
+
+void Checkpoint::pair_block_scales() {
+  block_fp8_ = false;
+  for (auto& e : entries_) {
+    if (!is_block_fp8(e.info->dtype)) continue;
+    block_fp8_ = true;
+    const auto it = index_.find(e.name() + std::string(kScaleInvSuffix));
+    if (it == index_.end()) continue;
+    e.scale_inv = &entries_[it->second];
+    entries_[it->second].scales = &e;
+  }
 }
 
 Status Checkpoint::load_side_files_from_dir(const std::string& dir) {
@@ -169,23 +192,32 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
   c->path_ = path;
   if (path == "-") {
     c->layout_ = Layout::stream;
-    if (options.random_access) {
+    c->file_names_.push_back("<stdin>");
+    std::string prefix;  // a header already read from stdin
+    if (!options.random_access) {
+      ST_ASSIGN(c->stream_, StreamReader::open(stdin, "<stdin>"));
+      const Header& h = c->stream_->header();
+      // Block-scaled FP8 weights are read with their scales, which may come later: spool.
+      if (std::any_of(h.tensors.begin(), h.tensors.end(), [](const TensorInfo& t) { return is_block_fp8(t.dtype); })) {
+        const std::string json = serialize_header(h.tensors, h.metadata);
+        prefix.assign(8, '\0');
+        for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(static_cast<uint64_t>(json.size()) >> (8 * i));
+        prefix += json;
+        c->stream_.reset();
+      }
+    }
+    if (!c->stream_) {
       int fd = -1;
-      ST_ASSIGN(const std::string spool, spool_stdin(fd));
+      ST_ASSIGN(const std::string spool, spool_stdin(fd, prefix));
       auto f = SafetensorsFile::open(spool);
       ::close(fd);  // the mapping keeps the data
       if (!f) {
         f.error().file = "<stdin>";
         return std::move(f).error();
       }
-      c->file_names_.push_back("<stdin>");
       c->files_.push_back(std::move(f.value()));
-      ST_CHECK(c->load_side_files_from_metadata(c->files_[0]->header().metadata));
-    } else {
-      ST_ASSIGN(c->stream_, StreamReader::open(stdin, "<stdin>"));
-      c->file_names_.push_back("<stdin>");
-      ST_CHECK(c->load_side_files_from_metadata(c->stream_->header().metadata));
     }
+    ST_CHECK(c->load_side_files_from_metadata(c->header(0).metadata));
   } else if (is_directory(path)) {
     const std::string dir = path;
     const auto names = list_directory(dir);
@@ -258,14 +290,37 @@ void Checkpoint::release(const TensorEntry& e) const {
   if (!stream_) files_[e.file]->release(*e.info);
 }
 
+Result<FloatDecoder> Checkpoint::decoder(const TensorEntry& e) const {
+  const TensorInfo& t = *e.info;
+  const std::string& file = file_names_[e.file];
+  if (!is_block_fp8(t.dtype)) {
+    auto d = FloatDecoder::plain(t.dtype, t.shape);
+    if (!d) return std::move(d.error()).in_file(file).in_tensor(t.name);
+    return d;
+  }
+  if (!e.scale_inv)
+    return make_error(Errc::format, std::string(dtype_name(t.dtype)) + " weight has no '" + t.name +
+                                        std::string(kScaleInvSuffix) + "' block scales (DeepSeek's FP8 layout)",
+                      file, t.name);
+  const TensorEntry& s = *e.scale_inv;
+  if (Status ok = check_block_scale_pair(t, *s.info); !ok) return std::move(ok.error()).in_file(file).in_tensor(t.name);
+  if (stream_) return make_error(Errc::usage, "stream opened without random access", file, t.name);
+  std::vector<float> scale(s.info->numel());
+  to_f32(DType::F32, data(s).data, scale.data(), scale.size());
+  for (float v : scale)
+    if (!std::isfinite(v))
+      return make_error(Errc::numeric, "block scale is NaN or Inf", file_names_[s.file], s.name());
+  return FloatDecoder::block_fp8(t.dtype, t.shape[0], t.shape[1], std::move(scale), fp8_dtype());
+}
+
+DType Checkpoint::value_dtype(const TensorEntry& e) const {
+  return e.scale_inv ? fp8_dtype() : e.info->dtype;
+}
+
 Result<std::vector<float>> Checkpoint::read_f32(const TensorEntry& e) const {
   if (stream_) return make_error(Errc::usage, "stream opened without random access", file_names_[e.file], e.name());
-  std::vector<float> out(e.info->numel());
-  const ByteView v = data(e);
-  if (!to_f32(e.info->dtype, v.data, out.data(), out.size()))
-    return make_error(Errc::unsupported, std::string("cannot convert dtype ") + dtype_name(e.info->dtype) + " to F32",
-                      file_names_[e.file], e.name());
-  return out;
+  ST_ASSIGN(const FloatDecoder d, decoder(e));
+  return d.all(data(e).data);
 }
 
 Result<std::vector<float>> Checkpoint::read_f32(std::string_view name) const {

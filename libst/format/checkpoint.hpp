@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libst/format/description.hpp"
+#include "libst/format/fp8.hpp"
 #include "libst/format/safetensors.hpp"
 
 namespace st {
@@ -33,7 +34,12 @@ constexpr const char* kDescriptionFile = "quant_model_description.json";
 struct TensorEntry {
   const TensorInfo* info = nullptr;
   size_t file = 0;  // index into Checkpoint::files()
+  // Block-scaled FP8 (fp8.hpp): on an F8_E4M3 / F8_E5M2 tensor, its "<name>_scale_inv" entry;
+  // on that scale entry, the weight it scales. Null otherwise.
+  const TensorEntry* scale_inv = nullptr;
+  const TensorEntry* scales = nullptr;
   const std::string& name() const { return info->name; }
+  bool is_block_scale() const { return scales != nullptr; }
 };
 
 class Checkpoint {
@@ -58,7 +64,16 @@ class Checkpoint {
   // Zero-copy bytes of a tensor (not for a stream opened without random access).
   ByteView data(const TensorEntry& e) const;
   void release(const TensorEntry& e) const;
-  // The tensor converted to fp32; an error for non-numeric dtypes.
+  // How the tensor's bytes become fp32 (fp8.hpp): block-scaled FP8 is dequantized with its
+  // scale_inv and rounded to fp8_dtype(). Errors: a non-numeric dtype, an FP8 tensor without its
+  // scale_inv, a scale_inv of the wrong dtype or shape or with a value that is not finite.
+  Result<FloatDecoder> decoder(const TensorEntry& e) const;
+  // The dtype a tensor's values are exact in: fp8_dtype() for block-scaled FP8, else its own.
+  DType value_dtype(const TensorEntry& e) const;
+  // What block-scaled FP8 weights read as: the model dtype of config.json, else BF16.
+  DType fp8_dtype() const { return fp8_model_dtype(config_); }
+  bool has_block_fp8() const { return block_fp8_; }
+  // The tensor converted to fp32 through decoder(); an error for non-numeric dtypes.
   Result<std::vector<float>> read_f32(const TensorEntry& e) const;
   Result<std::vector<float>> read_f32(std::string_view name) const;
 
@@ -83,6 +98,7 @@ class Checkpoint {
   Status add_file(const std::string& path);
   Status add_indexed_files(const std::string& dir, const std::string& index_path);
   Status index_entries();
+  void pair_block_scales();
   Status load_side_files_from_dir(const std::string& dir);
   Status load_side_files_from_metadata(const Metadata& m);
   Status parse_side_files();
@@ -99,6 +115,7 @@ class Checkpoint {
   std::map<std::string, std::string> side_files_;
   std::map<std::string, unsigned> side_file_modes_;
   std::vector<std::unique_ptr<Checkpoint>> parts_;
+  bool block_fp8_ = false;
 };
 
 // Names of the side files copied along with weights, in the order they are looked for.

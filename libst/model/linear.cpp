@@ -85,23 +85,37 @@ Linear Linear::from_float(std::string name, int64_t out, int64_t in, std::vector
   Linear l;
   l.name_ = std::move(name);
   l.out_ = out, l.in_ = in;
-  l.w_dtype_ = DType::F32;
+  l.w_dec_ = *FloatDecoder::plain(DType::F32, {out, in});
   l.w_.resize(w.size() * 4);
   std::memcpy(l.w_.data(), w.data(), l.w_.size());
   l.bias_ = std::move(bias);
   return l;
 }
 
-void Linear::weight_rows(int64_t n0, int64_t n1, float* dst) const {
-  const size_t count = size_t((n1 - n0) * in_);
-  const size_t esize = dtype_bits(w_dtype_) / 8;
-  const uint8_t* src = w_.data() + size_t(n0 * in_) * esize;
-  if (w_dtype_ == DType::I8) {
-    const auto* q = reinterpret_cast<const int8_t*>(src);
-    for (size_t i = 0; i < count; ++i) dst[i] = float(q[i]);
-  } else {
-    to_f32(w_dtype_, src, dst, count);
+void Linear::weight_rows(int64_t n0, int64_t n1, float* dst) const { w_dec_.rows(w_.data(), n0, n1, dst); }
+
+Status Linear::keep_weight(const Checkpoint& ck, const TensorEntry& e) {
+  ST_ASSIGN(w_dec_, ck.decoder(e));
+  const ByteView v = ck.data(e);
+  const DType t = e.info->dtype;
+  if (t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::I8 || w_dec_.block_scaled()) {
+    w_.assign(v.data, v.data + v.size);
+  } else {  // F64 and wider integers: as F32 values
+    const std::vector<float> f = w_dec_.all(v.data);
+    w_.resize(f.size() * 4);
+    std::memcpy(w_.data(), f.data(), w_.size());
+    w_dec_ = *FloatDecoder::plain(DType::F32, e.info->shape);
   }
+  if (kind_ != LinearKind::floating) return {};
+  std::vector<float> tile;
+  for (int64_t n0 = 0; n0 < out_; n0 += tile_rows()) {
+    const int64_t n1 = std::min(out_, n0 + tile_rows());
+    tile.resize(size_t((n1 - n0) * in_));
+    weight_rows(n0, n1, tile.data());
+    for (float f : tile)
+      if (!std::isfinite(f)) return make_error(Errc::numeric, "NaN or Inf value", ck.path(), e.name());
+  }
+  return {};
 }
 
 int64_t Linear::tile_rows() const { return std::clamp<int64_t>((int64_t(1) << 20) / std::max<int64_t>(in_, 1), 64, std::max<int64_t>(out_, 1)); }
@@ -123,27 +137,14 @@ Result<Linear> Linear::load(const Checkpoint& ck, const std::string& prefix) {
                       ck.path(), wname);
   else if (type != "FLOAT")
     return make_error(Errc::unsupported, "linear weight of type '" + type + "' cannot be run", ck.path(), wname);
-  if (l.kind_ == LinearKind::floating && !dtype_is_float(we->info->dtype))
+  if (l.kind_ == LinearKind::floating && !dtype_is_float(we->info->dtype) && !is_block_fp8(we->info->dtype))
     return make_error(Errc::format, std::string("a FLOAT weight must be a float dtype, found ") + dtype_name(we->info->dtype),
                       ck.path(), wname);
   if (l.kind_ != LinearKind::floating && we->info->dtype != DType::I8)
     return make_error(Errc::format, "a " + type + " weight must be I8, found " + dtype_name(we->info->dtype), ck.path(),
                       wname);
-  {
-    ST_ASSIGN(std::vector<float> w, ck.read_f32(*we));
-    ck.release(*we);  // its pages are copied: do not keep them mapped as well
-    if (l.kind_ == LinearKind::floating) {
-      ST_CHECK(check_finite(ck, wname, w));
-      // F16 and BF16 values round-trip through fp32 exactly; anything else is kept as F32.
-      l.w_dtype_ = we->info->dtype == DType::F16 || we->info->dtype == DType::BF16 ? we->info->dtype : DType::F32;
-      l.w_.resize(w.size() * (dtype_bits(l.w_dtype_) / 8));
-      from_f32(l.w_dtype_, w.data(), l.w_.data(), w.size());
-    } else {
-      l.w_dtype_ = DType::I8;
-      l.w_.resize(w.size());
-      for (size_t i = 0; i < w.size(); ++i) l.w_[i] = static_cast<uint8_t>(static_cast<int8_t>(w[i]));
-    }
-  }
+  ST_CHECK(l.keep_weight(ck, *we));
+  ck.release(*we);  // its bytes are copied: do not keep the pages mapped as well
 
   const bool static_q = l.kind_ == LinearKind::w8a8;
   if (const TensorEntry* be = ck.find(prefix + ".bias"); be && !static_q) {

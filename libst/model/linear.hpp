@@ -37,10 +37,13 @@ class Linear {
   std::string name_;
   int64_t in_ = 0, out_ = 0;
   LinearKind kind_ = LinearKind::floating;
-  // The weight [out, in] as stored: F16 / BF16 / F32 values (FLOAT) or the int8 values (I8),
-  // converted to fp32 a tile of rows at a time in forward() (half or a quarter of an fp32 copy).
-  DType w_dtype_ = DType::F32;
+  // The weight [out, in] as stored: F16 / BF16 / F32 or block-scaled FP8 values (FLOAT) or the
+  // int8 values (I8), decoded to fp32 a tile of rows at a time in forward() (half, a quarter or
+  // for FP8 an eighth of an fp32 copy).
+  FloatDecoder w_dec_;
   std::vector<uint8_t> w_;
+  // Keeps the weight's bytes (see w_); a FLOAT weight must be finite.
+  Status keep_weight(const Checkpoint& ck, const TensorEntry& e);
   // Rows [n0, n1) of the weight as fp32 values (the int8 kinds: the integers, not dequantized).
   void weight_rows(int64_t n0, int64_t n1, float* dst) const;
   // Rows per tile in forward(): a scratch of about 4 MiB.
