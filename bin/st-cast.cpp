@@ -1,0 +1,48 @@
+// st-cast: a float checkpoint in another float dtype; DeepSeek's FP8 release dequantized, see st-cast(1).
+#include <cstdio>
+
+#include "bin/common/cli.hpp"
+#include "bin/common/progress.hpp"
+#include "libst/cast/cast.hpp"
+#include "libst/format/checkpoint.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Write a float checkpoint in another float dtype: 16-bit tensors converted, DeepSeek's block-scaled "
+               "FP8 weights (F8_E4M3 + 128x128 weight_scale_inv) dequantized and their scales dropped, "
+               "config.json's quantization_config removed. Rounding is to nearest, ties to even",
+               "st-cast"};
+  std::string model, to, output;
+  bool force = false, quiet = false;
+  app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
+      ->required();
+  app.add_option("--to", to, "target dtype: bf16, f16 or f32")->required()->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  app.add_option("-o,--output", output,
+                 "output: a directory for a directory input (the same weight files), a .safetensors file for a file, "
+                 "or - for a safetensors stream on stdout")
+      ->required();
+  app.add_flag("-f,--force", force, "replace an existing output");
+  st::cli::add_threads_option(app);
+  app.add_flag("-q,--quiet", quiet, "no summary on stderr");
+  st::cli::add_version_flag(app);
+  return st::cli::run(app, argc, argv, [&] {
+    auto out = st::cli::open_output({output, /*stream=*/true, force, {model}, {}});
+    if (!out) return st::cli::report(out.error());
+    auto ckpt = st::Checkpoint::open(model);
+    if (!ckpt) return st::cli::report(ckpt.error());
+    st::CastOptions o;
+    o.to = *st::cast_target(to);
+    o.output = out->get();
+    st::cli::ProgressLine progress(quiet);
+    o.progress = progress.callback();
+    auto r = st::cast(**ckpt, o);
+    progress.finish();
+    if (!r) return st::cli::report(r.error());
+    if (!quiet)
+      std::fprintf(stderr, "%s: %zu tensors, %zu converted to %s (%zu FP8 weights dequantized, %zu scales dropped); "
+                           "%.1f MB in, %.1f MB out%s%s\n",
+                   st::cli::tool_name().c_str(), r->tensors, r->converted, to.c_str(), r->dequantized,
+                   r->scales_dropped, r->input_bytes / 1e6, r->output_bytes / 1e6, output == "-" ? "" : " -> ",
+                   output == "-" ? "" : output.c_str());
+    return st::cli::kExitOk;
+  });
+}
