@@ -8,8 +8,10 @@ namespace st {
 namespace {
 
 // Per-output-row tensors of a linear (split with its rows) and per-tensor ones (replicated).
-constexpr std::array<std::string_view, 8> kRowSuffixes = {"weight",       "bias",          "deq_scale",      "quant_bias",
-                                                          "weight_scale", "weight_offset", "kv_cache_scale", "kv_cache_offset"};
+// weight_scale_inv: an FP8 weight's 128x128 block scales (libst/format/fp8.hpp), cut like it.
+constexpr std::array<std::string_view, 9> kRowSuffixes = {"weight",         "bias",           "deq_scale",
+                                                          "quant_bias",     "weight_scale",   "weight_offset",
+                                                          "kv_cache_scale", "kv_cache_offset", "weight_scale_inv"};
 constexpr std::array<std::string_view, 2> kTensorSuffixes = {"input_scale", "input_offset"};
 
 template <size_t N>
@@ -198,7 +200,7 @@ Result<SplitRule> split_rule(std::string_view name, const std::vector<int64_t>& 
   if (p.suffix.substr(0, 9) == "kv_cache_" && kind != LinearKind::column_kv)
     return make_error(Errc::unsupported, "kv-cache scales belong to k_proj or v_proj", "", std::string(name));
   // Standard attention: q/k/v rows are heads x head_dim; a config that disagrees would cut heads.
-  if (!cfg.mla && cfg.head_dim > 0 && !shape.empty() &&
+  if (!cfg.mla && cfg.head_dim > 0 && !shape.empty() && p.suffix != "weight_scale_inv" &&
       (p.module == "q_proj" || kind == LinearKind::column_kv)) {
     const int64_t heads = p.module == "q_proj" ? cfg.heads : cfg.kv_heads;
     if (shape[0] != heads * cfg.head_dim)
@@ -218,7 +220,7 @@ Result<SplitRule> split_rule(std::string_view name, const std::vector<int64_t>& 
       return split(0, chunks, label);
     }
     case LinearKind::row:
-      if (p.suffix == "weight") return split(1, tp, label);
+      if (p.suffix == "weight" || p.suffix == "weight_scale_inv") return split(1, tp, label);
       if (p.suffix == "bias" || p.suffix == "quant_bias") {
         r.kind = SplitKind::rank0;
         r.why = label + " output bias (rank 0 only)";

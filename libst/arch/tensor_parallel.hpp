@@ -14,6 +14,8 @@
 //   replicated (q_a,       replicate everything
 //    kv_a_proj_with_mqa, MoE router mlp.gate)
 //
+// P.weight_scale_inv (an FP8 weight's 128x128 block scales) is cut as P.weight is; a cut that falls
+// inside a block cannot be represented and st-shard refuses it (libst/shard).
 // "rank 0": rank 0 keeps the tensor, every other rank holds zeros of the same shape (a row-parallel
 // output is summed over ranks, so its bias must be added once). Dim-0 splits are by heads where
 // the rows are heads: q/q_b/kv_b/fa_q in tp chunks; k/v/fa_k/fa_v in min(tp, kv_heads) chunks, so

@@ -256,9 +256,16 @@ Status fill_section(Checkpoint& c, const std::optional<std::regex>& re, const In
       ++done;
       bytes += v.size;
       const auto it = row_of.find(e.name());
-      if (o.stats && it != row_of.end() && stats_supported(e.info->dtype)) {
+      if (o.stats && it != row_of.end() && (stats_supported(e.info->dtype) || e.scale_inv)) {
         if (!v.data && v.size) return make_error(Errc::usage, "tensor data is not readable", c.path(), e.name());
-        auto st = compute_stats(e.info->dtype, v.data, e.info->numel());
+        // A block-scaled FP8 weight's statistics are those of the values it holds (dequantized).
+        std::vector<float> values;
+        if (e.scale_inv) {
+          ST_ASSIGN(const FloatDecoder dec, c.decoder(e));
+          values = dec.all(v.data);
+        }
+        auto st = e.scale_inv ? compute_stats(DType::F32, reinterpret_cast<const uint8_t*>(values.data()), values.size())
+                              : compute_stats(e.info->dtype, v.data, e.info->numel());
         if (!st) return std::move(st.error()).in_tensor(e.name());
         s.tensors[it->second].stats = st.value();
       }

@@ -180,7 +180,8 @@ void plan_outputs(const Checkpoint& ckpt, const Architecture& arch, QuantPlan& p
   for (size_t i = 0; i < ents.size(); ++i) {
     const TensorInfo& t = *ents[i].info;
     const PlannedLinear* p = plan.linear_of(i);
-    if (!p || !p->quantized()) plan.outputs.push_back({{t.name, t.dtype, t.shape}, "FLOAT"});
+    if (ents[i].is_block_scale()) continue;  // consumed by its FP8 weight
+    if (!p || !p->quantized()) plan.outputs.push_back({{t.name, ckpt.value_dtype(ents[i]), t.shape}, "FLOAT"});
     else if (i == p->bias && !scheme_is_static(p->scheme)) plan.outputs.push_back({{t.name, t.dtype, t.shape}, scheme_type(p->scheme)});
     if (p && p->quantized() && p->emit_at == i)
       for (auto& s : linear_specs(p->linear, p->scheme, plan.model)) plan.outputs.push_back({std::move(s), scheme_type(p->scheme)});
@@ -205,6 +206,7 @@ Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const Quanti
   if (auto it = plan.side_files.find("config.json"); it != plan.side_files.end()) {
     try {
       auto cfg = nlohmann::ordered_json::parse(it->second);
+      cfg.erase("quantization_config");  // the input's (DeepSeek's fp8): the weights are no longer in it
       cfg["quantize"] = stem.substr(std::string("quant_model_weight_").size());
       it->second = cfg.dump(2) + "\n";
     } catch (const nlohmann::json::exception& e) {

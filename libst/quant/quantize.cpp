@@ -29,27 +29,15 @@ Owned owned_zeros(size_t n) {
   return b;
 }
 
-// Tensor t as fp32 values: a copy of its replacement values, or its bytes converted (rows in
-// parallel: weights are the big tensors).
-Result<std::vector<float>> f32_values(const TensorInfo& t, ByteView bytes, const std::vector<float>* over,
-                                      const std::string& path) {
+// A tensor as fp32 values: a copy of its replacement values, or its bytes decoded (rows in
+// parallel: weights are the big tensors; block-scaled FP8 dequantized).
+Result<std::vector<float>> f32_values(const Checkpoint& ckpt, const TensorEntry& e, ByteView bytes,
+                                      const std::vector<float>* over) {
   if (over) return *over;
-  std::vector<float> v(t.numel());
-  const int64_t rows = t.shape.empty() ? 1 : t.shape[0];
-  const int64_t per_row = rows > 0 ? static_cast<int64_t>(v.size()) / rows : 0;
-  const size_t row_bytes = static_cast<size_t>(per_row) * dtype_bits(t.dtype) / 8;
-  std::atomic<bool> ok{true};
+  ST_ASSIGN(const FloatDecoder dec, ckpt.decoder(e));
+  std::vector<float> v(e.info->numel());
   parallel_for(
-      rows,
-      [&](int64_t r0, int64_t r1) {
-        if (!to_f32(t.dtype, bytes.data + r0 * row_bytes, v.data() + r0 * per_row,
-                    static_cast<size_t>((r1 - r0) * per_row)))
-          ok = false;
-      },
-      16);
-  if (!ok)
-    return make_error(Errc::unsupported, std::string("cannot read a tensor of dtype ") + dtype_name(t.dtype), path,
-                      t.name);
+      dec.rows(), [&](int64_t r0, int64_t r1) { dec.rows(bytes.data, r0, r1, v.data() + r0 * dec.cols()); }, 16);
   return v;
 }
 
@@ -112,7 +100,9 @@ Status StreamQuantizer::visit(size_t i, ByteView bytes, bool from_map) {
   const bool copied = !p || !p->quantized() || (bias && !scheme_is_static(p->scheme));
   // A linear kept float still gets the smoothing of the norm before it.
   const bool rescaled = copied && p && !bias && o_.weight_scales && o_.weight_scales->has(p->linear.prefix);
-  if (copied && (over || rescaled)) {
+  if (ckpt_.tensors()[i].is_block_scale()) {
+    release(i, from_map);  // consumed by its FP8 weight
+  } else if (copied && (over || rescaled || ckpt_.tensors()[i].scale_inv)) {  // FP8 is stored as the dtype it reads as
     ST_CHECK(rewrite(i, bytes, over, rescaled));
     release(i, from_map);
   } else if (copied) {
@@ -150,15 +140,17 @@ Status StreamQuantizer::copy(size_t i, ByteView bytes, bool from_map) {
 // A float tensor with new values (smoothing's norms and biases, a float-kept linear's rescaled
 // weight), stored in its own dtype.
 Status StreamQuantizer::rewrite(size_t i, ByteView bytes, const std::vector<float>* over, bool rescale) {
-  const TensorInfo& t = *ckpt_.tensors()[i].info;
-  ST_ASSIGN(std::vector<float> v, f32_values(t, bytes, over, ckpt_.path()));
+  const TensorEntry& e = ckpt_.tensors()[i];
+  const TensorInfo& t = *e.info;
+  ST_ASSIGN(std::vector<float> v, f32_values(ckpt_, e, bytes, over));
   if (rescale) {
     const LinearInfo& l = plan_.linear_of(i)->linear;
     apply_weight_scales(*o_.weight_scales, l.prefix, l.out_features, l.in_features, v.data());
   }
-  Owned b = make_owned(bytes.size);
-  if (!from_f32(t.dtype, v.data(), b->data(), v.size()))
-    return make_error(Errc::unsupported, std::string("cannot store a rewritten tensor of dtype ") + dtype_name(t.dtype),
+  const DType dtype = ckpt_.value_dtype(e);
+  Owned b = make_owned(v.size() * dtype_bits(dtype) / 8);
+  if (!from_f32(dtype, v.data(), b->data(), v.size()))
+    return make_error(Errc::unsupported, std::string("cannot store a rewritten tensor of dtype ") + dtype_name(dtype),
                       ckpt_.path(), t.name);
   Job job;
   job.bytes = b->size;
@@ -195,8 +187,8 @@ Status StreamQuantizer::quantize_weight(size_t i, ByteView bytes, const std::vec
   const void* src = over ? static_cast<const void*>(over->data()) : bytes.data;
   std::vector<float> changed;
   const bool scaled = o_.weight_scales && o_.weight_scales->has(l.prefix);
-  if (o_.transform_weight || scaled) {
-    ST_ASSIGN(changed, f32_values(t, bytes, over, ckpt_.path()));
+  if (o_.transform_weight || scaled || ckpt_.tensors()[i].scale_inv) {
+    ST_ASSIGN(changed, f32_values(ckpt_, ckpt_.tensors()[i], bytes, over));
     if (scaled) apply_weight_scales(*o_.weight_scales, l.prefix, n, k, changed.data());
     if (o_.transform_weight) ST_CHECK(o_.transform_weight(l, changed));
     src_dtype = DType::F32;

@@ -39,6 +39,20 @@ std::map<std::string, std::string> index_files(const Checkpoint& in) {
   return out;
 }
 
+// An FP8 weight splits only along its 128x128 scale blocks: a rank's piece that ends inside a
+// block would need scales the checkpoint does not have.
+Status check_block_split(const Checkpoint& in, const TensorEntry& w, const TpConfig& cfg, const ShardOptions& opt) {
+  auto rule = split_rule(w.name(), w.info->shape, cfg, opt.tp, opt.rules);
+  if (!rule || rule->kind != SplitKind::split) return Status{};  // the weight's own rule reports
+  const int64_t n = w.info->shape[rule->dim], piece = n / rule->chunks;
+  if (piece % kFp8Block == 0) return Status{};
+  return make_error(Errc::unsupported,
+                    "tensor parallelism " + std::to_string(opt.tp) + " cuts dimension " + std::to_string(rule->dim) +
+                        " (" + std::to_string(n) + ") of this FP8 weight into pieces of " + std::to_string(piece) +
+                        ", inside its 128x128 scale blocks (cast it first: st-cast --to bf16)",
+                    in.path(), w.name());
+}
+
 Status plan_packing(const Checkpoint& in, const ShardOptions& opt, std::vector<ShardSource>& src,
                     std::vector<std::optional<PackTarget>>& packs) {
   std::unordered_map<std::string, size_t> index;
@@ -79,6 +93,9 @@ Status plan_packing(const Checkpoint& in, const ShardOptions& opt, std::vector<S
           return fail("members differ in shape beyond dim 0");
         if (s.rule.kind == SplitKind::split && s.rule.dim != 0) return fail("member is not split by rows");
         if (s.rule.kind == SplitKind::rank0) return fail("member is rank-0 only");
+        if (is_block_fp8(s.dtype) && m != present.back() && piece_shape(s)[0] % kFp8Block != 0)
+          return fail("FP8 member '" + s.name + "' has " + std::to_string(piece_shape(s)[0]) +
+                      " rows per rank, ending inside a 128-row block of its scales");
       }
     }
     packs[i] = std::move(t);
@@ -109,6 +126,8 @@ Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& opt) {
   plan.pack = opt.pack;
   plan.quantized = desc.has_value();
   for (const auto& e : in.tensors()) {
+    if (const TensorEntry* w = e.is_block_scale() ? e.scales : e.scale_inv ? &e : nullptr)
+      ST_CHECK(check_block_split(in, *w, cfg, opt));
     ShardSource s;
     s.name = e.name();
     s.file = e.file;

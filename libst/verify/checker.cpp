@@ -132,7 +132,7 @@ Slice slice_of(const Piece& p, int rank, int tp) {
 void UnitChecker::run() {
   if (!u_.desc) {
     if (!u_.order.empty() && u_.parts == 1)
-      sink_.note("no quant_model_description.json: a float checkpoint? only integrity was checked");
+      sink_.note("no quant_model_description.json: a float checkpoint? only integrity (and FP8 block scales) was checked");
     return;
   }
   if (u_.parts > 1) recipe_ = parse_recipe(u_, sink_);
@@ -160,6 +160,9 @@ size_t count_linears(const Unit& u) {
   return n;
 }
 
-void check_unit(const Unit& u, CheckContext& ctx) { UnitChecker(u, ctx).run(); }
+void check_unit(const Unit& u, CheckContext& ctx) {
+  check_block_scales(u, ctx.sink);
+  UnitChecker(u, ctx).run();
+}
 
 }  // namespace st::verify_detail

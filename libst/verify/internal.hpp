@@ -102,6 +102,8 @@ struct CheckContext {
 
 // The quantized linears check_unit will check (for progress).
 size_t count_linears(const Unit& u);
+// Block-scaled FP8 weights and their weight_scale_inv: paired, shaped, finite, no orphan.
+void check_block_scales(const Unit& u, Sink& sink);
 // Structure, arithmetic and (with ctx.against) numerics of one unit.
 void check_unit(const Unit& u, CheckContext& ctx);
 // Part-folder rules across units: same tensors, shapes, description; row-parallel quant_bias.

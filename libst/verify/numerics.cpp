@@ -199,7 +199,7 @@ void UnitChecker::compare_float(const std::string& name, const Loc& l) {
   for (const Piece& p : pieces_of(name)) {
     const TensorEntry* e = ctx_.against->find(p.source);
     if (!e) continue;  // a tensor the quantizer added
-    if (e->info->dtype != l.info->dtype || e->info->shape != p.shape || es == 0) {
+    if (ctx_.against->value_dtype(*e) != l.info->dtype || e->info->shape != p.shape || es == 0) {
       same = false;
       break;
     }
@@ -210,7 +210,18 @@ void UnitChecker::compare_float(const std::string& name, const Loc& l) {
       same = false;
       break;
     }
-    const ByteView a = ctx_.against->data(*e);
+    ByteView a = ctx_.against->data(*e);
+    std::vector<uint8_t> cast;  // an FP8 weight kept float is stored as the dtype it reads as
+    if (e->scale_inv) {
+      const auto v = ctx_.against->read_f32(*e);
+      if (!v) {
+        same = false;
+        break;
+      }
+      cast.resize(v->size() * es);
+      from_f32(l.info->dtype, v->data(), cast.data(), v->size());
+      a = ByteView{cast.data(), cast.size()};
+    }
     const int64_t cols = s.nc + (p.shape.size() > 1 ? p.shape[1] - s.nc : 0);
     for (int64_t i = 0; i < s.nr && same; ++i)
       same = std::memcmp(a.data + ((s.r0 + i) * cols + s.c0) * es, b.data + (p.at + i) * part_cols * es, s.nc * es) == 0;

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """DeepSeek-style FP8 checkpoints for the tests, and an independent check of st-cast (stdlib only).
 
-    fp8_checkpoint.py make SRC_DIR OUT_DIR [--shards N]
+    fp8_checkpoint.py make SRC_DIR OUT_DIR [--shards N] [--stream FILE]
         Writes OUT_DIR as DeepSeek-V3 / R1 ship their release (README_WEIGHTS.md, inference/
         kernel.py weight_quant): every decoder linear weight except the MoE router (mlp.gate) as
         F8_E4M3 W [n, k] plus F32 W_scale_inv [ceil(n/128), ceil(k/128)], where a block's
         scale is max|block| / 448 and W = e4m3(w / scale) rounded to nearest even; embeddings,
         lm_head, norms and the router BF16; e_score_correction_bias F32. Files are written as
         safetensors' own writer orders them (wider dtypes first, then by name), split by layer
-        into N shards with model.safetensors.index.json. config.json gets torch_dtype/dtype
-        "bfloat16" and DeepSeek's quantization_config.
+        into N shards with model.safetensors.index.json (N = 1: one model.safetensors). config.json gets torch_dtype/dtype
+        "bfloat16" and DeepSeek's quantization_config. --stream also writes every tensor as one
+        safetensors stream with the side files in __metadata__ ("st.file.NAME"), as st-tools' streams.
+
+    fp8_checkpoint.py fault FP8_DIR OUT_DIR no-scale|bad-shape|orphan|nan-scale
+        Copies a one-file FP8 checkpoint with one fault: the first weight's scale_inv missing,
+        shaped [1, 1], a scale_inv for the BF16 embeddings (an orphan), or a NaN block scale.
 
     fp8_checkpoint.py check-cast FP8_DIR CAST_DIR bf16|f16|f32
         Recomputes every tensor of the cast from the FP8 checkpoint with the reference formula
@@ -57,10 +62,10 @@ def read_checkpoint(d):
     return out
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, metadata=None):
     """tensors: {name: (dtype, shape, bytes)}, written in safetensors' writer order."""
     order = sorted(tensors, key=lambda n: (-SIZES[tensors[n][0]], n))
-    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    header, offset = {"__metadata__": dict(metadata or {"format": "pt"})}, 0
     for name in order:
         dtype, shape, data = tensors[name]
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
@@ -78,6 +83,11 @@ def write_safetensors(path, tensors):
 def f32(x):
     """Rounds a double to the nearest fp32 (half to even)."""
     return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def f32s(xs):
+    """Rounds doubles to the nearest fp32 values, all at once."""
+    return struct.unpack("<%df" % len(xs), struct.pack("<%df" % len(xs), *xs))
 
 
 def f32_bits(x):
@@ -105,16 +115,17 @@ POSITIVE = sorted((E4M3[b], b) for b in range(0x7F))  # 0 .. 448
 POSITIVE_VALUES = [v for v, _ in POSITIVE]
 
 
+# Midpoints between neighbouring positive E4M3 values: a value rounds up past a midpoint.
+MIDPOINTS = [(POSITIVE_VALUES[i] + POSITIVE_VALUES[i + 1]) / 2 for i in range(len(POSITIVE_VALUES) - 1)]
+
+
 def e4m3_round(x):
     """Nearest F8_E4M3 byte to x (|x| <= 464), ties to the even code."""
     a = min(abs(x), 448.0)
-    values = POSITIVE_VALUES
-    i = bisect.bisect_left(values, a)
-    if values[i] == a:
-        code = POSITIVE[i][1]
-    else:
-        (lo, lc), (hi, hc) = POSITIVE[i - 1], POSITIVE[i]
-        code = lc if a - lo < hi - a or (a - lo == hi - a and lc % 2 == 0) else hc
+    i = bisect.bisect_left(MIDPOINTS, a)  # values[i] is the nearest unless a is past MIDPOINTS[i]
+    if i < len(MIDPOINTS) and a == MIDPOINTS[i] and POSITIVE[i][1] % 2:
+        i += 1  # a tie goes to the even code
+    code = POSITIVE[i][1]
     return code | (0x80 if x < 0 and code else 0)
 
 
@@ -155,16 +166,18 @@ def quantize_blocks(shape, values):
         rows = range(i * BLOCK, min(n, (i + 1) * BLOCK))
         for j in range(bk):
             c0, c1 = j * BLOCK, min(k, (j + 1) * BLOCK)
-            amax = max(abs(values[r * k + c]) for r in rows for c in range(c0, c1))
+            block = [values[r * k + c] for r in rows for c in range(c0, c1)]
+            amax = max(abs(v) for v in block)
             s = f32(amax / 448.0) if amax > 0 else 1.0
             scales.append(s)
-            for r in rows:
-                for c in range(c0, c1):
-                    q[r * k + c] = e4m3_round(f32(values[r * k + c] / s))
+            quotients = f32s([v / s for v in block])  # fp32 division, rounded to nearest even
+            for idx, r in enumerate(rows):
+                width = c1 - c0
+                q[r * k + c0:r * k + c1] = bytes(e4m3_round(x) for x in quotients[idx * width:(idx + 1) * width])
     return bytes(q), struct.pack("<%df" % len(scales), *scales), [bn, bk]
 
 
-def make(src, out, shards):
+def make(src, out, shards, stream):
     os.makedirs(out)
     tensors = read_checkpoint(src)
     layers = sorted({int(m.group(1)) for m in (re.match(r"model\.layers\.(\d+)\.", n) for n in tensors) if m})
@@ -184,12 +197,13 @@ def make(src, out, shards):
             files[shard][name] = ("BF16", shape, encode("BF16", values))
     weight_map = {}
     for i, f in enumerate(files):
-        fname = "model-%05d-of-%05d.safetensors" % (i + 1, shards)
+        fname = "model.safetensors" if shards == 1 else "model-%05d-of-%05d.safetensors" % (i + 1, shards)
         write_safetensors(os.path.join(out, fname), f)
         weight_map.update({n: fname for n in f})
     total = sum(len(t[2]) for f in files for t in f.values())
-    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
-        json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, f, indent=2)
+    if shards > 1:
+        with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, f, indent=2)
     config = json.load(open(os.path.join(src, "config.json")))
     for key in ("torch_dtype", "dtype"):
         if key in config:
@@ -201,6 +215,34 @@ def make(src, out, shards):
     for side in sorted(os.listdir(src)):
         if side.endswith(".json") and side != "config.json" and not side.endswith(".index.json"):
             shutil.copy(os.path.join(src, side), os.path.join(out, side))
+    if stream:
+        metadata = {"format": "pt"}
+        for side in sorted(os.listdir(out)):
+            if side.endswith(".json") and not side.endswith(".index.json"):
+                metadata["st.file." + side] = open(os.path.join(out, side)).read()
+        write_safetensors(stream, {n: t for f in files for n, t in f.items()}, metadata)
+
+
+# ---- faults ----
+
+def fault(src, out, kind):
+    shutil.copytree(src, out)
+    path = os.path.join(out, "model.safetensors")
+    tensors = read_safetensors(path)
+    scale = sorted(n for n in tensors if n.endswith("_scale_inv"))[0]
+    if kind == "no-scale":
+        del tensors[scale]
+    elif kind == "bad-shape":
+        tensors[scale] = ("F32", [1, 1], struct.pack("<f", 1.0))
+    elif kind == "orphan":
+        tensors["model.embed_tokens.weight_scale_inv"] = ("F32", [1, 1], struct.pack("<f", 1.0))
+    elif kind == "nan-scale":
+        dtype, shape, data = tensors[scale]
+        tensors[scale] = (dtype, shape, struct.pack("<f", math.nan) + data[4:])
+    else:
+        sys.exit("unknown fault " + kind)
+    write_safetensors(path, tensors)
+    print(scale if kind != "orphan" else "model.embed_tokens.weight_scale_inv")
 
 
 # ---- check-cast ----
@@ -213,7 +255,7 @@ def expected_cast(fp8, name, target):
         n, k = shape
         bk = s_shape[1]
         # e4m3 * scale is exact in a double (4 + 24 significant bits): f32() is the fp32 product.
-        values = [f32(E4M3[data[r * k + c]] * scales[(r // BLOCK) * bk + c // BLOCK]) for r in range(n) for c in range(k)]
+        values = f32s([E4M3[data[r * k + c]] * scales[(r // BLOCK) * bk + c // BLOCK] for r in range(n) for c in range(k)])
         return encode(target, values)
     if dtype == "F32":
         return data
@@ -242,7 +284,10 @@ def main():
     args = sys.argv[1:]
     if len(args) >= 3 and args[0] == "make":
         shards = int(args[args.index("--shards") + 1]) if "--shards" in args else 2
-        make(args[1], args[2], shards)
+        stream = args[args.index("--stream") + 1] if "--stream" in args else None
+        make(args[1], args[2], shards, stream)
+    elif len(args) == 4 and args[0] == "fault":
+        fault(args[1], args[2], args[3])
     elif len(args) == 4 and args[0] == "check-cast":
         check_cast(args[1], args[2], args[3])
     else:

@@ -93,6 +93,18 @@ run cz_sp "$B/st-compress" out/sh_sp -o out/cz_sp --json -q
 run dz_sp "$B/st-compress" -d out/cz_sp -o out/dz_sp -q
 run cz_flat "$B/st-compress" out/sp_ds -o out/cz_flat --level 9 -q
 
+note "fp8 (DeepSeek-style release made from the DeepSeek fixture)"
+python3 "$ST_TESTS/cli/fp8_checkpoint.py" make $DS fp8 --shards 2
+run cast_bf16 "$B/st-cast" fp8 --to bf16 -o out/cast_bf16 -q
+run cast_f16 "$B/st-cast" fp8 --to f16 -o out/cast_f16.safetensors -q
+run cal_fp8 "$B/st-calibrate" fp8 --data $CAL --samples 8 --seq-len 256 -o out/fp8.st -q
+run q_fp8_static "$B/st-quant-w8a8" fp8 --stats out/fp8.st -o out/q_fp8_static -q
+run q_fp8_dyn "$B/st-quant-w8a8" fp8 --dynamic -o out/q_fp8_dyn -q
+run sh_fp8 "$B/st-shard" fp8 --tp 1 --no-pack -o out/sh_fp8 -q
+run in_fp8 "$B/st-inspect" fp8 --stats
+run ve_fp8 "$B/st-verify" fp8
+run ev_fp8 "$B/st-eval" fp8 --quant out/q_fp8_static --data $EVAL --samples 2 --seq-len 64 --json -q
+
 note "inspect, verify, eval"
 run in_llama "$B/st-inspect" $L
 run in_llama_json "$B/st-inspect" $L --json
