@@ -1,4 +1,4 @@
-// st-sparsify: prune the decoder linears (Wanda, magnitude, N:M) and quantize them as W8A8S.
+// st-sparsify: prune the decoder linears (SparseGPT, Wanda, magnitude, N:M) and quantize them as W8A8S.
 #include <unistd.h>
 
 #include <cstdio>
@@ -78,23 +78,65 @@ uint64_t available_memory() {
   return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) / 2;
 }
 
+// SparseGPT's data without --data: the file st-calibrate read (__metadata__ "st.stats.data"),
+// unchanged, with the samples, length and tokenizer it used unless given; else an error with the fix.
+st::Result<std::string> recorded_data(const st::ActivationStats& stats, const std::string& stats_path,
+                                      st::model::DataOptions& o) {
+  const std::string fix = ": give --data FILE (the calibration data), or --method wanda to prune without it";
+  auto recorded = st::model::recorded_data(stats.metadata);
+  if (!recorded) {
+    st::Error e = recorded.error();
+    e.file = stats_path;
+    e.message += fix;
+    return e;
+  }
+  if (!*recorded)
+    return st::make_error(st::Errc::usage, "sparsegpt (the default method) needs calibration data and these statistics "
+                                           "name none" + fix, stats_path);
+  const auto& r = **recorded;
+  if (o.samples == 0) o.samples = r.options.samples;
+  if (o.seq_len == 0) o.seq_len = r.options.seq_len;
+  if (o.tokenizer.empty()) o.tokenizer = r.options.tokenizer;
+  return r.path;
+}
+
+// SparseGPT's Gram matrices grow with the square of the widths. The default refuses what would
+// not fit in the memory this machine has free; an explicit --method sparsegpt (forced) only warns.
+st::Status check_gram_memory(const st::Checkpoint& ckpt, const st::Architecture& arch, bool forced) {
+  uint64_t weights = 0;  // the forward pass holds the weights as stored
+  for (const auto& e : ckpt.tensors()) weights += e.info->nbytes();
+  const uint64_t need = st::gram_bytes(arch, st::threads()), avail = available_memory();
+  if (need + weights <= avail / 5 * 4) return {};
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "SparseGPT would hold %.1f GiB of input Gram matrices beside %.1f GiB of weights; %.1f GiB of memory "
+                "is free",
+                need / 1073741824.0, weights / 1073741824.0, avail / 1073741824.0);
+  if (!forced)
+    return st::make_error(st::Errc::usage,
+                          std::string(buf) + ": give --method wanda, fewer -j threads, or --method sparsegpt to run it anyway");
+  st::cli::warn(buf);
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Prune every quantized linear of a float model per output row (Wanda, magnitude or N:M), then\n"
+  CLI::App app{"Prune every quantized linear of a float model per output row (SparseGPT, Wanda, magnitude or N:M), then\n"
                "quantize it as W8A8 static the way st-quant-w8a8 does (smoothing, range method): a W8A8S directory\n"
                "for st-shard and st-compress.",
                "st-sparsify"};
-  std::string model, stats_path, out_path, method = "auto", nm = "2:4";
+  std::string model, stats_path, out_path, method = "sparsegpt", nm = "2:4";
   st::PruneSpec spec;
   bool force = false, json = false, quiet = false;
   app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
   app.add_option("--stats", stats_path, "activation statistics from st-calibrate")->required();
-  app.add_option("--method", method,
-                 "auto (default: sparsegpt with --data or the data the statistics name, if its Gram matrices fit in memory;\n"
-                 "else wanda), sparsegpt (OBS error compensation from the inputs'\n"
-                 "Gram matrices; needs --data), wanda (|W|*||x||2), magnitude (|W|) or nm (N:M structured, Wanda scores)")
-      ->check(CLI::IsMember({"auto", "wanda", "magnitude", "nm", "sparsegpt"}));
+  auto* method_option =
+      app.add_option("--method", method,
+                     "sparsegpt (the default: OBS error compensation from the inputs' Gram matrices over --data,\n"
+                     "or the calibration data the statistics name), wanda (|W|*||x||2, from the statistics alone),\n"
+                     "magnitude (|W|) or nm (N:M structured, Wanda scores)")
+          ->check(CLI::IsMember({"sparsegpt", "wanda", "magnitude", "nm"}));
   std::string data;
   st::model::DataOptions data_options;
   app.add_option("--data", data,
@@ -132,15 +174,17 @@ int main(int argc, char** argv) {
     }
     auto stats = st::load_stats(stats_path);
     if (!stats) return st::cli::report(stats.error());
-    if ((method == "auto" || method == "sparsegpt") && data.empty()) {
-      // Statistics that name their calibration data (__metadata__ "st.stats.data") let the
-      // default be SparseGPT on the same tokens.
-      if (auto recorded = st::model::recorded_data(stats->metadata)) {
-        data = recorded->path;
-        if (data_options.samples == 0) data_options.samples = recorded->options.samples;
-        if (data_options.seq_len == 0) data_options.seq_len = recorded->options.seq_len;
-        if (data_options.tokenizer.empty()) data_options.tokenizer = recorded->options.tokenizer;
-      }
+    spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
+                  : method == "nm"      ? st::SparsifyMethod::nm
+                  : method == "wanda"   ? st::SparsifyMethod::wanda
+                                        : st::SparsifyMethod::sparsegpt;
+    const bool sparsegpt = spec.method == st::SparsifyMethod::sparsegpt;
+    if (sparsegpt && data.empty()) {
+      auto recorded = recorded_data(*stats, stats_path, data_options);
+      if (!recorded) return st::cli::report(recorded.error());
+      data = *recorded;
+    } else if (!sparsegpt && !data.empty()) {
+      return st::cli::report(st::make_error(st::Errc::usage, "--data is for --method sparsegpt, not " + method));
     }
     auto out = st::cli::open_output({out_path, /*stream=*/true, force, {model, stats_path, data}, {}});
     if (!out) return st::cli::report(out.error());
@@ -148,34 +192,10 @@ int main(int argc, char** argv) {
     if (!ckpt) return st::cli::report(ckpt.error());
     auto arch = st::Architecture::of(**ckpt);
     if (!arch) return st::cli::report(arch.error());
-    if ((method == "auto" || method == "sparsegpt") && !data.empty()) {
-      // SparseGPT's Gram matrices grow with the square of the widths: the default only picks it
-      // when they fit in the memory this machine has free.
-      uint64_t weights = 0;  // the forward pass holds the weights as stored
-      for (const auto& e : (*ckpt)->tensors()) weights += e.info->nbytes();
-      const uint64_t need = st::gram_bytes(*arch, st::threads()), avail = available_memory();
-      if (need + weights > avail / 5 * 4) {
-        char buf[256];
-        std::snprintf(buf, sizeof buf,
-                      "SparseGPT would hold %.1f GiB of input Gram matrices beside %.1f GiB of weights; %.1f GiB of "
-                      "memory is free",
-                      need / 1073741824.0, weights / 1073741824.0, avail / 1073741824.0);
-        if (method == "auto") {
-          st::cli::warn(std::string(buf) + ": using Wanda (--method sparsegpt forces SparseGPT; fewer -j threads need less)");
-          method = "wanda";
-        } else {
-          st::cli::warn(buf);
-        }
-      }
-    }
-    if (method == "auto") method = data.empty() ? "wanda" : "sparsegpt";
-    spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude
-                  : method == "nm"      ? st::SparsifyMethod::nm
-                  : method == "sparsegpt" ? st::SparsifyMethod::sparsegpt
-                                        : st::SparsifyMethod::wanda;
     std::optional<st::GramSet> gram;
-    if (spec.method == st::SparsifyMethod::sparsegpt) {
-      if (data.empty()) return st::cli::report(st::make_error(st::Errc::usage, "--method sparsegpt needs --data"));
+    if (sparsegpt) {
+      auto fits = check_gram_memory(**ckpt, *arch, /*forced=*/method_option->count() > 0);
+      if (!fits) return st::cli::report(fits.error());
       if (data_options.tokenizer.empty()) data_options.tokenizer = st::model::model_tokenizer(model);
       auto g = st::collect_gram(**ckpt, *arch, data, data_options);
       if (!g) return st::cli::report(g.error());

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# W8A8SC compression benchmark on the fixture models at 50 % sparsity (st-sparsify's default,
-# Wanda): compressed bytes / raw int8 bytes of st-compress's codec beside `zstd -19` of the raw
+# W8A8SC compression benchmark on the fixture models at 50 % sparsity (st-sparsify --method
+# wanda): compressed bytes / raw int8 bytes of st-compress's codec beside `zstd -19` of the raw
 # int8 weights and beside the empirical (order-0, per tensor) entropy bound; codec compression
 # and decompression speed in GB/s of raw int8 (1 and all threads); end-to-end tool times.
 #
@@ -88,7 +88,7 @@ for run in llama-4m-fp16:wanda deepseekv3-mla-6m-fp16:wanda llama-4m-fp16:2:4 de
   mkdir -p "$W"
   [[ -f $WORK/$model.stats ]] || make_stats "$ST_FIXTURES/$model" "$WORK/$model.stats" 2>/dev/null
   if [[ $pattern == wanda ]]; then
-    "$BUILD/st-sparsify" "$ST_FIXTURES/$model" --stats "$WORK/$model.stats" -o "$W/s" -q 2>/dev/null
+    "$BUILD/st-sparsify" "$ST_FIXTURES/$model" --stats "$WORK/$model.stats" --method wanda -o "$W/s" -q 2>/dev/null
   else
     "$BUILD/st-sparsify" "$ST_FIXTURES/$model" --stats "$WORK/$model.stats" --method nm --nm "$pattern" -o "$W/s" -q 2>/dev/null
   fi

@@ -29,11 +29,14 @@ std::optional<uint64_t> hash_of(const Metadata& md, const char* key) {
   return it == md.end() ? std::nullopt : parse_xxh3_hex(it->second);
 }
 
-bool file_has_hash(const std::string& path, std::optional<uint64_t> want) {
-  if (!is_regular_file(path)) return false;
-  if (!want) return true;  // statistics from before hashes were recorded
+// Why the file at `path` is not the one recorded with hash `want`, or nullopt when it is.
+std::optional<std::string> changed(const std::string& path, std::optional<uint64_t> want) {
+  if (!is_regular_file(path)) return "does not exist";
+  if (!want) return std::nullopt;  // statistics from before hashes were recorded
   auto h = xxh3_file(path);
-  return h && *h == *want;
+  if (!h) return h.error().message;
+  if (*h != *want) return "has changed since it was read (its XXH3 is not the one recorded)";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -91,9 +94,11 @@ void record_provenance(const TokenData& data, Metadata& md) {
   md["st.stats.pack"] = std::to_string(data.packed);
 }
 
-std::optional<RecordedData> recorded_data(const Metadata& md) {
+Result<std::optional<RecordedData>> recorded_data(const Metadata& md) {
   auto it = md.find("st.stats.data");
-  if (it == md.end() || !file_has_hash(it->second, hash_of(md, "st.stats.data_xxh3"))) return std::nullopt;
+  if (it == md.end()) return std::optional<RecordedData>();
+  if (auto why = changed(it->second, hash_of(md, "st.stats.data_xxh3")))
+    return make_error(Errc::io, "the calibration data these statistics name, '" + it->second + "', " + *why);
   RecordedData r;
   r.path = it->second;
   if (md.count("st.stats.samples")) r.options.samples = std::atoll(md.at("st.stats.samples").c_str());
@@ -101,12 +106,13 @@ std::optional<RecordedData> recorded_data(const Metadata& md) {
   if (tok == md.end()) {
     // Ids: the longest sequence recorded cuts nothing from JSONL and is the length of raw data.
     if (md.count("st.stats.seq_len")) r.options.seq_len = std::atoll(md.at("st.stats.seq_len").c_str());
-    return r;
+    return std::optional<RecordedData>(std::move(r));
   }
-  if (!file_has_hash(tok->second, hash_of(md, "st.stats.tokenizer_xxh3"))) return std::nullopt;
+  if (auto why = changed(tok->second, hash_of(md, "st.stats.tokenizer_xxh3")))
+    return make_error(Errc::io, "the tokenizer these statistics name, '" + tok->second + "', " + *why);
   r.options.tokenizer = tok->second;
   if (md.count("st.stats.pack")) r.options.seq_len = std::atoll(md.at("st.stats.pack").c_str());
-  return r;
+  return std::optional<RecordedData>(std::move(r));
 }
 
 }  // namespace st::model

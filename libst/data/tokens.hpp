@@ -61,12 +61,13 @@ Status check_tokens(const TokenData& data, const ModelConfig& cfg);
 // and for text st.stats.tokenizer (realpath), st.stats.tokenizer_xxh3 and st.stats.pack.
 void record_provenance(const TokenData& data, Metadata& md);
 
-// The data statistics name, to load the same sequences again (st-sparsify's default): nullopt
-// when none is recorded, or the file (or tokenizer) is gone or no longer has the recorded hash.
+// The data statistics name, to load the same sequences again (st-sparsify's sparsegpt without
+// --data): nullopt when none is recorded; an error naming the recorded file (or tokenizer) when
+// it is gone or no longer has the recorded hash.
 struct RecordedData {
   std::string path;
   DataOptions options;
 };
-std::optional<RecordedData> recorded_data(const Metadata& md);
+Result<std::optional<RecordedData>> recorded_data(const Metadata& md);
 
 }  // namespace st::model

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -80,7 +81,7 @@ struct RowScratch {
 uint64_t prune_row_obs(float* wr, int64_t k, const std::vector<double>& u, const std::vector<char>& dead,
                        const PruneSpec& spec, RowScratch& t) {
   const bool nm = spec.method == SparsifyMethod::nm;
-  const int64_t M = spec.nm_m, B = nm ? M * ((128 + M - 1) / M) : 128;
+  const int64_t M = spec.nm_m, B = nm ? M * ((kSparseGptBlock + M - 1) / M) : kSparseGptBlock;
   std::vector<double>& row = t.row;
   for (int64_t j = 0; j < k; ++j) row[j] = dead[j] ? 0.0 : wr[j];
   mark_protected(row.data(), k, spec.protect, t.prot, t.cand);
@@ -147,7 +148,12 @@ Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, c
   });
   if (failure) return *failure;
   GramSet g;
+  g.sequences = n;
   g.tokens = data.total_tokens();
+  g.data_name = std::filesystem::path(data_path).filename().string();
+  g.data_hash = data.data_hash;
+  g.tokenizer_hash = data.tokenizer.empty() ? 0 : data.tokenizer_hash;
+  g.packed = data.packed;
   for (auto& o : obs)
     for (auto& [group, acc] : o.gram) {
       auto& dst = g.by_group[group];
@@ -173,7 +179,7 @@ Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* g
     mean_diag += h[j * k + j];
   }
   mean_diag /= static_cast<double>(std::max<int64_t>(k, 1));
-  for (int64_t j = 0; j < k; ++j) h[j * k + j] += 0.01 * mean_diag;
+  for (int64_t j = 0; j < k; ++j) h[j * k + j] += kSparseGptDamp * mean_diag;
   ST_ASSIGN(const std::vector<double> u, inverse_cholesky_upper(std::move(h), k));
 
   std::atomic<uint64_t> total{0};

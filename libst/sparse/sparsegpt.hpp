@@ -32,8 +32,16 @@ namespace st {
 struct GramSet {
   std::map<std::string, std::vector<double>> by_group;
   std::map<std::string, int64_t> dim;  // k per group
-  int64_t tokens = 0;
+  int64_t sequences = 0, tokens = 0;
+  // Which data: the file's name and XXH3-64, and for text the tokenizer's XXH3-64 and the
+  // packing length (recorded in the output's __metadata__ by sparsify).
+  std::string data_name;
+  uint64_t data_hash = 0, tokenizer_hash = 0;
+  int64_t packed = 0;
 };
+// The damping (0.01, times the mean of diag H) and the column block (128) above.
+constexpr double kSparseGptDamp = 0.01;
+constexpr int64_t kSparseGptBlock = 128;
 // Bytes collect_gram holds at its peak: one k x k double matrix per quantizable fused group, per
 // worker thread of the forward pass (their sums are merged at the end).
 uint64_t gram_bytes(const Architecture& arch, int workers);

@@ -7,10 +7,29 @@
 #include <map>
 
 #include "libst/arch/architecture.hpp"
+#include "libst/format/checksum.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/sparse/sparsegpt.hpp"
 
 namespace st {
+namespace {
+
+// SparseGPT's parameters and data in the output's __metadata__: the same method on the same
+// tokens gives the same weights.
+void record_gram(const GramSet& g, Metadata& md) {
+  md["st.sparsify.damp"] = std::to_string(kSparseGptDamp);
+  md["st.sparsify.block"] = std::to_string(kSparseGptBlock);
+  md["st.sparsify.data"] = g.data_name;
+  md["st.sparsify.data_xxh3"] = xxh3_hex(g.data_hash);
+  if (g.tokenizer_hash) {
+    md["st.sparsify.tokenizer_xxh3"] = xxh3_hex(g.tokenizer_hash);
+    md["st.sparsify.pack"] = std::to_string(g.packed);
+  }
+  md["st.sparsify.sequences"] = std::to_string(g.sequences);
+  md["st.sparsify.tokens"] = std::to_string(g.tokens);
+}
+
+}  // namespace
 
 Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   ST_CHECK(check_prune_spec(o.prune));
@@ -65,6 +84,7 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
                                           : std::to_string(o.prune.ratio);
   q.metadata["st.sparsify.protect"] = std::to_string(o.prune.protect);
   q.metadata["st.sparsify.weights_updated"] = sparsegpt ? "1" : "0";
+  if (sparsegpt) record_gram(*o.gram, q.metadata);
   q.transform_weight = [&](const LinearInfo& l, std::vector<float>& w) -> Status {
     const int64_t n = l.out_features, k = l.in_features;
     for (float x : w)

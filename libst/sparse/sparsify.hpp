@@ -19,7 +19,9 @@
 // quant_model_weight_w8a8s.safetensors, model_quant_type "W8A8S", config.json "quantize":
 // "w8a8s", every other tensor copied and typed "FLOAT"; __metadata__ adds "st.sparsify.method",
 // "st.sparsify.pattern" (ratio or N:M), "st.sparsify.protect", "st.sparsify.weights_updated"
-// ("1" for sparsegpt: kept weights were changed) and, when smoothing rewrote weights,
+// ("1" for sparsegpt: kept weights were changed), for sparsegpt its parameters and data
+// ("st.sparsify.damp", ".block", ".data" (the file's name), ".data_xxh3", ".sequences",
+// ".tokens", and for text ".tokenizer_xxh3", ".pack") and, when smoothing rewrote weights,
 // "st.quant.weights_updated" = "1".
 #pragma once
 

@@ -75,12 +75,40 @@ expect_stderr_contains "one.txt': line 2: 1 token; a sequence needs at least 2"
 # its tokenizer: the same model as SparseGPT on HF's ids of those lines.
 expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/text.st" --ratio 0.25 -o "$TMP/sp_text"
 expect_stderr_contains "pruned by sparsegpt"
+# The weight file records the method, its parameters and the data it ran on.
+W=$TMP/sp_text/quant_model_weight_w8a8s.safetensors
+expect_eq "$(metadata "$W" st.sparsify.method)/$(metadata "$W" st.sparsify.pattern)" "sparsegpt/0.250000"
+expect_eq "$(metadata "$W" st.sparsify.damp)/$(metadata "$W" st.sparsify.block)" "0.010000/128"
+expect_eq "$(metadata "$W" st.sparsify.data)" "calib_text.jsonl"
+expect_eq "$(metadata "$W" st.sparsify.data_xxh3)" "$(metadata "$TMP/text.st" st.stats.data_xxh3)"
+expect_eq "$(metadata "$W" st.sparsify.tokenizer_xxh3)" "$(metadata "$TMP/text.st" st.stats.tokenizer_xxh3)"
+expect_eq "$(metadata "$W" st.sparsify.sequences)/$(metadata "$W" st.sparsify.pack)" "16/0"
 expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/text.st" --ratio 0.25 --method sparsegpt \
   --data "$R/calib_text_hf_ids.jsonl" --samples 16 -o "$TMP/sp_ids" -q
-expect_same "$TMP/sp_text/quant_model_weight_w8a8s.safetensors" "$TMP/sp_ids/quant_model_weight_w8a8s.safetensors"
-# Data changed since calibration: its hash no longer matches, so it is not used.
+# (Tensors equal; __metadata__ names different data.)
+same_tensors "$TMP/sp_text/quant_model_weight_w8a8s.safetensors" "$TMP/sp_ids/quant_model_weight_w8a8s.safetensors"
+# Data changed or gone since calibration: the default method does not change, it stops with one
+# line naming the statistics, the data and the two ways on; nothing is written.
 cp "$D/calib_text.jsonl" "$TMP/calib.jsonl"
 expect_exit 0 "$ST_BIN/st-calibrate" "$M" --data "$TMP/calib.jsonl" --samples 2 --seq-len 64 -o "$TMP/c.st" -q
 echo '{"text": "changed"}' >>"$TMP/calib.jsonl"
-expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/c.st" --ratio 0.25 -o "$TMP/sp_changed"
+expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/c.st" --ratio 0.25 -o "$TMP/sp_changed"
+expect_stderr_one_line
+expect_stderr_contains "st-sparsify: error: '$TMP/c.st': the calibration data these statistics name, '$(realpath "$TMP/calib.jsonl")', has changed"
+expect_stderr_contains ": give --data FILE (the calibration data), or --method wanda to prune without it"
+expect_no_file "$TMP/sp_changed"
+rm "$TMP/calib.jsonl"
+expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/c.st" --ratio 0.25 -o "$TMP/sp_changed"
+expect_stderr_one_line
+expect_stderr_contains "calib.jsonl', does not exist: give --data FILE"
+expect_no_file "$TMP/sp_changed"
+# The tokenizer the statistics name, changed.
+cp -r "$M" "$TMP/m2"
+expect_exit 0 "$ST_BIN/st-calibrate" "$TMP/m2" --data "$D/calib_text.jsonl" --samples 2 --seq-len 64 -o "$TMP/t.st" -q
+echo >>"$TMP/m2/tokenizer.json"
+expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/t.st" --ratio 0.25 -o "$TMP/sp_changed"
+expect_stderr_one_line
+expect_stderr_contains "the tokenizer these statistics name, '$(realpath "$TMP/m2/tokenizer.json")', has changed"
+# Wanda needs no data and is unaffected.
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/c.st" --ratio 0.25 --method wanda -o "$TMP/sp_changed"
 expect_stderr_contains "pruned by wanda"

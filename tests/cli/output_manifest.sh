@@ -87,6 +87,7 @@ run sp_magnitude "$B/st-sparsify" $L --stats out/llama.st --method magnitude "${
 run sp_nm "$B/st-sparsify" $L --stats out/llama.st --method nm --nm 2:4 --json -o out/sp_nm -q
 run sp_gpt "$B/st-sparsify" $L --stats out/llama.st --method sparsegpt --data $CAL --samples 4 --seq-len 128 \
   --ratio 0.25 -o out/sp_gpt -q
+run sp_default "$B/st-sparsify" $L --stats out/llama.st --ratio 0.25 -o out/sp_default -q
 run sp_ds "$B/st-sparsify" $DS --stats out/ds.st --method wanda --float 'model.layers.*.mlp.experts.*' -o out/sp_ds -q
 run sh_sp "$B/st-shard" out/sp_wanda --tp 2 -o out/sh_sp -q
 run cz_sp "$B/st-compress" out/sh_sp -o out/cz_sp --json -q

@@ -130,6 +130,21 @@ expect_exit 2 "$ST_BIN/st-sparsify" "$TMP/wanda" --stats "$TMP/stats.safetensors
 expect_stderr_contains "already quantized"
 expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.safetensors" -o "$TMP/wanda"
 expect_stderr_contains "exists"
+# The default is sparsegpt whatever the files: statistics that name no calibration data (here
+# built from the reference's) are an error with the fix, not a silent switch to another method.
+python3 "$ST_TESTS/cli/verify_faults.py" stats "$ST_FIXTURES/reference/calibstats_llama-4m-fp16.json" "$TMP/ref.st"
+expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/ref.st" -o "$TMP/x"
+expect_stderr_one_line
+expect_stderr_contains "st-sparsify: error: '$TMP/ref.st': sparsegpt (the default method) needs calibration data and \
+these statistics name none: give --data FILE (the calibration data), or --method wanda to prune without it"
+expect_exit 0 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/ref.st" --method wanda -o "$TMP/x" -q
+rm -r "$TMP/x"
+expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/ref.st" --method wanda --data "$ST_FIXTURES/data/calib_ids.jsonl" \
+  -o "$TMP/x"
+expect_stderr_one_line
+expect_stderr_contains "--data is for --method sparsegpt, not wanda"
+expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/ref.st" --method auto -o "$TMP/x"
+expect_stderr_contains "--method"
 make_stats "$ST_FIXTURES/deepseekv3-mla-6m-fp16" "$TMP/ds-stats.safetensors"
 expect_exit 2 "$ST_BIN/st-sparsify" "$M" --stats "$TMP/ds-stats.safetensors" -o "$TMP/x"
 expect_stderr_one_line

@@ -11,7 +11,8 @@ $FAULT stats "$ST_FIXTURES/reference/calibstats_llama-4m-fp16.json" "$TMP/stats.
 "$ST_BIN/st-quant-w8a8" "$FP16" --anti-outlier none --act-method minmax --stats "$TMP/stats.st" -o "$TMP/static" -q
 "$ST_BIN/st-shard" "$TMP/static" --tp 2 -o "$TMP/tp2" -q
 "$ST_BIN/st-shard" "$TMP/static" --tp 4 --no-pack -o "$TMP/tp4" -q
-"$ST_BIN/st-sparsify" "$FP16" --anti-outlier none --act-method minmax --stats "$TMP/stats.st" -o "$TMP/sparse" -q
+"$ST_BIN/st-sparsify" "$FP16" --method wanda --anti-outlier none --act-method minmax --stats "$TMP/stats.st" \
+  -o "$TMP/sparse" -q
 "$ST_BIN/st-shard" "$TMP/sparse" --tp 2 -o "$TMP/sparse_tp2" -q
 "$ST_BIN/st-compress" "$TMP/sparse_tp2" -o "$TMP/sc" -q
 

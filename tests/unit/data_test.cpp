@@ -65,12 +65,21 @@ TEST(TextData, RecordedDataFoundAgainByHash) {
   st::Metadata md{{"st.stats.samples", "1"}};
   record_provenance(*data, md);
   auto again = recorded_data(md);
-  ASSERT_TRUE(again);
-  EXPECT_EQ(again->options.seq_len, 4);
-  EXPECT_EQ(again->options.samples, 1);
-  EXPECT_EQ(again->options.tokenizer, std::filesystem::canonical(tokenizer() + "/tokenizer.json").string());
+  ASSERT_TRUE(again && *again);
+  EXPECT_EQ((*again)->options.seq_len, 4);
+  EXPECT_EQ((*again)->options.samples, 1);
+  EXPECT_EQ((*again)->options.tokenizer, std::filesystem::canonical(tokenizer() + "/tokenizer.json").string());
   st_test::write_bytes(d / "a.txt", "def g(x):\n    return x\n");
-  EXPECT_FALSE(recorded_data(md)) << "the data changed";
+  auto changed = recorded_data(md);
+  ASSERT_FALSE(changed) << "the data changed";
+  EXPECT_NE(changed.error().message.find("a.txt', has changed"), std::string::npos) << changed.error().message;
+  std::filesystem::remove(d / "a.txt");
+  auto gone = recorded_data(md);
+  ASSERT_FALSE(gone);
+  EXPECT_NE(gone.error().message.find("a.txt', does not exist"), std::string::npos) << gone.error().message;
+  auto none = recorded_data(st::Metadata{{"st.stats.samples", "1"}});
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none) << "no data recorded";
 }
 
 }  // namespace
