@@ -1,4 +1,4 @@
-// st-inspect: list, summarise and diff safetensors checkpoints and quant descriptions.
+// st-inspect: list, summarise and diff safetensors checkpoints and quant descriptions; show __metadata__.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,6 +19,8 @@ struct Options {
   bool stats = false;
   bool diff = false;
   bool values = false;
+  bool detail = false;
+  bool metadata = false;
   std::string filter;
 };
 
@@ -44,9 +46,21 @@ int list(const Options& o) {
   return emit(o.json ? st::cli::json_text(st::inventory_json(*inv)) : st::format_inventory(*inv), st::cli::kExitOk);
 }
 
+int metadata(const Options& o) {
+  st::Checkpoint::Options open_options;
+  open_options.random_access = false;  // only the headers are read
+  auto ckpt = st::Checkpoint::open(o.paths[0], open_options);
+  if (!ckpt) return st::cli::report(ckpt.error());
+  auto files = st::file_metadata(**ckpt, o.filter);
+  if (!files) return st::cli::report(files.error());
+  return emit(o.json ? st::cli::json_text(st::metadata_json(o.paths[0], *files)) : st::format_metadata(*files),
+              st::cli::kExitOk);
+}
+
 int print_diff(const Options& o, const st::CheckpointDiff& d) {
   const int code = d.equal() ? st::cli::kExitOk : st::cli::kExitFound;
-  return emit(o.json ? st::cli::json_text(st::diff_json(d)) : st::format_diff(d), code);
+  if (o.json) return emit(st::cli::json_text(st::diff_json(d)), code);
+  return emit(o.detail ? st::format_diff(d) : st::format_diff_summary(d), code);
 }
 
 int diff(const Options& o) {
@@ -83,8 +97,9 @@ int diff(const Options& o) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "List the tensors of a safetensors checkpoint (dtype, shape, bytes, quant type) with a summary;\n"
-      "per-tensor statistics; or the differences between two checkpoints or two quant descriptions.\n"
+      "List the tensors of a safetensors checkpoint (dtype, shape, bytes, quant type) with a summary and\n"
+      "parameter counts; per-tensor statistics; the files' __metadata__; or the differences between two\n"
+      "checkpoints or two quant descriptions.\n"
       "Exit status: 0 ok (or equal), 1 differences found (--diff), 2 error.",
       "st-inspect"};
   Options o;
@@ -96,8 +111,13 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print one JSON document instead of text");
   app.add_flag("--stats", o.stats,
                "per tensor min, max, mean, std, absmax, fraction of zeros, NaN and Inf counts (reads all data)");
-  app.add_option("--filter", o.filter, "only tensors whose name matches this regex (ECMAScript, searched)");
-  app.add_flag("--diff", o.diff, "compare two checkpoints or descriptions: exit 0 equal, 1 different");
+  app.add_flag("--metadata", o.metadata, "print each weight file's __metadata__ (KEY: VALUE lines)");
+  app.add_option("--filter", o.filter,
+                 "only tensors (with --metadata: keys) whose name matches this regex (ECMAScript, searched)");
+  app.add_flag("--diff", o.diff,
+               "compare two checkpoints or descriptions, summarised by kind of change, type and layers:\n"
+               "exit 0 equal, 1 different");
+  app.add_flag("--detail", o.detail, "with --diff: list every differing tensor instead of the summary");
   app.add_flag("--values", o.values, "with --diff: max abs difference and cosine of tensors in both");
   st::cli::add_threads_option(app);
   return st::cli::run(app, argc, argv, [&] {
@@ -106,6 +126,10 @@ int main(int argc, char** argv) {
           st::Errc::usage, o.diff ? "--diff needs two paths" : "one path expected (two only with --diff)"));
     if (o.values && !o.diff) return st::cli::report(st::make_error(st::Errc::usage, "--values needs --diff"));
     if (o.stats && o.diff) return st::cli::report(st::make_error(st::Errc::usage, "--stats and --diff do not mix"));
+    if (o.detail && !o.diff) return st::cli::report(st::make_error(st::Errc::usage, "--detail needs --diff"));
+    if (o.metadata && (o.diff || o.stats))
+      return st::cli::report(st::make_error(st::Errc::usage, "--metadata does not mix with --diff or --stats"));
+    if (o.metadata) return metadata(o);
     return o.diff ? diff(o) : list(o);
   });
 }

@@ -1,6 +1,7 @@
 // Opening checkpoints of every layout behind one interface.
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/paths.hpp"
+#include "libst/format/foreign.hpp"
 #include "libst/format/json.hpp"
 #include "libst/format/names.hpp"
 #include "libst/format/parts.hpp"
@@ -256,9 +257,16 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
       ST_CHECK(c->parse_side_files());
       return c;
     } else {
+      std::string found;  // weights of another format (pytorch_model.bin, model.gguf, ...), said by name
+      for (const auto& n : names) {
+        const auto what = foreign_format_of_file(dir + "/" + n);
+        if (!what) continue;
+        found = "; '" + n + "' is " + *what + ": st-tools read safetensors";
+        break;
+      }
       return make_error(Errc::format,
                         "no checkpoint here: expected model.safetensors, model.safetensors.index.json, "
-                        "quant_model_description.json or part{r}-of-{n}/ folders",
+                        "quant_model_description.json or part{r}-of-{n}/ folders" + found,
                         path);
     }
     ST_CHECK(c->load_side_files_from_dir(dir));

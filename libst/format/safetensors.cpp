@@ -15,6 +15,7 @@
 
 #include "libst/core/paths.hpp"
 #include "libst/format/checksum.hpp"
+#include "libst/format/foreign.hpp"
 #include "libst/format/json.hpp"
 #include "libst/format/output_file.hpp"
 
@@ -171,6 +172,8 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
   if (pread(f->fd_, len_bytes, 8, 0) != 8) return make_error(Errc::io, "cannot read header length", path);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
+  if (n > kMaxHeaderBytes || 8 + n > f->file_bytes_)
+    if (auto what = foreign_format_of_file(path)) return foreign_format_error(*what, path);
   if (n > kMaxHeaderBytes)
     return make_fault(Fault::header_too_large, "header length " + std::to_string(n) + " exceeds the 100,000,000-byte limit", path);
   if (8 + n > f->file_bytes_)
@@ -237,8 +240,14 @@ Result<std::unique_ptr<StreamReader>> StreamReader::open(FILE* in, std::string n
     return make_fault(Fault::too_short, "stream ended before the 8-byte header length", r->name_);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
-  if (n > kMaxHeaderBytes)
+  if (n > kMaxHeaderBytes) {
+    // Another format? Its first bytes say (the stream is failing anyway: read a few more).
+    char head[128];
+    std::memcpy(head, len_bytes, 8);
+    const size_t more = fread(head + 8, 1, sizeof head - 8, in);
+    if (auto what = foreign_format(std::string_view(head, 8 + more))) return foreign_format_error(*what, r->name_);
     return make_fault(Fault::header_too_large, "header length " + std::to_string(n) + " exceeds the 100,000,000-byte limit", r->name_);
+  }
   std::string text;
   if (!read_chunked(in, n, text)) return make_fault(Fault::header_past_end, "stream ended inside the header", r->name_);
   auto header = parse_header(text, std::nullopt);

@@ -1,5 +1,6 @@
 // Tensor listings, streamed multi-threaded statistics and checkpoint / description diffs.
 #include "libst/inspect/inspect.hpp"
+#include "libst/inspect/internal.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -141,6 +142,8 @@ Acc chunk_acc(DType t, const uint8_t* data, uint64_t from, uint64_t to) {
 
 uint64_t chunk_count(uint64_t numel) { return (numel + kChunk - 1) / kChunk; }
 
+}  // namespace
+
 std::optional<std::regex> compile_filter(const std::string& pattern, Error* err) {
   if (pattern.empty()) return std::nullopt;
   try {
@@ -154,9 +157,6 @@ std::optional<std::regex> compile_filter(const std::string& pattern, Error* err)
 bool keep(const std::optional<std::regex>& re, const std::string& name) {
   return !re || std::regex_search(name, *re);
 }
-
-
-}  // namespace
 
 bool stats_supported(DType t) {
   switch (t) {
@@ -196,32 +196,35 @@ Result<TensorStats> compute_stats(DType t, const uint8_t* data, uint64_t numel) 
   return s;
 }
 
+namespace {
+
+void add_count(CountBytes& into, const CountBytes& c) {
+  into.tensors += c.tensors;
+  into.params += c.params;
+  into.bytes += c.bytes;
+}
+
+}  // namespace
+
 void Summary::add(const TensorRow& row) {
+  uint64_t numel = 1;
+  for (int64_t d : row.shape) numel *= static_cast<uint64_t>(d);
+  const CountBytes one{1, numel, row.bytes};
   ++tensors;
+  params += numel;
   bytes += row.bytes;
-  auto& d = by_dtype[dtype_name(row.dtype)];
-  ++d.tensors;
-  d.bytes += row.bytes;
-  if (!row.type.empty()) {
-    auto& t = by_type[row.type];
-    ++t.tensors;
-    t.bytes += row.bytes;
-  }
+  add_count(by_dtype[dtype_name(row.dtype)], one);
+  if (!row.type.empty()) add_count(by_type[row.type], one);
 }
 
 namespace {
 
 void add_summary(Summary& into, const Summary& s) {
   into.tensors += s.tensors;
+  into.params += s.params;
   into.bytes += s.bytes;
-  for (const auto& [k, v] : s.by_dtype) {
-    into.by_dtype[k].tensors += v.tensors;
-    into.by_dtype[k].bytes += v.bytes;
-  }
-  for (const auto& [k, v] : s.by_type) {
-    into.by_type[k].tensors += v.tensors;
-    into.by_type[k].bytes += v.bytes;
-  }
+  for (const auto& [k, v] : s.by_dtype) add_count(into.by_dtype[k], v);
+  for (const auto& [k, v] : s.by_type) add_count(into.by_type[k], v);
   if (into.model_quant_type.empty()) into.model_quant_type = s.model_quant_type;
   if (into.fa_quant_type.empty()) into.fa_quant_type = s.fa_quant_type;
   if (into.kv_quant_type.empty()) into.kv_quant_type = s.kv_quant_type;
@@ -437,6 +440,7 @@ Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b
     const auto it = in_b.find(x.name);
     if (it == in_b.end()) {
       d.only_a.push_back(x.name);
+      d.only_a_type.push_back(x.type);
       continue;
     }
     const Flat& y = fb[it->second];
@@ -449,7 +453,10 @@ Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b
     }
   }
   for (const auto& y : fb)
-    if (keep(re, y.name) && !seen.count(y.name)) d.only_b.push_back(y.name);
+    if (keep(re, y.name) && !seen.count(y.name)) {
+      d.only_b.push_back(y.name);
+      d.only_b_type.push_back(y.type);
+    }
   const Description none;
   if (a.description() || b.description())
     diff_tops(a.description() ? *a.description() : none, b.description() ? *b.description() : none, d);
@@ -463,9 +470,15 @@ Result<CheckpointDiff> diff_descriptions(const Description& a, const Description
   CheckpointDiff d;
   const DescriptionDiff dd = compare(a, b);
   for (const auto& n : dd.only_a)
-    if (keep(re, n)) d.only_a.push_back(n);
+    if (keep(re, n)) {
+      d.only_a.push_back(n);
+      d.only_a_type.push_back(a.type_of(n).value_or(""));
+    }
   for (const auto& n : dd.only_b)
-    if (keep(re, n)) d.only_b.push_back(n);
+    if (keep(re, n)) {
+      d.only_b.push_back(n);
+      d.only_b_type.push_back(b.type_of(n).value_or(""));
+    }
   for (const auto& [n, ab] : dd.changed_type)
     if (keep(re, n)) d.changed_type.push_back({n, ab.first, ab.second});
   for (const auto& [k, ab] : dd.changed_top) d.changed_top.push_back({k, ab.first, ab.second});

@@ -50,11 +50,13 @@ struct TensorRow {
 
 struct CountBytes {
   uint64_t tensors = 0;
+  uint64_t params = 0;  // elements stored (a packed or compressed tensor counts what it stores)
   uint64_t bytes = 0;
 };
 
 struct Summary {
   uint64_t tensors = 0;
+  uint64_t params = 0;
   uint64_t bytes = 0;
   std::map<std::string, CountBytes> by_dtype;  // dtype name -> count, bytes
   std::map<std::string, CountBytes> by_type;   // description type -> count, bytes (described only)
@@ -89,6 +91,15 @@ struct InspectOptions {
 // access is read through to its end, so a truncated stream is an error here too.
 Result<Inventory> inspect(Checkpoint& ckpt, const InspectOptions& options);
 
+// The __metadata__ of every weight file, in storage order (a part's files named
+// "partI-of-N/FILE"); only keys the filter regex finds.
+struct FileMetadata {
+  std::string file;
+  Metadata metadata;
+  size_t keys = 0;  // in the file, before the filter
+};
+Result<std::vector<FileMetadata>> file_metadata(const Checkpoint& ckpt, const std::string& filter);
+
 // ---- differences ----
 
 struct ShapeChange {
@@ -116,6 +127,7 @@ struct DiffOptions {
 struct CheckpointDiff {
   std::string a, b;  // paths
   std::vector<std::string> only_a, only_b;
+  std::vector<std::string> only_a_type, only_b_type;  // their description types ("" = not described)
   std::vector<ShapeChange> changed;        // dtype or shape differs
   std::vector<StringChange> changed_type;  // description type differs
   std::vector<StringChange> changed_top;   // top-level description keys
@@ -136,9 +148,18 @@ std::string format_shape(const std::vector<int64_t>& shape);  // "[4, 256]"
 // The table of tensors, then a blank line and the summary; one block per part.
 std::string format_inventory(const Inventory& inv);
 // One line per difference ("only in A: NAME", "dtype: NAME: F16 -> BF16", ...), then value
-// lines with DiffOptions::values.
+// lines with DiffOptions::values (st-inspect --diff --detail).
 std::string format_diff(const CheckpointDiff& d);
+// The differences summarised (st-inspect --diff): the description's top-level keys first
+// (model_quant_type, fa_quant_type, kv_quant_type, then the rest), then per kind of change
+// (type, only in A / B, dtype, shape, values) one line per group of tensors with the same change
+// and name suffix: its count and the decoder layers it spans (diff_summary.cpp).
+std::string format_diff_summary(const CheckpointDiff& d);
+// "KEY: VALUE" per key, one block per file (values with control characters as JSON strings).
+std::string format_metadata(const std::vector<FileMetadata>& files);
 nlohmann::ordered_json inventory_json(const Inventory& inv);
+// Every difference, and under "summary" the groups of format_diff_summary.
 nlohmann::ordered_json diff_json(const CheckpointDiff& d);
+nlohmann::ordered_json metadata_json(const std::string& path, const std::vector<FileMetadata>& files);
 
 }  // namespace st

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "libst/inspect/inspect.hpp"
+#include "libst/inspect/internal.hpp"
 
 namespace st {
 namespace {
@@ -65,16 +66,34 @@ std::string count_of(uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+// 4195328 -> "4.20 M" (thousands, millions, billions: how parameter counts are spoken of).
+std::string human_count(uint64_t n) {
+  static const char* const units[] = {"", " k", " M", " B", " T"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f%s" : "%.0f%s", v, units[u]);
+  return buf;
+}
+
+std::string count_line(const CountBytes& c) {
+  return count_of(c.tensors, "tensor", "tensors") + ", " + count_of(c.params, "parameter", "parameters") + ", " +
+         count_of(c.bytes, "byte", "bytes");
+}
+
 std::string format_summary(const Summary& s, const std::string& layout, size_t files) {
   std::string out;
   out += "tensors: " + std::to_string(s.tensors) + ", " + count_of(s.bytes, "byte", "bytes") + " (" + human_bytes(s.bytes) +
          ")\n";
+  out += "parameters: " + std::to_string(s.params) + (s.params >= 1000 ? " (" + human_count(s.params) + ")" : "") + "\n";
   if (!layout.empty())
     out += "layout: " + layout + " (" + count_of(files, "file", "files") + ")\n";
-  for (const auto& [k, v] : s.by_dtype)
-    out += "dtype " + k + ": " + count_of(v.tensors, "tensor", "tensors") + ", " + count_of(v.bytes, "byte", "bytes") + "\n";
-  for (const auto& [k, v] : s.by_type)
-    out += "type " + k + ": " + count_of(v.tensors, "tensor", "tensors") + ", " + count_of(v.bytes, "byte", "bytes") + "\n";
+  for (const auto& [k, v] : s.by_dtype) out += "dtype " + k + ": " + count_line(v) + "\n";
+  for (const auto& [k, v] : s.by_type) out += "type " + k + ": " + count_line(v) + "\n";
   if (!s.model_quant_type.empty()) out += "model_quant_type: " + s.model_quant_type + "\n";
   if (!s.fa_quant_type.empty()) out += "fa_quant_type: " + s.fa_quant_type + "\n";
   if (!s.kv_quant_type.empty()) out += "kv_quant_type: " + s.kv_quant_type + "\n";
@@ -121,11 +140,13 @@ std::string format_section(const Section& s) {
 ojson summary_json(const Summary& s, const std::string& layout) {
   ojson j = ojson::object();
   j["tensors"] = s.tensors;
+  j["params"] = s.params;
   j["bytes"] = s.bytes;
+  auto counts = [](const CountBytes& v) { return ojson{{"tensors", v.tensors}, {"params", v.params}, {"bytes", v.bytes}}; };
   j["dtypes"] = ojson::object();
-  for (const auto& [k, v] : s.by_dtype) j["dtypes"][k] = {{"tensors", v.tensors}, {"bytes", v.bytes}};
+  for (const auto& [k, v] : s.by_dtype) j["dtypes"][k] = counts(v);
   j["types"] = ojson::object();
-  for (const auto& [k, v] : s.by_type) j["types"][k] = {{"tensors", v.tensors}, {"bytes", v.bytes}};
+  for (const auto& [k, v] : s.by_type) j["types"][k] = counts(v);
   j["model_quant_type"] = s.model_quant_type.empty() ? ojson(nullptr) : ojson(s.model_quant_type);
   j["fa_quant_type"] = s.fa_quant_type.empty() ? ojson(nullptr) : ojson(s.fa_quant_type);
   if (!s.kv_quant_type.empty()) j["kv_quant_type"] = s.kv_quant_type;
@@ -233,14 +254,18 @@ std::string format_diff(const CheckpointDiff& d) {
     else out += "max_abs_diff " + fmt_g(v.max_abs_diff) + " cosine " + fmt_g(v.cosine) + "\n";
   }
   if (d.equal()) return out + "equal\n";
+  return out + different_line(d) + "\n";
+}
+
+std::string different_line(const CheckpointDiff& d) {
   size_t differing_values = 0;
   for (const auto& v : d.values) differing_values += !v.identical;
-  out += "different: " + std::to_string(d.only_a.size()) + " only in A, " + std::to_string(d.only_b.size()) +
-         " only in B, " + std::to_string(d.changed.size()) + " dtype/shape changed, " +
-         std::to_string(d.changed_type.size()) + " type changed, " + std::to_string(d.changed_top.size()) +
-         " description keys changed";
+  std::string out = "different: " + std::to_string(d.only_a.size()) + " only in A, " + std::to_string(d.only_b.size()) +
+                    " only in B, " + std::to_string(d.changed.size()) + " dtype/shape changed, " +
+                    std::to_string(d.changed_type.size()) + " type changed, " + std::to_string(d.changed_top.size()) +
+                    " description keys changed";
   if (d.values_compared) out += ", " + std::to_string(differing_values) + " values differ";
-  return out + "\n";
+  return out;
 }
 
 ojson diff_json(const CheckpointDiff& d) {
@@ -262,6 +287,7 @@ ojson diff_json(const CheckpointDiff& d) {
   for (const auto& c : d.changed_type) j["changed_type"].push_back({{"name", c.name}, {"a", or_null(c.a)}, {"b", or_null(c.b)}});
   j["changed_top"] = ojson::array();
   for (const auto& c : d.changed_top) j["changed_top"].push_back({{"key", c.name}, {"a", or_null(c.a)}, {"b", or_null(c.b)}});
+  j["summary"] = diff_summary_json(d);
   if (d.values_compared) {
     j["values"] = ojson::array();
     for (const auto& v : d.values) {

@@ -44,7 +44,9 @@ for name, e in header.items():
     assert isinstance(t["bytes"], int)
 s = doc["summary"]
 assert s["tensors"] == len(header) and s["bytes"] == sum(t["bytes"] for t in doc["tensors"])
-assert s["dtypes"] == {"F16": {"tensors": len(header), "bytes": s["bytes"]}}
+numel = sum(__import__("math").prod(e["shape"]) for e in header.values())
+assert s["params"] == numel
+assert s["dtypes"] == {"F16": {"tensors": len(header), "params": numel, "bytes": s["bytes"]}}
 assert s["layout"] == "hf" and s["model_quant_type"] is None
 assert list(doc) == ["path", "layout", "files", "tensors", "summary"]
 PY

@@ -47,7 +47,7 @@ expect_json
 expect_eq "$(json_query '[t.get("type") for t in d["tensors"]]')" \
   '["W8A8", "W8A8", "W8A8", "W8A8", "W8A8", "FAQuant", "FLOAT"]'
 expect_eq "$(json_query 'd["summary"]["types"]')" \
-  '{"FAQuant": {"tensors": 1, "bytes": 4}, "FLOAT": {"tensors": 1, "bytes": 16}, "W8A8": {"tensors": 5, "bytes": 84}}'
+  '{"FAQuant": {"tensors": 1, "params": 2, "bytes": 4}, "FLOAT": {"tensors": 1, "params": 8, "bytes": 16}, "W8A8": {"tensors": 5, "params": 42, "bytes": 84}}'
 expect_eq "$(json_query '(d["summary"]["model_quant_type"], d["summary"]["fa_quant_type"], d["layout"])')" \
   "('W8A8', 'FAQuant', 'quantized')"
 expect_exit 0 "$I" --stats --filter 'q_proj.weight' q
@@ -66,12 +66,12 @@ expect_eq "$(json_query '(d["layout"], d["summary"]["tensors"], d["parts"][1]["t
 
 # Diff: a type change and a top-level change.
 make_quant "$TMP/d" W8A8_DYNAMIC
-expect_exit 1 "$I" --diff q d
+expect_exit 1 "$I" --diff --detail q d
 expect_stdout_contains "type: model.layers.0.self_attn.q_proj.weight: W8A8 -> W8A8_DYNAMIC"
 expect_stdout_contains "description: model_quant_type: W8A8 -> W8A8_DYNAMIC"
-expect_exit 1 "$I" --diff q/quant_model_description.json d/quant_model_description.json
+expect_exit 1 "$I" --diff --detail q/quant_model_description.json d/quant_model_description.json
 expect_stdout_contains "type: model.layers.0.self_attn.q_proj.weight: W8A8 -> W8A8_DYNAMIC"
-expect_exit 0 "$I" --diff --values parts parts
+expect_exit 0 "$I" --diff --detail --values parts parts
 expect_stdout_contains "values: part1-of-2/model.norm.weight: identical"
 # A float checkpoint against a quantized one: described types appear from nothing.
 expect_exit 1 "$I" --diff "$ST_FIXTURES/llama-4m-fp16" q

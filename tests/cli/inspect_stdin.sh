@@ -19,7 +19,7 @@ expect_eq "$(json_query '[(t["name"], t["dtype"], t["shape"]) for t in d["tensor
 # --diff with one side on stdin (spooled, so --values can read it).
 cat "$M" | expect_exit_piped 0 "$I" --diff --values - "$ST_FIXTURES/llama-4m-fp16"
 expect_stdout_contains "equal"
-cat "$ST_FIXTURES/llama-4m-bf16/model.safetensors" | expect_exit_piped 1 "$I" --diff "$M" -
+cat "$ST_FIXTURES/llama-4m-bf16/model.safetensors" | expect_exit_piped 1 "$I" --diff --detail "$M" -
 expect_stdout_contains "dtype: model.norm.weight: F16 -> BF16"
 
 # Redirected (seekable) stdin works the same.
@@ -42,7 +42,7 @@ cat "$TMP/q.safetensors" | expect_exit_piped 0 "$I" -
 expect_stdout_matches '^w.weight +I8 +\[2, 4\] +8 +W8A8$'
 expect_stdout_contains "model_quant_type: W8A8"
 expect_stdout_contains "fa_quant_type: FAQuant"
-expect_stdout_contains "type W8A8: 1 tensor, 8 bytes"
+expect_stdout_contains "type W8A8: 1 tensor, 8 parameters, 8 bytes"
 
 # Truncated and padded streams are refused.
 head -c 1000000 "$M" | expect_exit_piped 2 "$I" -

@@ -113,6 +113,8 @@ run in_stats "$B/st-inspect" out/q_llama_static --stats --json
 run in_parts "$B/st-inspect" out/sh_ds_fa
 run in_filter "$B/st-inspect" $DS --filter 'experts\.[0-3]\.' --stats
 run_rc in_diff 1 "$B/st-inspect" --diff out/q_llama_static out/q_llama_dyn
+run_rc in_diff_detail 1 "$B/st-inspect" --diff --detail out/q_llama_static out/q_llama_dyn
+run in_metadata "$B/st-inspect" --metadata out/sp_gpt
 run_rc in_diff_values 1 "$B/st-inspect" --diff --values out/q_llama_static out/q_llama_textbook --json
 run ve_static "$B/st-verify" out/q_llama_static --against $L --json
 run ve_ds "$B/st-verify" out/q_ds_fa --against $DS
