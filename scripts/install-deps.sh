@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages st-tools builds, tests and benchmarks with (needs root or sudo).
+# python3-numpy: the tests' independent reference forward pass (tests/cli/reference_forward.py),
+# run with Debian's /usr/bin/python3.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libzstd-dev libcli11-dev
           libxxhash-dev libgtest-dev libopenblas-dev libpcre2-dev libutf8proc-dev xxhash zstd
-          python3 time)
+          python3 python3-numpy time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,9 +17,8 @@ struct ExpectedLinear {
 
 namespace {
 
-// Parses "model.layers.<i>.<rest>" into i; -1 when the name is not in a layer.
-int layer_of(std::string_view name) {
-  constexpr std::string_view p = "model.layers.";
+// Parses "<layers><i>.<rest>" (layers: "model.layers.", ...) into i; -1 when the name is not in a layer.
+int layer_of(std::string_view name, std::string_view p) {
   if (name.substr(0, p.size()) != p) return -1;
   size_t i = p.size();
   int64_t v = 0;
@@ -45,6 +44,8 @@ const char* role_name(LinearRole r) {
     case LinearRole::kv_a: return "kv_a";
     case LinearRole::kv_b: return "kv_b";
     case LinearRole::router: return "router";
+    case LinearRole::qkv: return "qkv";
+    case LinearRole::gate_up: return "gate_up";
   }
   return "?";
 }
@@ -63,7 +64,7 @@ namespace {
 // The linears config.json says exist, gathered layer by layer.
 class Expectation {
  public:
-  explicit Expectation(const model::ModelConfig& c) : c_(c) {}
+  explicit Expectation(const model::ModelConfig& c) : c_(c), n_(c.names()) {}
   std::vector<ExpectedLinear> linears;
   std::vector<AttentionInfo> attention;
 
@@ -86,31 +87,56 @@ class Expectation {
     linears.push_back(std::move(e));
     return linears.back().info;
   }
-  // A gate/up/down MLP under parent (order base ob).
-  void mlp(int layer, int ob, const std::string& parent, int64_t width, int expert, bool shared) {
+  // A gate/up/down MLP under parent (order base ob) with the given leaf names.
+  void mlp(int layer, int ob, const std::string& parent, int64_t width, int expert, bool shared, const std::string& gate,
+           const std::string& up, const std::string& down) {
     const int64_t hidden = c_.hidden;
     const std::string g = parent + ":gate_up";
     for (auto [name, role, tp, out, in, o] :
-         {std::tuple{"gate_proj", LinearRole::gate, TpStyle::column, width, hidden, 0},
-          std::tuple{"up_proj", LinearRole::up, TpStyle::column, width, hidden, 1},
-          std::tuple{"down_proj", LinearRole::down, TpStyle::row, hidden, width, 2}}) {
+         {std::tuple{gate, LinearRole::gate, TpStyle::column, width, hidden, 0},
+          std::tuple{up, LinearRole::up, TpStyle::column, width, hidden, 1},
+          std::tuple{down, LinearRole::down, TpStyle::row, hidden, width, 2}}) {
       LinearInfo& li = add(layer, ob + o, parent + "." + name, role, role == LinearRole::down ? "" : g, tp, out, in);
       li.expert = expert;
       li.shared_expert = shared;
     }
   }
+  // The dense MLP of layer i: separate gate/up, or one fused gate_up tensor.
+  void dense_mlp(int i) {
+    const std::string m = n_.layer(i) + "." + n_.mlp;
+    if (n_.gate_up.empty()) return mlp(i, 10, m, c_.intermediate, -1, false, n_.gate, n_.up, n_.down);
+    add(i, 10, m + "." + n_.gate_up, LinearRole::gate_up, "", TpStyle::column, 2 * int64_t(c_.intermediate), c_.hidden);
+    add(i, 12, m + "." + n_.down, LinearRole::down, "", TpStyle::row, c_.hidden, c_.intermediate);
+  }
+  // The router, shared experts (DeepSeek) and routed experts of MoE layer i.
+  void moe_block(int i) {
+    const std::string m = n_.layer(i) + "." + n_.moe;
+    add(i, 10, m + ".gate", LinearRole::router, "", TpStyle::replicated, c_.n_routed_experts, c_.hidden);
+    if (c_.n_shared_experts > 0)
+      mlp(i, 20, m + ".shared_experts", int64_t(c_.moe_intermediate) * c_.n_shared_experts, -1, true, "gate_proj",
+          "up_proj", "down_proj");
+    for (int j = 0; j < c_.n_routed_experts; ++j)
+      mlp(i, 30 + 3 * j, m + ".experts." + std::to_string(j), c_.moe_intermediate, j, false, n_.expert_gate,
+          n_.expert_up, n_.expert_down);
+  }
   const model::ModelConfig& c_;
+  const model::TensorNames& n_;
 };
 
 void Expectation::standard_layer(int i) {
   const int64_t hidden = c_.hidden, heads = c_.heads, kv_heads = c_.kv_heads, head_dim = c_.head_dim;
-  const std::string attn = "model.layers." + std::to_string(i) + ".self_attn";
-  const std::string qkv = attn + ":qkv";
-  add(i, 0, attn + ".q_proj", LinearRole::q, qkv, TpStyle::column, heads * head_dim, hidden);
-  add(i, 1, attn + ".k_proj", LinearRole::k, qkv, TpStyle::column, kv_heads * head_dim, hidden);
-  add(i, 2, attn + ".v_proj", LinearRole::v, qkv, TpStyle::column, kv_heads * head_dim, hidden);
-  add(i, 3, attn + ".o_proj", LinearRole::o, "", TpStyle::row, hidden, heads * head_dim);
-  mlp(i, 10, "model.layers." + std::to_string(i) + ".mlp", c_.intermediate, -1, false);
+  const std::string attn = n_.layer(i) + "." + n_.attn;
+  if (!n_.qkv.empty()) {
+    add(i, 0, attn + "." + n_.qkv, LinearRole::qkv, "", TpStyle::column, (heads + 2 * kv_heads) * head_dim, hidden);
+  } else {
+    const std::string qkv = attn + ":qkv";
+    add(i, 0, attn + "." + n_.q, LinearRole::q, qkv, TpStyle::column, heads * head_dim, hidden);
+    add(i, 1, attn + "." + n_.k, LinearRole::k, qkv, TpStyle::column, kv_heads * head_dim, hidden);
+    add(i, 2, attn + "." + n_.v, LinearRole::v, qkv, TpStyle::column, kv_heads * head_dim, hidden);
+  }
+  add(i, 3, attn + "." + n_.o, LinearRole::o, "", TpStyle::row, hidden, heads * head_dim);
+  if (c_.is_moe_layer(i)) moe_block(i);
+  else dense_mlp(i);
   AttentionInfo at;
   at.prefix = attn;
   at.layer = i;
@@ -123,8 +149,7 @@ void Expectation::standard_layer(int i) {
 void Expectation::mla_layer(int i) {
   const int64_t hidden = c_.hidden, heads = c_.heads, q_lora = c_.q_lora_rank, kv_lora = c_.kv_lora_rank;
   const int64_t nope = c_.qk_nope_dim, rope = c_.qk_rope_dim, vdim = c_.v_head_dim;
-  const std::string layer = "model.layers." + std::to_string(i);
-  const std::string attn = layer + ".self_attn";
+  const std::string attn = n_.layer(i) + "." + n_.attn;
   const std::string in_group = attn + ":q_a+kv_a";
   if (q_lora > 0) {
     add(i, 0, attn + ".q_a_proj", LinearRole::q_a, in_group, TpStyle::replicated, q_lora, hidden);
@@ -135,15 +160,8 @@ void Expectation::mla_layer(int i) {
   add(i, 1, attn + ".kv_a_proj_with_mqa", LinearRole::kv_a, in_group, TpStyle::replicated, kv_lora + rope, hidden);
   add(i, 3, attn + ".kv_b_proj", LinearRole::kv_b, "", TpStyle::column, heads * (nope + vdim), kv_lora);
   add(i, 4, attn + ".o_proj", LinearRole::o, "", TpStyle::row, hidden, heads * vdim);
-  const std::string m = layer + ".mlp";
-  if (!c_.is_moe_layer(i)) {
-    mlp(i, 10, m, c_.intermediate, -1, false);
-  } else {
-    add(i, 10, m + ".gate", LinearRole::router, "", TpStyle::replicated, c_.n_routed_experts, hidden);
-    if (c_.n_shared_experts > 0)
-      mlp(i, 20, m + ".shared_experts", int64_t(c_.moe_intermediate) * c_.n_shared_experts, -1, true);
-    for (int j = 0; j < c_.n_routed_experts; ++j) mlp(i, 30 + 3 * j, m + ".experts." + std::to_string(j), c_.moe_intermediate, j, false);
-  }
+  if (c_.is_moe_layer(i)) moe_block(i);
+  else dense_mlp(i);
   AttentionInfo at;
   at.prefix = attn;
   at.layer = i;
@@ -200,6 +218,8 @@ Result<Architecture> Architecture::from(const nlohmann::json& config, const std:
 Result<Architecture> Architecture::from(const model::ModelConfig& c, const std::vector<TensorShape>& tensors) {
   Architecture a;
   a.model_type_ = c.model_type;
+  a.names_ = &c.names();
+  for (int i = 0; i < c.layers; ++i) a.moe_layers_.push_back(c.is_moe_layer(i));
   a.mla_ = c.mla;
   a.num_layers_ = c.layers;
   a.hidden_ = c.hidden;
@@ -227,7 +247,7 @@ Status Architecture::match(std::vector<ExpectedLinear>& expected, const std::vec
   }
   // A 2-D tensor in a decoder layer that we do not know is a linear we would silently skip.
   for (const auto& t : tensors) {
-    const int l = layer_of(t.name);
+    const int l = layer_of(t.name, names_->layers);
     if (l < 0 || l >= num_layers_ || t.shape.size() != 2 || claimed.count(t.name)) continue;
     return make_error(Errc::unsupported, "2-D tensor in a decoder layer that " + model_type_ +
                                              " does not have: cannot tell whether it is a linear", "", t.name);
@@ -288,10 +308,50 @@ TensorKind Architecture::kind(std::string_view name) const {
     (void)l;
     return weight ? TensorKind::linear_weight : TensorKind::linear_bias;
   }
-  if (name == "model.embed_tokens.weight") return TensorKind::embedding;
-  if (name == "lm_head.weight") return TensorKind::lm_head;
+  if (name == names_->embed) return TensorKind::embedding;
+  if (name.size() == names_->lm_head.size() + 7 && name.substr(0, names_->lm_head.size()) == names_->lm_head &&
+      name.substr(names_->lm_head.size()) == ".weight")
+    return TensorKind::lm_head;
   if (name.find("norm") != std::string_view::npos) return TensorKind::norm;
   return TensorKind::other;
+}
+
+std::optional<InputSource> Architecture::input_source(const LinearInfo& l) const {
+  const std::string L = names_->layer(l.layer) + ".";
+  auto norm = [](std::string name) {
+    InputSource s;
+    s.norm = std::move(name);
+    return std::optional<InputSource>(std::move(s));
+  };
+  switch (l.role) {
+    case LinearRole::q:
+    case LinearRole::k:
+    case LinearRole::v:
+    case LinearRole::qkv:
+    case LinearRole::q_a:
+    case LinearRole::kv_a: return norm(L + names_->input_norm + ".weight");
+    case LinearRole::q_b: return norm(L + names_->attn + ".q_a_layernorm.weight");
+    case LinearRole::kv_b: return norm(L + names_->attn + ".kv_a_layernorm.weight");
+    case LinearRole::gate:
+    case LinearRole::up:
+    case LinearRole::gate_up:
+      if (l.is_expert() || moe_layers_[size_t(l.layer)]) return std::nullopt;
+      return norm(L + names_->post_norm + ".weight");
+    case LinearRole::down: {
+      const std::string parent = l.prefix.substr(0, l.prefix.rfind('.'));
+      for (const auto& u : linears_) {
+        if (u.layer != l.layer || (u.role != LinearRole::up && u.role != LinearRole::gate_up)) continue;
+        if (u.prefix.compare(0, parent.size() + 1, parent + ".") != 0 || u.prefix.find('.', parent.size() + 1) != std::string::npos)
+          continue;
+        InputSource s;
+        s.linear = &u;
+        s.row0 = u.role == LinearRole::gate_up ? u.out_features / 2 : 0;
+        return s;
+      }
+      return std::nullopt;
+    }
+    default: return std::nullopt;
+  }
 }
 
 }  // namespace st

@@ -1,15 +1,27 @@
 // Model knowledge: which tensors of a decoder-only checkpoint are linears, how they fuse and
 // how MindIE's loader splits them for tensor parallelism.
 //
-// What it knows (HF transformers naming; facts read from transformers' modeling_llama,
-// modeling_qwen2/3, modeling_deepseek_v2/v3, vLLM/MindIE-LLM's DeepSeek MLA layers):
+// What it knows (tensor names per family: family.hpp; facts read from transformers' modeling_llama,
+// modeling_qwen2/3, modeling_qwen3_moe, modeling_mixtral, modeling_glm/glm4, modeling_deepseek_v2/v3,
+// the remote-code modeling_chatglm.py and modeling_baichuan.py, vLLM/MindIE-LLM's model folders).
+// L = the family's layer prefix + i (model.layers.i; chatglm transformer.encoder.layers.i), A its
+// attention module (self_attn; chatglm self_attention):
 //
-//   model_type llama, mistral, qwen2, qwen3 (standard attention), per layer i < num_hidden_layers:
-//     model.layers.i.self_attn.{q,k,v}_proj   role q/k/v, one fused group (same input), column
-//     model.layers.i.self_attn.o_proj         role o, row
-//     model.layers.i.mlp.{gate,up}_proj       role gate/up, one fused group, column
-//     model.layers.i.mlp.down_proj            role down, row
-//     (qwen2: q/k/v carry .bias; qwen3: self_attn.{q,k}_norm are norms, not linears)
+//   standard attention (llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, glm, glm4):
+//     L.A.{q,k,v}_proj   role q/k/v, one fused group (same input), column
+//     L.A.o_proj         role o, row
+//     (qwen2: q/k/v carry .bias, glm/glm4 too; qwen3/qwen3_moe: A.{q,k}_norm are norms)
+//   fused q/k/v in one tensor (baichuan L.A.W_pack, chatglm L.A.query_key_value): role qkv,
+//     ONE linear (one input range), column, rows q heads then k heads then v heads (baichuan:
+//     hidden_size rows each; chatglm: heads x kv_channels, then multi_query_group_num x
+//     kv_channels twice); the output linear is A.o_proj (chatglm A.dense), role o, row
+//   dense MLP: L.mlp.{gate,up}_proj role gate/up, one fused group, column; L.mlp.down_proj role
+//     down, row. glm/glm4: L.mlp.gate_up_proj, chatglm: L.mlp.dense_h_to_4h — role gate_up, ONE
+//     linear, column, rows gate then up (intermediate rows each); down: down_proj / dense_4h_to_h.
+//   MoE layers (qwen3_moe: MoE when (i + 1) % decoder_sparse_step == 0 and i not in
+//     mlp_only_layers; mixtral: every layer): M = L.mlp (mixtral L.block_sparse_moe)
+//     M.gate            role router, replicated, FLOAT by default
+//     M.experts.j.{gate,up,down}_proj (mixtral: w1, w3, w2)  expert = j, gate/up fused per expert
 //   model_type deepseek_v2, deepseek_v3 (MLA), per layer:
 //     self_attn.q_a_proj           role q_a, replicated   } one fused group: both read the
 //     self_attn.kv_a_proj_with_mqa role kv_a, replicated  } attention input (hidden states)
@@ -23,15 +35,15 @@
 //                                   e_score_correction_bias is a plain float tensor)
 //                 mlp.experts.j.{gate,up,down}_proj  expert = j, gate/up fused per expert
 //                 mlp.shared_experts.{gate,up,down}_proj  shared_expert, gate/up fused
-//     Experts are split for TP like their dense counterparts (gate/up column, down row).
 //     Layers >= num_hidden_layers (DeepSeek-V3's MTP layer) are not decoder layers: their tensors
 //     are left to the caller as non-linears (kept float by the quantizers).
-//   Everything else (embed_tokens, lm_head, norms, rotary buffers) is not a linear: float.
+//   Experts are split for TP like their dense counterparts (gate/up column, down row).
+//   Everything else (embeddings, lm_head, norms, rotary buffers) is not a linear: float.
 //
 // A "fused group" is the set of linears that read the same input tensor: quantizers keep them
 // all quantized or all float and give them one input_scale / input_offset (from the union of
 // their calibration ranges). Its id is "<parent>:qkv", "<parent>:gate_up", "<parent>:q_a+kv_a"
-// or, for a linear alone, its own prefix.
+// or, for a linear alone (a fused tensor such as W_pack included), its own prefix.
 //
 // config.json is read by model::parse_config (config.hpp): any other model_type is
 // Errc::unsupported naming the supported ones. Shapes are checked
@@ -41,6 +53,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,12 +69,14 @@ namespace st {
 
 class Checkpoint;
 
-enum class LinearRole { q, k, v, o, gate, up, down, q_a, q_b, kv_a, kv_b, router };
+// qkv: q, k and v fused in one tensor; gate_up: gate and up fused in one tensor.
+enum class LinearRole { q, k, v, o, gate, up, down, q_a, q_b, kv_a, kv_b, router, qkv, gate_up };
 const char* role_name(LinearRole r);
 
 // How MindIE's loader splits a linear's weight across tensor-parallel ranks.
 enum class TpStyle {
-  column,      // output rows split (dim 0): q/k/v, gate/up, q_b, kv_b, expert gate/up
+  column,      // output rows split (dim 0): q/k/v, gate/up, q_b, kv_b, expert gate/up (fused
+               // qkv / gate_up tensors: each part's rows split, tensor_parallel.hpp)
   row,         // input columns split (dim 1): o, down
   replicated,  // every rank holds all of it: q_a, kv_a_proj_with_mqa, router
 };
@@ -107,6 +122,16 @@ struct TensorShape {
 
 struct ExpectedLinear;  // a linear config.json implies (architecture.cpp)
 
+// What computes a linear's input as a per-channel scaling of something the quantizer may rewrite
+// (anti-outlier smoothing divides it by s and multiplies the linear's input columns by s): the
+// weight of the norm before it, or rows [row0, row0 + in_features) of another linear's output
+// (down's input is act(gate x) * (up x): up's rows, the up half of a fused gate_up).
+struct InputSource {
+  std::string norm;                  // a norm weight's tensor name, or empty
+  const LinearInfo* linear = nullptr;  // else the linear whose rows are scaled
+  int64_t row0 = 0;
+};
+
 class Architecture {
  public:
   // config: config.json (read by model::parse_config); tensors: every tensor of the checkpoint.
@@ -133,17 +158,24 @@ class Architecture {
   // Members of a fused group, in model order.
   std::vector<const LinearInfo*> group(std::string_view group_id) const;
   TensorKind kind(std::string_view tensor_name) const;
+  // The smoothable source of a linear's input (see InputSource), or nullopt: the routed experts'
+  // and the router's shared input (every expert reads the post-attention norm's output, and so
+  // does the router, which stays float) and linears with no such producer have none.
+  std::optional<InputSource> input_source(const LinearInfo& l) const;
+  const model::TensorNames& names() const { return *names_; }
 
  private:
   Status match(std::vector<ExpectedLinear>& expected, const std::vector<TensorShape>& tensors);
 
   std::string model_type_;
+  const model::TensorNames* names_ = nullptr;
   bool mla_ = false;
   int num_layers_ = 0;
   int64_t hidden_ = 0;
   DType dtype_ = DType::F16;
   std::vector<LinearInfo> linears_;
   std::vector<AttentionInfo> attention_;
+  std::vector<bool> moe_layers_;
   std::map<std::string, size_t, std::less<>> by_prefix_;
 };
 

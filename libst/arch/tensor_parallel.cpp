@@ -1,5 +1,6 @@
 // Tensor-parallel split rules and packing names, by tensor name (see tensor_parallel.hpp).
 #include "libst/arch/tensor_parallel.hpp"
+
 #include "libst/core/paths.hpp"
 
 #include <array>
@@ -21,7 +22,7 @@ bool in(const std::array<std::string_view, N>& set, std::string_view s) {
   return false;
 }
 
-enum class LinearKind { none, column_heads, column_kv, column, row, replicated, embedding };
+enum class LinearKind { none, column_heads, column_kv, column, row, replicated, embedding, fused_qkv, fused_gate_up };
 
 // Splits "a.b.c.d" into ("a.b", "c", "d"): parent, last-but-one and last component.
 struct NameParts {
@@ -46,15 +47,28 @@ NameParts split_name(std::string_view name) {
   return p;
 }
 
-LinearKind linear_kind(const NameParts& p) {
+// The last dot-separated component of s (s without ".weight" first, for a tensor name).
+std::string_view leaf_of(std::string_view s, bool tensor) {
+  if (tensor && ends_with(s, ".weight")) s.remove_suffix(7);
+  const size_t dot = s.rfind('.');
+  return dot == std::string_view::npos ? s : s.substr(dot + 1);
+}
+
+LinearKind linear_kind(const NameParts& p, model::Family family) {
+  const model::TensorNames& n = model::tensor_names(family);
   const std::string_view m = p.module;
+  if (m.empty()) return LinearKind::none;
+  if (m == n.qkv) return LinearKind::fused_qkv;
+  if (m == n.gate_up) return LinearKind::fused_gate_up;
   if (m == "q_proj" || m == "q_b_proj" || m == "kv_b_proj") return LinearKind::column_heads;
   if (m == "k_proj" || m == "v_proj") return LinearKind::column_kv;
-  if (m == "gate_proj" || m == "up_proj" || m == "lm_head") return LinearKind::column;
-  if (m == "o_proj" || m == "down_proj") return LinearKind::row;
+  if (m == "gate_proj" || m == "up_proj" || m == n.expert_gate || m == n.expert_up || m == "lm_head" ||
+      m == leaf_of(n.lm_head, false))
+    return LinearKind::column;
+  if (m == "o_proj" || m == "down_proj" || m == n.o || m == n.down || m == n.expert_down) return LinearKind::row;
   if (m == "q_a_proj" || m == "kv_a_proj_with_mqa") return LinearKind::replicated;
-  if (m == "gate" && ends_with(p.parent, "mlp")) return LinearKind::replicated;  // MoE router
-  if (m == "embed_tokens") return LinearKind::embedding;
+  if (m == "gate" && (ends_with(p.parent, "mlp") || ends_with(p.parent, n.moe))) return LinearKind::replicated;  // MoE router
+  if (m == "embed_tokens" || m == leaf_of(n.embed, true)) return LinearKind::embedding;
   return LinearKind::none;
 }
 
@@ -62,7 +76,9 @@ const char* kind_label(LinearKind k) {
   switch (k) {
     case LinearKind::column_heads:
     case LinearKind::column_kv:
-    case LinearKind::column: return "column-parallel";
+    case LinearKind::column:
+    case LinearKind::fused_qkv:
+    case LinearKind::fused_gate_up: return "column-parallel";
     case LinearKind::row: return "row-parallel";
     case LinearKind::replicated: return "replicated";
     case LinearKind::embedding: return "vocabulary-parallel";
@@ -85,6 +101,23 @@ Result<int64_t> head_chunks(int64_t n, int tp, std::string_view name) {
 
 Status check_divides(const std::vector<int64_t>& shape, const SplitRule& r, std::string_view name) {
   if (r.kind != SplitKind::split) return Status{};
+  if (!r.sections.empty()) {
+    int64_t rows = 0;
+    for (const RowSection& s : r.sections) {
+      if (s.rows % s.chunks != 0)
+        return make_error(Errc::unsupported,
+                          r.why + ": a part of " + std::to_string(s.rows) + " rows does not split into " +
+                              std::to_string(s.chunks) + " equal parts",
+                          "", std::string(name));
+      rows += s.rows;
+    }
+    if (shape.empty() || shape[0] != rows)
+      return make_error(Errc::format,
+                        r.why + ": " + (shape.empty() ? std::string("0-D") : std::to_string(shape[0]) + " rows") +
+                            ", but config.json implies " + std::to_string(rows),
+                        "", std::string(name));
+    return Status{};
+  }
   if (static_cast<size_t>(r.dim) >= shape.size())
     return make_error(Errc::format,
                       std::string(r.why) + " tensor needs a dimension " + std::to_string(r.dim) + " to split, shape has " +
@@ -109,6 +142,7 @@ TpConfig TpConfig::of(const model::ModelConfig& c) {
   t.intermediate = c.intermediate;
   t.moe_intermediate = c.n_routed_experts > 0 ? c.moe_intermediate : 0;
   t.mla = c.mla;
+  t.family = c.family;
   return t;
 }
 
@@ -170,7 +204,7 @@ Result<SplitRule> split_rule(std::string_view name, const std::vector<int64_t>& 
     return split(0, chunks, std::string(p.module) + " per-head scale");
   }
 
-  const LinearKind kind = linear_kind(p);
+  const LinearKind kind = linear_kind(p, cfg.family);
   const std::string label = std::string(kind_label(kind)) + " " + std::string(p.module);
   const bool row_suffix = in(kRowSuffixes, p.suffix);
   const bool tensor_suffix = in(kTensorSuffixes, p.suffix);
@@ -214,6 +248,28 @@ Result<SplitRule> split_rule(std::string_view name, const std::vector<int64_t>& 
     case LinearKind::column_heads:
     case LinearKind::column:
       return split(0, tp, label);
+    case LinearKind::fused_qkv: {
+      if (cfg.head_dim <= 0) return make_error(Errc::format, "config has no head size", "", std::string(name));
+      ST_ASSIGN(const int64_t kv_chunks, head_chunks(cfg.kv_heads, tp, name));
+      r.kind = SplitKind::split;
+      r.dim = 0;
+      r.chunks = tp;
+      r.sections = {{cfg.heads * cfg.head_dim, tp}, {cfg.kv_heads * cfg.head_dim, kv_chunks}, {cfg.kv_heads * cfg.head_dim, kv_chunks}};
+      r.why = label + " (q, k, v parts split by heads)";
+      if (tp == 1) r = SplitRule{SplitKind::replicate, 0, 1, {}, label};
+      ST_CHECK(check_divides(shape, r, name));
+      return r;
+    }
+    case LinearKind::fused_gate_up: {
+      r.kind = SplitKind::split;
+      r.dim = 0;
+      r.chunks = tp;
+      r.sections = {{cfg.intermediate, tp}, {cfg.intermediate, tp}};
+      r.why = label + " (gate and up halves split)";
+      if (tp == 1) r = SplitRule{SplitKind::replicate, 0, 1, {}, label};
+      ST_CHECK(check_divides(shape, r, name));
+      return r;
+    }
     case LinearKind::column_kv: {
       if (cfg.kv_heads <= 0) return make_error(Errc::format, "config has no KV head count", "", std::string(name));
       ST_ASSIGN(const int64_t chunks, head_chunks(cfg.kv_heads, tp, name));
@@ -234,16 +290,46 @@ Result<SplitRule> split_rule(std::string_view name, const std::vector<int64_t>& 
   return r;
 }
 
+bool is_row_parallel_module(std::string_view module, model::Family family) {
+  NameParts p;
+  p.module = module;
+  return linear_kind(p, family) == LinearKind::row;
+}
+
+std::vector<RowRange> SplitRule::rows_of(int rank, int tp, int64_t dim0) const {
+  if (sections.empty()) {
+    const int64_t part = dim0 / chunks;
+    return {RowRange{chunk_of(rank, tp) * part, part}};
+  }
+  std::vector<RowRange> out;
+  int64_t first = 0;
+  for (const RowSection& s : sections) {
+    const int64_t part = s.rows / s.chunks;
+    out.push_back(RowRange{first + static_cast<int64_t>(rank) * s.chunks / tp * part, part});
+    first += s.rows;
+  }
+  return out;
+}
+
+int64_t SplitRule::piece_rows(int64_t dim0) const {
+  if (sections.empty()) return dim0 / chunks;
+  int64_t rows = 0;
+  for (const RowSection& s : sections) rows += s.rows / s.chunks;
+  return rows;
+}
+
 std::optional<PackTarget> pack_target(std::string_view name) {
   const NameParts p = split_name(name);
   static const std::vector<std::string_view> qkv = {"q_proj", "k_proj", "v_proj"};
   static const std::vector<std::string_view> gate_up = {"gate_proj", "up_proj"};
+  static const std::vector<std::string_view> w1_w3 = {"w1", "w3"};  // mixtral experts (MindIE packs them so)
   const std::vector<std::string_view>* members = nullptr;
   std::string_view packed_module;
   for (size_t i = 0; i < qkv.size(); ++i)
     if (p.module == qkv[i]) members = &qkv, packed_module = "query_key_value";
-  for (size_t i = 0; i < gate_up.size(); ++i)
-    if (p.module == gate_up[i]) members = &gate_up, packed_module = "gate_up_proj";
+  for (const auto* mlp : {&gate_up, &w1_w3})
+    for (size_t i = 0; i < mlp->size(); ++i)
+      if (p.module == (*mlp)[i]) members = mlp, packed_module = "gate_up_proj";
   if (!members || p.parent.empty()) return std::nullopt;
   const bool row = in(kRowSuffixes, p.suffix) && p.suffix.substr(0, 9) != "kv_cache_";
   const bool shared = in(kTensorSuffixes, p.suffix);

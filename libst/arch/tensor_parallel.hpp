@@ -8,11 +8,21 @@
 //   linear kind            P.weight   bias    deq_scale quant_bias weight_scale/offset input_scale/offset
 //   column (q,k,v,gate,up, dim 0      dim 0   dim 0     dim 0      dim 0               replicate
 //    q_b,kv_b,lm_head,
-//    expert gate/up)
+//    expert gate/up/w1/w3,
+//    fused qkv / gate_up)
 //   row (o, down,          dim 1      rank 0  replicate rank 0     replicate           replicate
-//    expert down)
+//    expert down/w2,
+//    chatglm dense / dense_4h_to_h)
 //   replicated (q_a,       replicate everything
-//    kv_a_proj_with_mqa, MoE router mlp.gate)
+//    kv_a_proj_with_mqa, MoE router mlp.gate / block_sparse_moe.gate)
+//
+// Module names are the family's (family.hpp: TpConfig::family): lm_head is chatglm's output_layer,
+// embed_tokens its embedding.word_embeddings. A fused tensor (baichuan W_pack, chatglm
+// query_key_value; glm/glm4 gate_up_proj, chatglm dense_h_to_4h) is split the way MindIE's
+// get_weights_col_packed_qkv / _mlp split it: by sections of rows, each cut on its own — q rows
+// into tp chunks, k and v rows into min(tp, kv_heads) chunks (gqa: a rank takes KV chunk
+// r * chunks / tp); gate and up halves into tp chunks each — and a rank holds its chunk of every
+// section, in order, under the same name.
 //
 // P.weight_scale_inv (an FP8 weight's 128x128 block scales) is cut as P.weight is; a cut that falls
 // inside a block cannot be represented and st-shard refuses it (libst/shard).
@@ -51,6 +61,7 @@ struct TpConfig {
   int64_t moe_intermediate = 0;  // moe_intermediate_size of routed experts (0: none)
   int64_t vocab = 0;             // vocab_size
   bool mla = false;              // DeepSeek MLA: no k/v projections
+  model::Family family = model::Family::llama;  // whose module names (family.hpp)
 
   static TpConfig of(const model::ModelConfig& config);
 };
@@ -68,14 +79,32 @@ enum class SplitKind {
 const char* split_kind_name(SplitKind k);
 std::optional<SplitKind> split_kind_from_name(std::string_view s);
 
+// Consecutive rows of a fused tensor split on their own (q, k, v of W_pack; gate, up of gate_up_proj).
+struct RowSection {
+  int64_t rows = 0;    // divisible by chunks
+  int64_t chunks = 1;  // divides tp
+  bool operator==(const RowSection& o) const { return rows == o.rows && chunks == o.chunks; }
+};
+
+// Rows [first, first + count) of a source's dim 0.
+struct RowRange {
+  int64_t first = 0, count = 0;
+};
+
 struct SplitRule {
   SplitKind kind = SplitKind::replicate;
   int dim = 0;         // split only: 0 or 1
-  int64_t chunks = 1;  // split only: divides tp
+  int64_t chunks = 1;  // split only: divides tp (sectioned: tp, the largest section count)
+  std::vector<RowSection> sections;  // split on dim 0 by sections (empty: dim `dim` in `chunks`)
   std::string why;     // e.g. "column-parallel q_proj", for messages and --dry-run
 
-  // The chunk rank r holds (split only).
+  // The chunk rank r holds (split only, without sections).
   int64_t chunk_of(int rank, int tp) const { return static_cast<int64_t>(rank) * chunks / tp; }
+  // The rows of dim 0 rank r holds, in the order it stores them (a dim-0 split; one range per
+  // section when sectioned). dim0: the source's dim 0.
+  std::vector<RowRange> rows_of(int rank, int tp, int64_t dim0) const;
+  // Rows a rank holds of a dim-0 split.
+  int64_t piece_rows(int64_t dim0) const;
 };
 
 struct TpOptions {
@@ -99,5 +128,9 @@ struct PackTarget {
   std::vector<std::string> member_names;
 };
 std::optional<PackTarget> pack_target(std::string_view name);
+
+// Whether a linear module (the last component of its prefix) is row-parallel in this family
+// (o_proj, down_proj, experts' down / w2, chatglm's dense and dense_4h_to_h).
+bool is_row_parallel_module(std::string_view module, model::Family family);
 
 }  // namespace st

@@ -1,4 +1,5 @@
-// Attention: causal softmax core, standard GQA attention (llama/mistral/qwen2/qwen3) and MLA.
+// Attention: causal softmax core (sliding window, ALiBi), standard GQA attention (separate or
+// fused q/k/v, full or partial RoPE, qwen3's q/k norms) and MLA.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -48,6 +49,8 @@ void causal_attention(const AttnArgs& a) {
         const int64_t t = t0 + r;
         float* sr = s.data() + r * nk;
         const int64_t lo = a.window > 0 ? std::max<int64_t>(0, t - a.window + 1) - k0 : 0, hi = t - k0;  // inclusive
+        if (a.alibi)
+          for (int64_t j = lo; j <= hi; ++j) sr[j] += a.alibi[h] * float(k0 + j - t);
         const float mx = max_of(sr + lo, hi - lo + 1);
         const float inv = float(1.0 / exp_shift_inplace(sr + lo, hi - lo + 1, mx));
         std::fill(sr, sr + lo, 0.0f);
@@ -59,27 +62,49 @@ void causal_attention(const AttnArgs& a) {
   }
 }
 
+// q [n, HQ*D], k and v [n, HK*D] from the attention input: three linears, or one fused tensor
+// whose output rows are q, then k, then v.
+void Model::project_qkv(const Attention& at, const float* x, int64_t n, float* q, float* k, float* v, Observer* obs) const {
+  if (at.qkv.name().empty()) {
+    observe(obs, at.q, x, n);
+    at.q.forward(x, n, q);
+    observe(obs, at.k, x, n);
+    at.k.forward(x, n, k);
+    observe(obs, at.v, x, n);
+    at.v.forward(x, n, v);
+    return;
+  }
+  const int64_t nq = int64_t(cfg_.heads) * cfg_.head_dim, nkv = int64_t(cfg_.kv_heads) * cfg_.head_dim;
+  const int64_t w = nq + 2 * nkv;
+  std::vector<float> all(size_t(n * w));
+  observe(obs, at.qkv, x, n);
+  at.qkv.forward(x, n, all.data());
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = &all[size_t(t * w)];
+    std::copy(row, row + nq, q + t * nq);
+    std::copy(row + nq, row + nq + nkv, k + t * nkv);
+    std::copy(row + nq + nkv, row + w, v + t * nkv);
+  }
+}
+
 void Model::attention(const Layer& l, const float* x, int64_t n, float* y, Observer* obs) {
   const ModelConfig& c = cfg_;
   const Attention& at = l.attn;
   const int64_t D = c.head_dim, HQ = c.heads, HK = c.kv_heads;
   std::vector<float> q(size_t(n * HQ * D)), k(size_t(n * HK * D)), v(size_t(n * HK * D)), o(size_t(n * HQ * D));
-  observe(obs, at.q, x, n);
-  at.q.forward(x, n, q.data());
-  observe(obs, at.k, x, n);
-  at.k.forward(x, n, k.data());
-  observe(obs, at.v, x, n);
-  at.v.forward(x, n, v.data());
+  project_qkv(at, x, n, q.data(), k.data(), v.data(), obs);
   if (!at.q_norm.empty()) {
     rms_norm(q.data(), n * HQ, D, at.q_norm.data(), c.rms_eps, q.data());
     rms_norm(k.data(), n * HK, D, at.k_norm.data(), c.rms_eps, k.data());
   }
-  parallel_for(n, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      for (int64_t h = 0; h < HQ; ++h) rope_.apply(&q[size_t((t * HQ + h) * D)], int(t));
-      for (int64_t h = 0; h < HK; ++h) rope_.apply(&k[size_t((t * HK + h) * D)], int(t));
-    }
-  }, 32);
+  // RoPE on the first rope_.dim() dimensions of each head (all of them unless partial).
+  if (alibi_slopes_.empty())
+    parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        for (int64_t h = 0; h < HQ; ++h) rope_.apply(&q[size_t((t * HQ + h) * D)], int(t));
+        for (int64_t h = 0; h < HK; ++h) rope_.apply(&k[size_t((t * HK + h) * D)], int(t));
+      }
+    }, 32);
   if (obs && obs->wants_attention()) {
     obs->on_attention(at.prefix, "q", q.data(), n, HQ, D);
     obs->on_attention(at.prefix, "k", k.data(), n, HK, D);
@@ -93,6 +118,7 @@ void Model::attention(const Layer& l, const float* x, int64_t n, float* y, Obser
   AttnArgs a;
   a.n = n, a.heads = HQ, a.group = HQ / HK, a.dqk = D, a.dv = D, a.window = c.sliding_window;
   a.scale = float(c.attention_scale());
+  a.alibi = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data();
   a.q = q.data(), a.q_ld = HQ * D, a.q_hs = D;
   a.k = k.data(), a.k_ld = HK * D, a.k_hs = D;
   a.v = v.data(), a.v_ld = HK * D, a.v_hs = D;

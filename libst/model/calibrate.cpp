@@ -12,7 +12,6 @@
 namespace st::model {
 
 void StatsCollector::on_linear_input(const std::string& name, const float* x, int64_t rows, int64_t cols) {
-  if (name.rfind("model.layers.", 0) != 0) return;
   auto [it, fresh] = stats_.linears.try_emplace(name);
   LinearStats& s = it->second;
   if (fresh) {

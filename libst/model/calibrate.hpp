@@ -12,8 +12,8 @@
 
 namespace st::model {
 
-// An Observer that accumulates ActivationStats. Linears outside the decoder layers
-// (lm_head) are not recorded. Attention tensors written, for block A:
+// An Observer that accumulates ActivationStats of every linear the forward pass reports (the
+// decoder layers' linears; lm_head is not reported). Attention tensors written, for block A:
 //   standard: A.q_absmax [heads], A.k_absmax [kv_heads], A.v_absmax [kv_heads]
 //   MLA:      A.q_absmax [heads] (q_nope · W_UK, over kv_lora_rank), A.kv_absmax [1]
 class StatsCollector : public Observer {

@@ -1,5 +1,5 @@
 // The decoder-only model: weights loaded from a checkpoint and an fp32 forward pass matching
-// HF transformers (llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3).
+// HF transformers or the family's remote code (every family of libst/arch/family.hpp).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,9 @@ namespace st::model {
 
 struct Mlp {
   Linear gate, up, down;
+  Linear gate_up;  // gate and up fused in one tensor (rows: gate, then up); gate/up unused then
   void forward(const float* x, int64_t rows, float* y, Observer* obs) const;
+  int64_t width() const { return down.in(); }
 };
 
 struct Moe {
@@ -31,8 +33,8 @@ struct Moe {
 
 struct Attention {
   std::string prefix;  // model.layers.N.self_attn
-  // standard attention
-  Linear q, k, v, o;
+  // standard attention (qkv: q, k and v fused in one tensor, rows q heads, k heads, v heads)
+  Linear q, k, v, o, qkv;
   std::vector<float> q_norm, k_norm;  // qwen3 per-head RMSNorm weights [head_dim]
   // MLA
   Linear q_a, q_b, kv_a, kv_b;
@@ -46,6 +48,7 @@ struct Attention {
 
 struct Layer {
   std::vector<float> input_norm, post_norm;
+  std::vector<float> attn_out_norm, mlp_out_norm;  // glm4's post_self_attn / post_mlp layernorms
   Attention attn;
   bool moe = false;
   Mlp mlp;
@@ -77,9 +80,18 @@ class Model {
   // Safe to call from several threads at once (each with its own observer).
   Status forward(const int32_t* tokens, int64_t n, float* logits, Observer* obs = nullptr);
 
+  // The pieces of forward(), for a driver that runs one layer over many sequences before the next
+  // (prepare(n) first): check the tokens, embed them into h[n, hidden], run decoder layer li on
+  // h in place, then the final norm into x[n, hidden] and lm_head into logits[n, vocab].
+  Status check_tokens(const int32_t* tokens, int64_t n) const;
+  void embed(const int32_t* tokens, int64_t n, float* h) const;
+  void run_layer(size_t li, float* h, int64_t n, Observer* obs);
+  void head(const float* h, int64_t n, float* x, float* logits) const;
+
  private:
-  Model(ModelConfig cfg) : cfg_(std::move(cfg)), rope_(cfg_.rope, cfg_.rope_dim(), cfg_.rope_interleave) {}
+  Model(ModelConfig cfg);
   void attention(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
+  void project_qkv(const Attention& at, const float* x, int64_t n, float* q, float* k, float* v, Observer* obs) const;
   void attention_mla(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
   void attention_mla_absorbed(const Layer& l, const std::vector<float>& q, const std::vector<float>& latent,
                               const std::vector<float>& ckv, int64_t n, float* o);
@@ -93,16 +105,24 @@ class Model {
   std::vector<Layer> layers_;
   std::vector<float> final_norm_;
   Linear lm_head_;
+  std::vector<float> alibi_slopes_;  // per head, when the model uses ALiBi instead of RoPE
 };
+
+// ALiBi head slopes as Baichuan's _get_interleave computes them: for a power of two n,
+// start^(i+1) with start = 2^(-8/n); otherwise those of the largest power of two below n,
+// then every other slope of twice that power.
+std::vector<double> alibi_slopes(int heads);
 
 // Shared pieces of the forward pass (also used by tests).
 void rms_norm(const float* x, int64_t rows, int64_t dim, const float* w, double eps, float* y);
 // Causal softmax attention for `heads` query heads sharing kv heads in groups of `group`.
 // Row t of head h: q + t*q_ld + h*q_hs; kv head g = h / group: k + t*k_ld + g*k_hs, v likewise;
-// output out + t*o_ld + h*dv. window > 0 limits keys to the last `window` positions.
+// output out + t*o_ld + h*dv. window > 0 limits keys to the last `window` positions. alibi:
+// per-head slopes m_h, adding m_h * (j - t) to the scaled score of key j for query t.
 struct AttnArgs {
   int64_t n = 0, heads = 0, group = 1, dqk = 0, dv = 0, window = 0;
   float scale = 1;
+  const float* alibi = nullptr;
   const float* q = nullptr; int64_t q_ld = 0, q_hs = 0;
   const float* k = nullptr; int64_t k_ld = 0, k_hs = 0;
   const float* v = nullptr; int64_t v_ld = 0, v_hs = 0;

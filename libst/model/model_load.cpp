@@ -1,4 +1,5 @@
 // Loading a Model's weights from a checkpoint, checking every shape against the config.
+#include <algorithm>
 #include <cmath>
 
 #include "libst/model/model.hpp"
@@ -31,27 +32,45 @@ Result<Linear> linear(const Checkpoint& ck, const std::string& name, int64_t out
   return l;
 }
 
-// Intermediate size from the checkpoint's gate_proj (shared experts use a multiple).
-Result<Mlp> mlp(const Checkpoint& ck, const std::string& p, int64_t hidden) {
-  const TensorEntry* g = ck.find(p + ".gate_proj.weight");
+// An MLP under p with these leaf names; its width from the checkpoint's gate (shared experts
+// use a multiple of moe_intermediate_size).
+Result<Mlp> mlp(const Checkpoint& ck, const std::string& p, int64_t hidden, const std::string& gate, const std::string& up,
+                const std::string& down) {
+  const TensorEntry* g = ck.find(p + "." + gate + ".weight");
   if (!g || g->info->shape.size() != 2)
-    return make_error(Errc::format, "tensor missing or not 2-D", ck.path(), p + ".gate_proj.weight");
+    return make_error(Errc::format, "tensor missing or not 2-D", ck.path(), p + "." + gate + ".weight");
   const int64_t inter = g->info->shape[0];
   Mlp m;
-  ST_ASSIGN(m.gate, linear(ck, p + ".gate_proj", inter, hidden));
-  ST_ASSIGN(m.up, linear(ck, p + ".up_proj", inter, hidden));
-  ST_ASSIGN(m.down, linear(ck, p + ".down_proj", hidden, inter));
+  ST_ASSIGN(m.gate, linear(ck, p + "." + gate, inter, hidden));
+  ST_ASSIGN(m.up, linear(ck, p + "." + up, inter, hidden));
+  ST_ASSIGN(m.down, linear(ck, p + "." + down, hidden, inter));
+  return m;
+}
+
+// The dense MLP of a layer: gate/up/down, or a fused gate_up (rows gate, then up) and down.
+Result<Mlp> dense_mlp(const Checkpoint& ck, const ModelConfig& c, const std::string& p) {
+  const TensorNames& n = c.names();
+  if (n.gate_up.empty()) return mlp(ck, p, c.hidden, n.gate, n.up, n.down);
+  Mlp m;
+  ST_ASSIGN(m.gate_up, linear(ck, p + "." + n.gate_up, 2 * int64_t(c.intermediate), c.hidden));
+  ST_ASSIGN(m.down, linear(ck, p + "." + n.down, c.hidden, c.intermediate));
   return m;
 }
 
 Status load_attention(const Checkpoint& ck, const ModelConfig& c, Attention& a) {
   const std::string& p = a.prefix;
   if (!c.mla) {
-    ST_ASSIGN(a.q, linear(ck, p + ".q_proj", int64_t(c.heads) * c.head_dim, c.hidden));
-    ST_ASSIGN(a.k, linear(ck, p + ".k_proj", int64_t(c.kv_heads) * c.head_dim, c.hidden));
-    ST_ASSIGN(a.v, linear(ck, p + ".v_proj", int64_t(c.kv_heads) * c.head_dim, c.hidden));
-    ST_ASSIGN(a.o, linear(ck, p + ".o_proj", c.hidden, int64_t(c.heads) * c.head_dim));
-    if (c.family == Family::qwen3 || ck.find(p + ".q_norm.weight")) {
+    const TensorNames& n = c.names();
+    const int64_t nq = int64_t(c.heads) * c.head_dim, nkv = int64_t(c.kv_heads) * c.head_dim;
+    if (!n.qkv.empty()) {
+      ST_ASSIGN(a.qkv, linear(ck, p + "." + n.qkv, nq + 2 * nkv, c.hidden));
+    } else {
+      ST_ASSIGN(a.q, linear(ck, p + "." + n.q, nq, c.hidden));
+      ST_ASSIGN(a.k, linear(ck, p + "." + n.k, nkv, c.hidden));
+      ST_ASSIGN(a.v, linear(ck, p + "." + n.v, nkv, c.hidden));
+    }
+    ST_ASSIGN(a.o, linear(ck, p + "." + n.o, c.hidden, nq));
+    if (c.family == Family::qwen3 || c.family == Family::qwen3_moe || ck.find(p + ".q_norm.weight")) {
       ST_ASSIGN(a.q_norm, read_vec(ck, p + ".q_norm.weight", uint64_t(c.head_dim)));
       ST_ASSIGN(a.k_norm, read_vec(ck, p + ".k_norm.weight", uint64_t(c.head_dim)));
     }
@@ -96,14 +115,42 @@ Status load_moe(const Checkpoint& ck, const ModelConfig& c, const std::string& p
   if (ck.find(p + ".gate.e_score_correction_bias")) {
     ST_ASSIGN(m.score_bias, read_vec(ck, p + ".gate.e_score_correction_bias", uint64_t(c.n_routed_experts)));
   }
+  const TensorNames& n = c.names();
   for (int e = 0; e < c.n_routed_experts; ++e) {
-    ST_ASSIGN(Mlp x, mlp(ck, p + ".experts." + std::to_string(e), c.hidden));
+    ST_ASSIGN(Mlp x, mlp(ck, p + ".experts." + std::to_string(e), c.hidden, n.expert_gate, n.expert_up, n.expert_down));
     m.experts.push_back(std::move(x));
   }
   if (c.n_shared_experts > 0) {
-    ST_ASSIGN(m.shared, mlp(ck, p + ".shared_experts", c.hidden));
+    ST_ASSIGN(m.shared, mlp(ck, p + ".shared_experts", c.hidden, "gate_proj", "up_proj", "down_proj"));
   }
   return {};
+}
+
+// lm_head (or the tied embeddings); Baichuan2's NormHead divides each row by its L2 norm
+// (torch.nn.functional.normalize, eps 1e-12) before use.
+Result<Linear> load_lm_head(const Checkpoint& ck, const ModelConfig& c, const std::vector<float>& embed) {
+  const std::string& name = c.names().lm_head;
+  const bool stored = ck.find(name + ".weight") != nullptr;
+  if (!stored && !c.tie_embeddings)
+    return make_error(Errc::format, "tensor missing (and tie_word_embeddings is off)", ck.path(), name + ".weight");
+  if (!c.norm_head) {
+    if (stored) return linear(ck, name, c.vocab, c.hidden);
+    return Linear::from_float(name, c.vocab, c.hidden, embed);
+  }
+  std::vector<float> w = embed;
+  if (stored) {
+    ST_ASSIGN(Linear l, linear(ck, name, c.vocab, c.hidden));
+    w = l.float_weight();
+  }
+  const int64_t H = c.hidden;
+  for (int64_t r = 0; r < c.vocab; ++r) {
+    float* row = &w[size_t(r * H)];
+    double ss = 0;
+    for (int64_t i = 0; i < H; ++i) ss += double(row[i]) * row[i];
+    const float inv = float(1.0 / std::max(std::sqrt(ss), 1e-12));
+    for (int64_t i = 0; i < H; ++i) row[i] *= inv;
+  }
+  return Linear::from_float(name, c.vocab, c.hidden, std::move(w));
 }
 
 }  // namespace
@@ -116,31 +163,31 @@ Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
     return make_error(Errc::unsupported, "rotary dimension must be even and at most 1024", ck.path());
   std::unique_ptr<Model> m(new Model(c));
   m->path_ = ck.path();
-  ST_ASSIGN(m->embed_, read_vec(ck, "model.embed_tokens.weight", uint64_t(c.vocab) * c.hidden));
+  const TensorNames& n = c.names();
+  const uint64_t H = uint64_t(c.hidden);
+  ST_ASSIGN(m->embed_, read_vec(ck, n.embed, uint64_t(c.vocab) * H));
   for (int i = 0; i < c.layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i);
+    const std::string p = n.layer(i);
     Layer l;
-    ST_ASSIGN(l.input_norm, read_vec(ck, p + ".input_layernorm.weight", uint64_t(c.hidden)));
-    ST_ASSIGN(l.post_norm, read_vec(ck, p + ".post_attention_layernorm.weight", uint64_t(c.hidden)));
-    l.attn.prefix = p + ".self_attn";
+    ST_ASSIGN(l.input_norm, read_vec(ck, p + "." + n.input_norm + ".weight", H));
+    ST_ASSIGN(l.post_norm, read_vec(ck, p + "." + n.post_norm + ".weight", H));
+    if (c.sandwich_norms) {
+      ST_ASSIGN(l.attn_out_norm, read_vec(ck, p + ".post_self_attn_layernorm.weight", H));
+      ST_ASSIGN(l.mlp_out_norm, read_vec(ck, p + ".post_mlp_layernorm.weight", H));
+    }
+    l.attn.prefix = p + "." + n.attn;
     ST_CHECK(load_attention(ck, c, l.attn));
     ST_CHECK(load_fa(ck, c, l.attn));
     l.moe = c.is_moe_layer(i);
     if (l.moe) {
-      ST_CHECK(load_moe(ck, c, p + ".mlp", l.experts));
+      ST_CHECK(load_moe(ck, c, p + "." + n.moe, l.experts));
     } else {
-      ST_ASSIGN(l.mlp, mlp(ck, p + ".mlp", c.hidden));
+      ST_ASSIGN(l.mlp, dense_mlp(ck, c, p + "." + n.mlp));
     }
     m->layers_.push_back(std::move(l));
   }
-  ST_ASSIGN(m->final_norm_, read_vec(ck, "model.norm.weight", uint64_t(c.hidden)));
-  if (ck.find("lm_head.weight")) {
-    ST_ASSIGN(m->lm_head_, linear(ck, "lm_head", c.vocab, c.hidden));
-  } else if (c.tie_embeddings) {
-    m->lm_head_ = Linear::from_float("lm_head", c.vocab, c.hidden, m->embed_);
-  } else {
-    return make_error(Errc::format, "tensor missing (and tie_word_embeddings is off)", ck.path(), "lm_head.weight");
-  }
+  ST_ASSIGN(m->final_norm_, read_vec(ck, n.final_norm, H));
+  ST_ASSIGN(m->lm_head_, load_lm_head(ck, c, m->embed_));
   return m;
 }
 
@@ -149,10 +196,10 @@ std::vector<std::string> Model::linear_names() const {
   auto add = [&](const Linear& l) {
     if (!l.name().empty()) out.push_back(l.name());
   };
-  auto add_mlp = [&](const Mlp& m) { add(m.gate), add(m.up), add(m.down); };
+  auto add_mlp = [&](const Mlp& m) { add(m.gate), add(m.up), add(m.gate_up), add(m.down); };
   for (const auto& l : layers_) {
     const auto& a = l.attn;
-    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.o}) add(*x);
+    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.qkv, &a.o}) add(*x);
     if (l.moe) {
       for (const auto& e : l.experts.experts) add_mlp(e);
       if (l.experts.shared) add_mlp(*l.experts.shared);
@@ -166,11 +213,11 @@ std::vector<std::string> Model::linear_names() const {
 double Model::forward_flops(int64_t n) const {
   const ModelConfig& c = cfg_;
   auto lin = [](const Linear& l) { return l.name().empty() ? 0.0 : double(l.in()) * double(l.out()); };
-  auto mlp = [&](const Mlp& m) { return lin(m.gate) + lin(m.up) + lin(m.down); };
+  auto mlp = [&](const Mlp& m) { return lin(m.gate) + lin(m.up) + lin(m.gate_up) + lin(m.down); };
   double macs = 0;
   for (const auto& l : layers_) {
     const auto& a = l.attn;
-    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.o}) macs += lin(*x);
+    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.qkv, &a.o}) macs += lin(*x);
     if (l.moe) {
       double e = 0;
       for (const auto& x : l.experts.experts) e += mlp(x);

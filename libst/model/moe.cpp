@@ -1,4 +1,5 @@
-// DeepSeek mixture of experts: routing as HF transformers 5 does it, routed + shared experts.
+// Mixture of experts: routing as HF transformers 5 does it (DeepSeek V2/V3 sigmoid or softmax
+// with groups and a score bias; Qwen3-MoE and Mixtral softmax top-k), routed + shared experts.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -59,7 +60,8 @@ Route route(const ModelConfig& c, const float* logits, const std::vector<float>&
   r.expert = topk(choice, c.experts_per_tok);
   double sum = 0;
   for (int e : r.expert) r.weight.push_back(scores[size_t(e)]), sum += scores[size_t(e)];
-  if (c.norm_topk_prob && (c.family == Family::deepseek_v3 || c.experts_per_tok > 1)) {
+  // DeepSeek-V2 renormalises only when it picks more than one expert; the others always.
+  if (c.norm_topk_prob && (c.family != Family::deepseek_v2 || c.experts_per_tok > 1)) {
     const float denom = float(sum) + 1e-20f;
     for (auto& w : r.weight) w /= denom;
   }

@@ -152,7 +152,8 @@ Status plan_activations(const Architecture& arch, const QuantizeOptions& o, Quan
   if (borrowed && o.warn)
     o.warn(std::to_string(borrowed) +
            " routed-expert linears have no statistics (no calibration token was routed to them): gate/up use "
-           "their layer's shared-expert input range, down_proj the union of the layer's other experts'");
+           "their layer's shared-expert input range (without one, the union of the other experts'), down_proj the "
+           "union of the layer's other experts'");
   ST_ASSIGN(const auto group_act, ranges.params(plan.model, o.stats_path));
   for (auto& p : plan.linears)
     if (scheme_is_static(p.scheme)) p.act = group_act.at(p.linear.group);

@@ -198,7 +198,7 @@ Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats&
   std::vector<float>* norm = nullptr;
   if (p.source_linear) {
     if (!ckpt.find(p.source_linear->weight_name())) return Status{};
-    if (p.source_linear->out_features != k)
+    if (p.row0 + k > p.source_linear->out_features)
       return make_error(Errc::format, "cannot smooth: rows do not match the next linear's input", ckpt.path(),
                         p.source_linear->weight_name());
   } else {
@@ -216,11 +216,11 @@ Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats&
     for (int64_t j = 0; j < k; ++j) (*norm)[j] /= s[j];
   } else {
     auto& row = res.scales.row[p.source_linear->prefix];
-    if (row.empty()) row.assign(size_t(k), 1.0f);
-    for (int64_t j = 0; j < k; ++j) row[j] *= s[j];
+    if (row.empty()) row.assign(size_t(p.source_linear->out_features), 1.0f);
+    for (int64_t j = 0; j < k; ++j) row[p.row0 + j] *= s[j];
     ST_ASSIGN(auto* b, rewritten(ckpt, res, p.source_bias));
-    if (b)
-      for (int64_t j = 0; j < k; ++j) (*b)[j] /= s[j];
+    if (b && int64_t(b->size()) == p.source_linear->out_features)
+      for (int64_t j = 0; j < k; ++j) (*b)[p.row0 + j] /= s[j];
   }
   for (const auto* l : members) {
     auto& col = res.scales.column[l->prefix];
@@ -263,47 +263,21 @@ float smooth_scale(float act_absmax, float weight_absmax, float alpha) {
 }
 
 std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOptions& o) {
-  // Layers whose MLP is MoE: their post-attention norm feeds the router and every expert.
-  std::map<int, bool> moe;
-  for (const auto& l : arch.linears())
-    if (l.is_expert() || l.role == LinearRole::router) moe[l.layer] = true;
+  // Each fused group once, from what produces its input (Architecture::input_source).
   std::vector<SmoothPair> pairs;
-  auto norm_pair = [&](const std::string& norm, const std::vector<const LinearInfo*>& members) {
-    pairs.push_back(SmoothPair{norm, nullptr, "", members});
-  };
   std::map<std::string, bool> done;
   for (const auto& l : arch.linears()) {
     if (done[l.group]) continue;
     done[l.group] = true;
     const auto members = arch.group(l.group);
     if (std::any_of(members.begin(), members.end(), [](const LinearInfo* m) { return m->float_by_default; })) continue;
-    const std::string layer = "model.layers." + std::to_string(l.layer) + ".";
-    switch (l.role) {
-      case LinearRole::q:
-      case LinearRole::k:
-      case LinearRole::v:
-      case LinearRole::q_a:
-      case LinearRole::kv_a:
-        if (o.norms) norm_pair(layer + "input_layernorm.weight", members);
-        break;
-      case LinearRole::q_b:
-        if (o.norms) norm_pair(layer + "self_attn.q_a_layernorm.weight", members);
-        break;
-      case LinearRole::kv_b:
-        if (o.norms && !o.keep_latent) norm_pair(layer + "self_attn.kv_a_layernorm.weight", members);
-        break;
-      case LinearRole::gate:
-      case LinearRole::up:
-        if (o.norms && !moe[l.layer] && !l.is_expert()) norm_pair(layer + "post_attention_layernorm.weight", members);
-        break;
-      case LinearRole::down:
-        if (o.up_down) {
-          const std::string mlp = l.prefix.substr(0, l.prefix.rfind('.'));
-          if (const LinearInfo* up = arch.linear_of_tensor(mlp + ".up_proj.weight"))
-            pairs.push_back(SmoothPair{up->weight_name(), up, mlp + ".up_proj.bias", members});
-        }
-        break;
-      default: break;
+    const auto src = arch.input_source(l);
+    if (!src) continue;
+    if (src->linear) {
+      if (o.up_down)
+        pairs.push_back(SmoothPair{src->linear->weight_name(), src->linear, src->linear->bias_name(), src->row0, members});
+    } else if (o.norms && !(l.role == LinearRole::kv_b && o.keep_latent)) {
+      pairs.push_back(SmoothPair{src->norm, nullptr, "", 0, members});
     }
   }
   return pairs;

@@ -13,9 +13,11 @@
 //   self_attn.q_a_layernorm.weight   -> q_b_proj      (MLA)
 //   self_attn.kv_a_layernorm.weight  -> kv_b_proj     (MLA; skipped when attention is quantized:
 //                                       the FAKQuant latent statistics would change)
-//   mlp.up_proj rows (every MLP, shared and routed experts too) -> down_proj, since the MLP
+//   mlp.up_proj rows (every MLP, shared and routed experts too; mixtral w3; the up half of a
+//                                       fused gate_up) -> down_proj (w2, dense_4h_to_h), since the MLP
 //                                       computes h = act(gate x) * (up x): dividing up's row j by
 //                                       s_j divides h_j by s_j.
+// (Which pair a linear is in: Architecture::input_source.)
 // s_j = max(a_j, eps)^alpha / max(w_j, eps)^(1 - alpha), a_j the calibration absmax of input
 // channel j, w_j the largest |W[:,j]| over the consumers; clamped to [1e-4, 1e4]; 1 where a_j = 0.
 //
@@ -76,8 +78,10 @@ struct SmoothResult {
 // One smoothing pair: the op before a set of linears reading the same input, and those linears.
 struct SmoothPair {
   std::string source;                        // a norm weight, or the source linear's weight name
-  const LinearInfo* source_linear = nullptr;  // up_proj, whose rows are scaled (else a norm)
+  const LinearInfo* source_linear = nullptr;  // up_proj / gate_up, whose rows are scaled (else a norm)
   std::string source_bias;                   // the source linear's bias (rewritten when present)
+  int64_t row0 = 0;                          // the source linear's first row feeding the members
+                                             // (the up half of a fused gate_up; else 0)
   std::vector<const LinearInfo*> members;    // the consumers (a fused group)
 };
 // The pairs `options` asks for, in the order smooth() applies them (the table at the top). A

@@ -87,10 +87,33 @@ ByteView region(const MergeInput& in, int r, const ShardSource& s, uint64_t n) {
   return ByteView{v.data + static_cast<uint64_t>(s.at) * row_bytes(s.dtype, e->info->shape), static_cast<size_t>(n)};
 }
 
+// A fused tensor cut by sections (tensor_parallel.hpp): each rank's row ranges go to their place;
+// ranks sharing a range (replicated KV heads) must agree on it.
+Result<ByteView> merged_sections(const MergeInput& in, const ShardSource& s, std::vector<uint8_t>& buf) {
+  buf.resize(nbytes_of(s.dtype, s.shape));
+  const uint64_t rb = row_bytes(s.dtype, s.shape), piece = nbytes_of(s.dtype, piece_shape(s));
+  std::map<int64_t, int> placed;  // first row -> the rank that placed the range
+  for (int r = 0; r < in.tp; ++r) {
+    const uint8_t* p = region(in, r, s, piece).data;
+    for (const RowRange& rr : s.rule.rows_of(r, in.tp, s.shape[0])) {
+      uint8_t* dst = buf.data() + static_cast<uint64_t>(rr.first) * rb;
+      const size_t n = static_cast<size_t>(static_cast<uint64_t>(rr.count) * rb);
+      const auto [it, fresh] = placed.emplace(rr.first, r);
+      if (fresh) std::memcpy(dst, p, n);
+      else if (std::memcmp(dst, p, n) != 0)
+        return make_error(Errc::format, "ranks " + std::to_string(it->second) + " and " + std::to_string(r) +
+                                            " disagree on a replicated KV-head piece", in.parts[r]->files()[0], s.name);
+      p += n;
+    }
+  }
+  return ByteView{buf.data(), buf.size()};
+}
+
 // One source tensor put back together from the parts (in buf when it was split), checking that
 // ranks holding copies agree and that rank-0-only tensors are zero elsewhere.
 Result<ByteView> merged_tensor(const MergeInput& in, const ShardSource& s, std::vector<uint8_t>& buf) {
   const int tp = in.tp;
+  if (s.rule.kind == SplitKind::split && !s.rule.sections.empty()) return merged_sections(in, s, buf);
   if (s.rule.kind == SplitKind::split) {
     const uint64_t piece = nbytes_of(s.dtype, piece_shape(s));
     buf.resize(nbytes_of(s.dtype, s.shape));

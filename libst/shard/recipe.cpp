@@ -120,7 +120,7 @@ std::optional<int64_t> int64_of(const nlohmann::json& v) {
 // One recipe entry, validated.
 Result<ShardSource> parse_entry(const nlohmann::json& e, const std::string& file) {
   auto bad = [&](const std::string& why) { return make_error(Errc::format, "bad st.shard.recipe: " + why, file); };
-  if (!e.is_array() || e.size() != 9) return bad("entry is not a 9-element array");
+  if (!e.is_array() || (e.size() != 9 && e.size() != 10)) return bad("entry is not a 9- or 10-element array");
   ShardSource s;
   s.name = e[0].get<std::string>();
   auto in_entry = [&](const char* why) { return bad(std::string(why) + " in entry '" + s.name + "'"); };
@@ -147,8 +147,23 @@ Result<ShardSource> parse_entry(const nlohmann::json& e, const std::string& file
   const bool whole_bytes = dtype_bits(s.dtype) % 8 == 0;
   if (s.rule.kind == SplitKind::split &&
       (s.rule.dim < 0 || static_cast<size_t>(s.rule.dim) >= s.shape.size() || s.rule.chunks < 1 ||
-       s.rule.chunks > kMaxParts || s.shape[s.rule.dim] % s.rule.chunks != 0 || !whole_bytes))
+       s.rule.chunks > kMaxParts || (e.size() == 9 && s.shape[s.rule.dim] % s.rule.chunks != 0) || !whole_bytes))
     return in_entry("impossible split");
+  if (e.size() == 10) {
+    if (s.rule.kind != SplitKind::split || s.rule.dim != 0 || !e[9].is_array() || e[9].empty() || e[9].size() > 16)
+      return in_entry("sections on something that is not a dim-0 split");
+    int64_t rows = 0;
+    for (const auto& sec : e[9]) {
+      if (!sec.is_array() || sec.size() != 2) return in_entry("a section that is not [rows, chunks]");
+      const auto r = int64_of(sec[0]), c = int64_of(sec[1]);
+      if (!r || !c || *r < 0 || *c < 1 || *c > s.rule.chunks || s.rule.chunks % *c != 0 || *r % *c != 0 ||
+          *r > s.shape[0] - rows)
+        return in_entry("impossible section");
+      rows += *r;
+      s.rule.sections.push_back(RowSection{*r, *c});
+    }
+    if (rows != s.shape[0]) return in_entry("sections that do not add up to the rows");
+  }
   const int64_t rows = s.shape.empty() ? 0 : piece_shape(s)[0];
   if (s.at < 0 || s.at > INT64_MAX - rows) return in_entry("row offset out of range");
   return s;
@@ -170,7 +185,7 @@ Result<int> small_int(const Metadata& md, const char* key, int lo, int hi, const
 
 std::vector<int64_t> piece_shape(const ShardSource& s) {
   std::vector<int64_t> p = s.shape;
-  if (s.rule.kind == SplitKind::split) p[s.rule.dim] /= s.rule.chunks;
+  if (s.rule.kind == SplitKind::split) p[s.rule.dim] = s.rule.dim == 0 ? s.rule.piece_rows(p[0]) : p[s.rule.dim] / s.rule.chunks;
   return p;
 }
 
@@ -184,15 +199,21 @@ bool entry_fits(const ShardSource& s, DType dtype, const std::vector<int64_t>& s
 
 std::string recipe_json(const std::vector<ShardSource>& sources) {
   nlohmann::json recipe = nlohmann::json::array();
-  for (const auto& s : sources)
+  for (const auto& s : sources) {
     recipe.push_back({s.name, s.file, dtype_name(s.dtype), s.shape, split_kind_name(s.rule.kind), s.rule.dim,
                       s.rule.chunks, s.into, s.at});
+    if (!s.rule.sections.empty()) {
+      nlohmann::json sections = nlohmann::json::array();
+      for (const RowSection& sec : s.rule.sections) sections.push_back({sec.rows, sec.chunks});
+      recipe.back().push_back(std::move(sections));
+    }
+  }
   return recipe.dump();
 }
 
 Result<std::vector<ShardSource>> parse_recipe(const std::string& text, const std::string& file) {
   auto bad = [&](const std::string& why) { return make_error(Errc::format, "bad st.shard.recipe: " + why, file); };
-  const auto parsed = parse_json(text, JsonRules{"JSON", 3});
+  const auto parsed = parse_json(text, JsonRules{"JSON", 4});
   if (!parsed) return bad(parsed.error().message);
   const nlohmann::json& j = *parsed;
   if (!j.is_array()) return bad("not an array");

@@ -5,9 +5,10 @@
 //   st.shard.version  "1"
 //   st.shard.tp       N               st.shard.rank   r (0-based)     st.shard.pack  "true"|"false"
 //   st.shard.recipe   JSON array, one entry per input tensor in input order:
-//                     [name, file, dtype, shape, kind, dim, chunks, into, at]
+//                     [name, file, dtype, shape, kind, dim, chunks, into, at(, sections)]
 //                     file: index into source.files; kind: replicate | rank0 | split; dim/chunks:
-//                     the split; into: the part tensor holding it; at: its first row there (dim 0)
+//                     the split; into: the part tensor holding it; at: its first row there (dim 0);
+//                     sections (a fused tensor's dim-0 split): [[rows, chunks], ...] (SplitRule)
 //   st.shard.source   JSON object: {"layout": "hf"|"hf-sharded"|"quantized"|"file"|"stream",
 //                     "files": [{"name": weight file name, "metadata": its __metadata__}, ...],
 //                     "extra": {file name: text} (an input's *.safetensors.index.json),

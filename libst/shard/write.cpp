@@ -23,7 +23,7 @@ ByteView part_bytes(const Checkpoint& in, const ShardPlan& plan, const ShardOutp
     const ShardSource& s = plan.sources[o.pieces[0]];
     const ByteView v = source_view(o.pieces[0]);
     if (s.rule.kind == SplitKind::replicate || (s.rule.kind == SplitKind::rank0 && rank == 0)) return v;
-    if (s.rule.kind == SplitKind::split && s.rule.dim == 0) {
+    if (s.rule.kind == SplitKind::split && s.rule.dim == 0 && s.rule.sections.empty()) {
       const uint64_t c = static_cast<uint64_t>(s.rule.chunk_of(rank, plan.tp));
       return ByteView{v.data + c * total, static_cast<size_t>(total)};
     }
@@ -36,6 +36,13 @@ ByteView part_bytes(const Checkpoint& in, const ShardPlan& plan, const ShardOutp
     const uint64_t n = nbytes_of(s.dtype, piece_shape(s));
     if (s.rule.kind == SplitKind::replicate || (s.rule.kind == SplitKind::rank0 && rank == 0)) {
       std::memcpy(buf.data() + off, v.data, n);
+    } else if (s.rule.kind == SplitKind::split && !s.rule.sections.empty()) {  // a fused tensor: each part's rows
+      const uint64_t rb = row_bytes(s.dtype, s.shape);
+      uint64_t at = off;
+      for (const RowRange& r : s.rule.rows_of(rank, plan.tp, s.shape[0])) {
+        std::memcpy(buf.data() + at, v.data + static_cast<uint64_t>(r.first) * rb, static_cast<uint64_t>(r.count) * rb);
+        at += static_cast<uint64_t>(r.count) * rb;
+      }
     } else if (s.rule.kind == SplitKind::split) {
       gather_chunk(v.data, buf.data() + off, s.shape, elem_bytes(s.dtype), s.rule.dim, s.rule.chunks,
                    s.rule.chunk_of(rank, plan.tp));

@@ -8,15 +8,22 @@
 namespace st::verify_detail {
 namespace {
 
-bool is_attention_leaf(const std::string& leaf) {
+// The family's tensor names (HF names when config.json is not a known family's).
+const model::TensorNames& names_of(const Unit& u) {
+  return model::tensor_names(u.model ? u.model->family : model::Family::llama);
+}
+// q/k/v (separate, fused in the checkpoint, or packed by st-shard): linears that read the
+// attention input.
+bool is_qkv_leaf(const model::TensorNames& n, const std::string& leaf) {
+  return leaf == n.q || leaf == n.k || leaf == n.v || leaf == n.qkv || leaf == "query_key_value";
+}
+bool is_attention_leaf(const model::TensorNames& n, const std::string& leaf) {
   static const std::set<std::string> a = {"q_proj", "k_proj", "v_proj", "o_proj", "query_key_value", "q_a_proj",
                                           "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"};
-  return a.count(leaf) > 0;
+  return a.count(leaf) > 0 || (!leaf.empty() && (is_qkv_leaf(n, leaf) || leaf == n.o));
 }
-
-bool is_row_parallel(const std::string& prefix) {
-  const std::string leaf = split_last(prefix).second;
-  return leaf == "o_proj" || leaf == "down_proj";
+bool is_row_parallel(const Unit& u, const std::string& prefix) {
+  return is_row_parallel_module(split_last(prefix).second, u.model ? u.model->family : model::Family::llama);
 }
 
 }  // namespace
@@ -25,7 +32,7 @@ bool is_row_parallel(const std::string& prefix) {
 // because the architecture has none there.
 std::optional<std::vector<float>> UnitChecker::known_bias(const Linear& l) {
   if (const Loc* b = l.get("bias")) return read_f32(u_, *b);
-  const bool sliced = u_.parts > 1 && !is_row_parallel(l.prefix);
+  const bool sliced = u_.parts > 1 && !is_row_parallel(u_, l.prefix);
   if (ctx_.against && sliced && recipe_.present) {  // the float bias rows this part's rows came from
     std::vector<float> out(static_cast<size_t>(l.n), 0.0f);
     for (const Piece& p : pieces_of(l.prefix + ".quant_bias")) {
@@ -49,10 +56,9 @@ std::optional<std::vector<float>> UnitChecker::known_bias(const Linear& l) {
   }
   if (!u_.model) return std::nullopt;  // no valid config of a known family: the bias is unknown
   const std::string leaf = split_last(l.prefix).second;
-  const bool attn = is_attention_leaf(leaf);
-  const bool qwen2_qkv = u_.model->family == model::Family::qwen2 &&
-                         (leaf == "q_proj" || leaf == "k_proj" || leaf == "v_proj" || leaf == "query_key_value");
-  if (attn && (u_.model->attention_bias || qwen2_qkv)) return std::nullopt;
+  const model::TensorNames& names = names_of(u_);
+  const bool attn = is_attention_leaf(names, leaf);
+  if (attn && (u_.model->attention_bias || (u_.model->qkv_bias && is_qkv_leaf(names, leaf)))) return std::nullopt;
   if (!attn && u_.model->mlp_bias) return std::nullopt;
   return std::vector<float>(static_cast<size_t>(l.n), 0.0f);
 }
@@ -119,7 +125,7 @@ void UnitChecker::check_linear_values(Linear& l) {
     std::vector<int32_t> qb(n);
     std::memcpy(qb.data(), qv.data, 4 * n);
     auto bias = known_bias(l);
-    if (u_.parts > 1 && is_row_parallel(l.prefix)) {
+    if (u_.parts > 1 && is_row_parallel(u_, l.prefix)) {
       RowParallelBias& rp = ctx_.row_parallel[l.prefix];
       const size_t parts = static_cast<size_t>(u_.parts), p = static_cast<size_t>(u_.part);
       if (rp.rowsums.size() != parts) {

@@ -111,7 +111,15 @@ Recipe parse_recipe(const Unit& u, Sink& sink) {
   r.rank = u.shard->rank;
   for (const ShardSource& e : *entries) {
     r.sources.insert(e.name);
-    r.into[e.into].push_back(Piece{e.name, split_kind_name(e.rule.kind), e.rule.dim, e.rule.chunks, e.shape, e.at});
+    if (e.rule.sections.empty()) {
+      r.into[e.into].push_back(Piece{e.name, split_kind_name(e.rule.kind), e.rule.dim, e.rule.chunks, e.shape, e.at});
+      continue;
+    }
+    int64_t at = e.at;  // a fused tensor: this rank's rows of each section, one after another
+    for (const RowRange& rr : e.rule.rows_of(r.rank, r.tp, e.shape[0])) {
+      r.into[e.into].push_back(Piece{e.name, "rows", 0, 1, e.shape, at, rr.first, rr.count});
+      at += rr.count;
+    }
   }
   r.present = true;
   return r;
@@ -122,6 +130,7 @@ Slice slice_of(const Piece& p, int rank, int tp) {
   int64_t cols = 1;
   for (size_t i = 1; i < p.shape.size(); ++i) cols *= p.shape[i];
   Slice s{0, rows, 0, cols};
+  if (p.kind == "rows") return Slice{p.r0, p.nr, 0, cols};
   if (p.kind != "split" || p.chunks <= 0) return s;
   const int64_t chunk = static_cast<int64_t>(rank) * p.chunks / tp;
   if (p.dim == 0) s.nr = rows / p.chunks, s.r0 = chunk * s.nr;

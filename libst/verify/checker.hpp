@@ -43,11 +43,12 @@ Result<const int8_t*> int8_weight(const Unit& u, const std::string& prefix, cons
 // One source tensor's rows inside a part tensor (an entry of st-shard's st.shard.recipe).
 struct Piece {
   std::string source;  // tensor name in the unsharded checkpoint
-  std::string kind;    // replicate | rank0 | split
+  std::string kind;    // replicate | rank0 | split | rows (source rows r0.. r0+nr, one section of a fused tensor)
   int dim = 0;
   int64_t chunks = 1;
   std::vector<int64_t> shape;  // the source's shape
   int64_t at = 0;              // first row (dim 0) inside the part tensor
+  int64_t r0 = 0, nr = 0;      // kind rows only
 };
 
 struct Recipe {

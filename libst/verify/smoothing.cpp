@@ -60,10 +60,12 @@ std::optional<SmoothScales> SmoothRebuild::build(const std::string& prefix) {
 }
 
 bool SmoothRebuild::column_scales(const SmoothPair& p, std::vector<double>& col, std::vector<double>& err) {
-  if (p.source_linear) {  // down_proj: the rows by which its up_proj was divided
+  if (p.source_linear) {  // down_proj: the rows by which its up_proj (or gate_up's up half) was divided
     const SmoothScales* up = of(p.source_linear->prefix);
-    if (!up || up->row.empty()) return false;
-    col = up->row, err = up->row_err;
+    const int64_t k = p.members.front()->in_features;
+    if (!up || int64_t(up->row.size()) < p.row0 + k) return false;
+    col.assign(up->row.begin() + p.row0, up->row.begin() + p.row0 + k);
+    err.assign(up->row_err.begin() + p.row0, up->row_err.begin() + p.row0 + k);
     return true;
   }
   const TensorEntry* f = against_.find(p.source);

@@ -143,13 +143,14 @@ void UnitChecker::check_linear_layout(Linear& l) {
 
 void UnitChecker::check_fused_groups() {
   static const std::set<std::string> attn_in = {"q_proj", "k_proj", "v_proj", "q_a_proj", "kv_a_proj_with_mqa"};
+  static const std::set<std::string> gate_up = {"gate_proj", "up_proj", "w1", "w3"};
   std::map<std::string, std::vector<std::string>> groups;  // key -> linear prefixes
   for (const auto& name : u_.order) {
     auto [prefix, suffix] = split_last(name);
     if (suffix != "weight") continue;
     auto [parent, leaf] = split_last(prefix);
     if (attn_in.count(leaf)) groups[parent + ":attn"].push_back(prefix);
-    else if (leaf == "gate_proj" || leaf == "up_proj") groups[parent + ":gate_up"].push_back(prefix);
+    else if (gate_up.count(leaf)) groups[parent + ":gate_up"].push_back(prefix);
   }
   for (const auto& [key, members] : groups) {
     if (members.size() < 2) continue;
@@ -196,8 +197,8 @@ void UnitChecker::check_attention() {
   else if (*fa_type != want_type)
     describe_problem("", "fa_quant_type is '" + *fa_type + "', expected '" + want_type + "' for " +
                              (mla ? "an MLA" : "a standard-attention") + " model");
-  const int64_t H = config_int(u_.config, "num_attention_heads", 0);
-  const int64_t KV = config_int(u_.config, "num_key_value_heads", H);
+  const int64_t H = u_.model ? u_.model->heads : config_int(u_.config, "num_attention_heads", 0);
+  const int64_t KV = u_.model ? u_.model->kv_heads : config_int(u_.config, "num_key_value_heads", H);
   const int64_t P = u_.parts;
   const int64_t hq = mla ? H / P : H / P, hkv = mla ? 1 : (KV >= P ? KV / P : 1);
   const DType dt = mla ? DType::F32 : dt_;
@@ -206,7 +207,9 @@ void UnitChecker::check_attention() {
   for (const auto& name : u_.order) {
     auto [prefix, suffix] = split_last(name);
     auto [parent, leaf] = split_last(prefix);
-    if (suffix == "weight" && (leaf == "q_proj" || leaf == "q_a_proj" || leaf == "query_key_value")) attns.insert(parent);
+    const std::string& fused = model::tensor_names(u_.model ? u_.model->family : model::Family::llama).qkv;
+    if (suffix == "weight" && (leaf == "q_proj" || leaf == "q_a_proj" || leaf == "query_key_value" || (!fused.empty() && leaf == fused)))
+      attns.insert(parent);
   }
   for (const auto& a : attns)
     if (!fa.count(a)) describe_problem(a + ".fa_q.scale", "missing: fa_quant_type is set but this attention has no scales");

@@ -11,7 +11,7 @@ printf '0 1 2 3\n' | python3 -c 'import struct,sys; sys.stdout.buffer.write(stru
 expect_exit 2 "$ST_BIN/st-eval" "$TMP/gpt2" --data "$TMP/ok.u32" --seq-len 4
 expect_stderr_one_line
 expect_stderr_contains "unsupported model_type 'gpt2'"
-expect_stderr_contains "llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3"
+expect_stderr_contains "llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, glm, glm4, chatglm, baichuan, deepseek_v2, deepseek_v3"
 
 # A token id >= vocab size (8192).
 python3 -c 'import struct,sys; sys.stdout.buffer.write(struct.pack("<4I",1,2,8192,3))' >"$TMP/big.u32"

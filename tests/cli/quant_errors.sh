@@ -36,7 +36,7 @@ expect_eq "$(ls -A "$TMP" | grep -c '^\.o\.' || true)" 0 "temporaries left"
 $TINY "$TMP/gpt2" --model-type gpt2
 expect_exit 2 "$Q" "$TMP/gpt2" --dynamic -o "$TMP/o"
 expect_stderr_one_line
-expect_stderr_contains "unsupported model_type 'gpt2' (supported: llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3)"
+expect_stderr_contains "unsupported model_type 'gpt2' (supported: llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, glm, glm4, chatglm, baichuan, deepseek_v2, deepseek_v3)"
 
 # A linear that is not 2-D.
 $TINY "$TMP/3d" --shape model.layers.0.mlp.up_proj.weight=24,4,4

@@ -40,7 +40,9 @@ TEST(ModelConfig, UnknownArchitectureNamesSupported) {
   auto c = parse_config(j);
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message.find("'gpt2'"), std::string::npos);
-  EXPECT_NE(c.error().message.find("llama, mistral, qwen2, qwen3, deepseek_v2, deepseek_v3"), std::string::npos);
+  EXPECT_NE(c.error().message.find("llama, mistral, qwen2, qwen3, qwen3_moe, mixtral, glm, glm4, chatglm, baichuan, "
+                                   "deepseek_v2, deepseek_v3"),
+            std::string::npos);
 }
 
 TEST(ModelConfig, LlamaDefaultsAndLegacyRope) {

@@ -60,6 +60,28 @@ TEST(Recipe, RoundTripsPlainAndCompressed) {
   }
 }
 
+TEST(Recipe, SectionsOfAFusedTensorRoundTrip) {
+  ShardSource s;  // a W_pack-like [q 8 | k 4 | v 4] rows, k/v replicated over 2 of 4 ranks
+  s.name = "model.layers.0.self_attn.W_pack.weight";
+  s.dtype = DType::F16;
+  s.shape = {16, 4};
+  s.rule.kind = SplitKind::split;
+  s.rule.chunks = 4;
+  s.rule.sections = {{8, 4}, {4, 2}, {4, 2}};
+  s.into = s.name;
+  auto entries = parse_recipe(recipe_json({s}), "f");
+  ASSERT_TRUE(entries) << entries.error().str();
+  const ShardSource& e = (*entries)[0];
+  EXPECT_EQ(e.rule.sections, s.rule.sections);
+  EXPECT_EQ(piece_shape(e), (std::vector<int64_t>{6, 4}));
+  const auto rows = e.rule.rows_of(3, 4, 16);  // q chunk 3, k/v chunk 1
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].first, 6);
+  EXPECT_EQ(rows[1].first, 10);
+  EXPECT_EQ(rows[2].first, 14);
+  EXPECT_EQ(rows[2].count, 2);
+}
+
 TEST(Recipe, ZstFrameDeclaringFourGiBIsRefusedBeforeAllocating) {
   // Magic, single-segment descriptor with an 8-byte content size of 4 GiB, one RLE block.
   std::string frame = "\x28\xb5\x2f\xfd\xe0";
@@ -114,7 +136,12 @@ TEST(Recipe, EntriesThatCannotBeUsedSafelyAreRefused) {
       {R"([["a",0,"I8",[4,4],"split",0,3,"a",0]])", "impossible split"},
       {R"([["a",0,"F17",[4,4],"replicate",0,1,"a",0]])", "unknown dtype"},
       {R"([["a",0,"I8",[4,4],"sideways",0,1,"a",0]])", "unknown split kind"},
-      {R"([["a",0,"I8"]])", "not a 9-element array"},
+      {R"([["a",0,"I8"]])", "not a 9- or 10-element array"},
+      {R"([["a",0,"I8",[6,4],"replicate",0,1,"a",0,[[6,1]]]])", "sections on something that is not a dim-0 split"},
+      {R"([["a",0,"I8",[6,4],"split",0,2,"a",0,[[4,2],[1,1]]]])", "sections that do not add up to the rows"},
+      {R"([["a",0,"I8",[6,4],"split",0,2,"a",0,[[3,2],[3,2]]]])", "impossible section"},
+      {R"([["a",0,"I8",[6,4],"split",0,2,"a",0,[[4,4],[2,2]]]])", "impossible section"},
+      {R"([["a",0,"I8",[6,4],"split",0,2,"a",0,[[4,2],[2]]]])", "a section that is not [rows, chunks]"},
       {R"([["a",0,"I8",[4,4],"replicate",0,1,"a",1e30]])", "not an integer"},
       {R"([["a",0,"I8",[4,4],"replicate",0,1,"a",18446744073709551615]])", "not an integer"},
       {R"([["a",0,"I8",[4.5,4],"replicate",0,1,"a",0]])", "not an integer"},

@@ -227,3 +227,55 @@ TEST(TensorParallel, PackTargets) {
 
 }  // namespace
 }  // namespace st
+
+namespace st {
+namespace {
+
+// Fused tensors are split by sections, as MindIE's get_weights_col_packed_qkv / _mlp do.
+TEST(TensorParallel, FusedTensorsSplitBySections) {
+  TpConfig glm;  // chatglm: 4 heads of 8, 2 query groups, ffn 24
+  glm.family = model::Family::chatglm;
+  glm.heads = 4, glm.kv_heads = 2, glm.head_dim = 8, glm.intermediate = 24, glm.vocab = 64;
+  const std::string L = "transformer.encoder.layers.0.";
+  for (const char* suffix : {"weight", "bias", "deq_scale", "quant_bias", "weight_scale"}) {
+    const SplitRule qkv = rule(L + "self_attention.query_key_value." + suffix, {64, 16}, 4, glm);
+    expect_split(qkv, 0, 4);
+    EXPECT_EQ(qkv.sections, (std::vector<RowSection>{{32, 4}, {16, 2}, {16, 2}})) << suffix;
+  }
+  const SplitRule mlp = rule(L + "mlp.dense_h_to_4h.weight", {48, 16}, 2, glm);
+  EXPECT_EQ(mlp.sections, (std::vector<RowSection>{{24, 2}, {24, 2}}));
+  EXPECT_EQ(mlp.rows_of(1, 2, 48).front().first, 12);
+  EXPECT_EQ(mlp.rows_of(1, 2, 48).back().first, 36);
+  expect_split(rule(L + "self_attention.dense.weight", {16, 32}, 2, glm), 1, 2);
+  expect_split(rule(L + "mlp.dense_4h_to_h.weight", {16, 24}, 2, glm), 1, 2);
+  expect_split(rule("transformer.output_layer.weight", {64, 16}, 2, glm), 0, 2);
+  expect_split(rule("transformer.embedding.word_embeddings.weight", {64, 16}, 2, glm), 0, 2);
+  EXPECT_EQ(rule(L + "self_attention.query_key_value.input_scale", {1}, 2, glm).kind, SplitKind::replicate);
+  EXPECT_EQ(rule(L + "self_attention.query_key_value.weight", {64, 16}, 1, glm).kind, SplitKind::replicate);
+  // Rows that disagree with config.json are refused, not cut mid-head.
+  EXPECT_FALSE(split_rule(L + "self_attention.query_key_value.weight", {60, 16}, glm, 2).ok());
+  TpConfig baichuan = glm;
+  baichuan.family = model::Family::baichuan;
+  baichuan.kv_heads = 4;
+  EXPECT_EQ(rule("model.layers.0.self_attn.W_pack.weight", {96, 32}, 2, baichuan).sections,
+            (std::vector<RowSection>{{32, 2}, {32, 2}, {32, 2}}));
+  // Outside the family a module of that name is not a linear it knows.
+  EXPECT_EQ(rule("model.layers.0.self_attn.W_pack.weight", {96, 32}, 2).why, "not a linear");
+}
+
+TEST(TensorParallel, MixtralExperts) {
+  TpConfig m = llama();
+  m.family = model::Family::mixtral;
+  const std::string E = "model.layers.0.block_sparse_moe.";
+  expect_split(rule(E + "experts.3.w1.weight", {688, 256}, 2, m), 0, 2);
+  expect_split(rule(E + "experts.3.w3.weight", {688, 256}, 2, m), 0, 2);
+  expect_split(rule(E + "experts.3.w2.weight", {256, 688}, 2, m), 1, 2);
+  EXPECT_EQ(rule(E + "gate.weight", {8, 256}, 2, m).kind, SplitKind::replicate);
+  const auto t = pack_target(E + "experts.3.w3.weight");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->packed, E + "experts.3.gate_up_proj.weight");
+  EXPECT_EQ(t->member, 1);
+}
+
+}  // namespace
+}  // namespace st
