@@ -131,5 +131,17 @@ run tok_decode "$B/st-tokenize" --decode $L fx/reference/eval_text_hf_ids.jsonl
 run cal_text "$B/st-calibrate" $L --data fx/data/calib_text.jsonl --samples 4 --seq-len 256 -o out/cal_text.st -q
 run ev_text "$B/st-eval" $L --data fx/data/eval_text.jsonl --samples 2 --json -q
 
+note "model families"
+# Tiny random checkpoints of the other families (tests/cli/tiny_family.py, seeded; hashed too).
+for f in qwen3_moe mixtral glm4 chatglm baichuan2-7b; do
+  /usr/bin/python3 "$ST_TESTS/cli/tiny_family.py" $f out/fam_$f --tokens out/fam_$f.u32 || fail "tiny_family.py $f"
+  run cal_$f "$B/st-calibrate" out/fam_$f --data out/fam_$f.u32 --seq-len 16 -o out/fam_$f.st -q
+  run q_${f}_static "$B/st-quant-w8a8" out/fam_$f --stats out/fam_$f.st -o out/q_${f}_static -q
+  run q_${f}_dyn "$B/st-quant-w8a8" out/fam_$f --dynamic -o out/q_${f}_dyn -q
+  run sh_${f}_static "$B/st-shard" out/q_${f}_static --tp 2 -o out/sh_${f}_static -q
+  run ev_$f "$B/st-eval" out/fam_$f --quant out/sh_${f}_static --data out/fam_$f.u32 --seq-len 16 --json -q
+done
+run sp_chatglm "$B/st-sparsify" out/fam_chatglm --stats out/fam_chatglm.st --method wanda -o out/sp_chatglm -q
+
 python3 "$ST_TESTS/cli/manifest_hash.py" out "$ST_FIXTURES" >"$TMP/manifest.txt"
 expect_golden output_manifest.txt "$TMP/manifest.txt"
