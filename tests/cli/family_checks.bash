@@ -7,8 +7,8 @@
 #     min / max equal to the reference's to 1e-5 relative;
 #   - st-quant-w8a8 static (the default), --dynamic and --fa-quant, and st-sparsify, each passing
 #     st-verify against the float model and running in st-eval close to it (KL bound);
-#   - st-shard --tp 2 of the float and the static model: parts pass st-verify, st-eval on the
-#     parts equals st-eval on the whole, and --merge gives every file back byte for byte.
+#   - st-shard --tp 2 of the float and the static model (check_tp): parts pass st-verify, st-eval
+#     on the parts equals st-eval on the whole, and --merge gives every file back byte for byte.
 PY=/usr/bin/python3  # Debian's, with python3-numpy (scripts/install-deps.sh)
 
 # eval_json MODEL [st-eval flags...]: st-eval --json on the family's tokens into the last stdout.
@@ -85,18 +85,24 @@ EOF
   eval_json "$m" --quant "$TMP/sparse"
   kl_below 1 "W8A8S 50%"
 
-  # Tensor parallelism: TP 2 parts verify, evaluate as the whole, and merge back byte for byte.
-  local whole
+  check_tp 2 "$m" "$q"
+}
+
+# check_tp N FLOAT QUANT: TP N parts of the quantized model verify, evaluate as the whole, and
+# merge back byte for byte; so do the float model's.
+check_tp() {
+  local n=$1 m=$2 q=$3 whole
   eval_json "$q"
   whole=$(json_query 'd["perplexity"]')
-  expect_exit 0 "$ST_BIN/st-shard" "$q" --tp 2 -o "$TMP/parts" -q
+  rm -rf "$TMP/parts" "$TMP/merged" "$TMP/fparts" "$TMP/fmerged"
+  expect_exit 0 "$ST_BIN/st-shard" "$q" --tp "$n" -o "$TMP/parts" -q
   expect_exit 0 "$ST_BIN/st-verify" "$TMP/parts" --against "$m" -q
   eval_json "$TMP/parts"
-  expect_eq "$(json_query 'd["perplexity"]')" "$whole" "$FAMILY: perplexity of the TP 2 parts"
+  expect_eq "$(json_query 'd["perplexity"]')" "$whole" "$FAMILY: perplexity of the TP $n parts"
   expect_exit 0 "$ST_BIN/st-shard" --merge "$TMP/parts" -o "$TMP/merged" -q
   same_files "$q" "$TMP/merged"
-  expect_exit 0 "$ST_BIN/st-shard" "$m" --tp 2 -o "$TMP/fparts" -q
+  expect_exit 0 "$ST_BIN/st-shard" "$m" --tp "$n" -o "$TMP/fparts" -q
   expect_exit 0 "$ST_BIN/st-shard" --merge "$TMP/fparts" -o "$TMP/fmerged" -q
   same_files "$m" "$TMP/fmerged"
-  note "$FAMILY: TP 2 parts verified, evaluated ($whole) and merged byte for byte"
+  note "$FAMILY: TP $n parts verified, evaluated ($whole) and merged byte for byte"
 }

@@ -151,9 +151,11 @@ def is_sc_weight(t, tensors):
 
 
 def _packed_member(name, have):
-    # st-shard packs q/k/v and gate/up of a part into one linear (MindIE's W8A8SC names).
+    # st-shard packs q/k/v and gate/up of a part into one linear (MindIE's W8A8SC names; Mixtral's
+    # expert w1 / w3 are its gate / up).
     for a, b in ((".k_proj.", ".query_key_value."), (".v_proj.", ".query_key_value."), (".up_proj.", ".gate_up_proj."),
-                 (".q_proj.", ".query_key_value."), (".gate_proj.", ".gate_up_proj.")):
+                 (".q_proj.", ".query_key_value."), (".gate_proj.", ".gate_up_proj."), (".w1.", ".gate_up_proj."),
+                 (".w3.", ".gate_up_proj.")):
         if a in name and name.replace(a, b) in have:
             return True
     return False
