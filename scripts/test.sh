@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds, and runs the unit and command-level tests.
 #
-#   scripts/test.sh [CTEST ARGS]   Release build in build/; every test
+#   scripts/test.sh [CTEST ARGS]   Release build in build/; every test, then (as root) the .deb
+#                                  installed, run and purged (scripts/test-deb.sh)
 #   scripts/test.sh --sanitize     AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/;
 #                                  every test but the slow forward-pass ones (SLOW below); any
 #                                  sanitizer report aborts the process and fails its test
@@ -9,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} != --sanitize ]]; then
   bash scripts/build.sh
-  exec ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
+  ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
+  exec bash scripts/test-deb.sh build
 fi
 shift
 # Forward passes over the fixture models: minutes each under the sanitizers, and their code is
