@@ -4,9 +4,11 @@
 
 #include "bin/common/cli.hpp"
 #include "bin/common/progress.hpp"
+#include "bin/common/scheme_flags.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/arch/architecture.hpp"
+#include "libst/quant/quant_plan.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/format/stats.hpp"
 
@@ -34,6 +36,17 @@ uint64_t parse_size(const std::string& s) {
   return v * mul;
 }
 
+// "N linears W8A8, M W8A8_DYNAMIC, K float; X MB in, Y MB out -> OUT" on stderr.
+void print_summary(const st::QuantizeSummary& r, const std::string& output) {
+  std::string types;
+  for (const auto& [type, n] : r.linears_by_type)
+    types += (types.empty() ? "" : ", ") + std::to_string(n) + (types.empty() ? " linears " : " ") + type;
+  if (types.empty()) types = "0 linears " + r.model_quant_type;
+  std::fprintf(stderr, "%s: %s, %zu float; %.1f MB in, %.1f MB out%s%s\n", st::cli::tool_name().c_str(),
+               types.c_str(), r.linears_float, r.input_bytes / 1e6, r.output_bytes / 1e6, output == "-" ? "" : " -> ",
+               output == "-" ? "" : output.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,17 +55,21 @@ int main(int argc, char** argv) {
                "st-quant-w8a8"};
   std::string model, stats_path, output, max_size;
   std::vector<std::string> float_globs;
-  bool dynamic = false, force = false, quiet = false, fa_quant = false;
+  bool dynamic = false, force = false, quiet = false, fa_quant = false, json = false;
   app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
       ->required();
-  auto* stats_opt = app.add_option("--stats", stats_path, "activation statistics from st-calibrate (static W8A8)");
-  auto* dyn_opt = app.add_flag("--dynamic", dynamic, "W8A8_DYNAMIC: per-token activation quantization, no statistics");
-  stats_opt->excludes(dyn_opt);
+  app.add_option("--stats", stats_path,
+                 "activation statistics from st-calibrate (static W8A8; with --dynamic, for --fa-quant and static rules)");
+  app.add_flag("--dynamic", dynamic,
+               "W8A8_DYNAMIC (per-token activations) for every linear no rule names; no statistics needed");
   app.add_option("--float", float_globs,
                  "keep linears whose prefix or weight name matches GLOB float (repeatable; a fused group "
                  "q/k/v or gate/up follows any of its members)")
       ->type_name("GLOB");
-  app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout")->required();
+  st::cli::SchemeFlags scheme_flags;
+  st::cli::add_scheme_flags(app, scheme_flags);
+  app.add_flag("--json", json, "with --dry-run: the plan as JSON");
+  app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout");
   app.add_flag("-f,--force", force, "replace an existing output directory");
   st::cli::add_threads_option(app);
   app.add_option("--max-file-size", max_size,
@@ -65,11 +82,18 @@ int main(int argc, char** argv) {
   st::cli::add_static_flags(app, static_flags);
   app.add_flag("-q,--quiet", quiet, "no progress and no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
-    if (!dynamic && stats_path.empty())
+    auto rules = st::cli::scheme_rules(scheme_flags, static_flags, fa_quant);
+    if (!rules) return st::cli::report(rules.error());
+    const bool dry_run = scheme_flags.dry_run;
+    if (!dynamic && stats_path.empty() && rules->empty() && !dry_run)
       return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS (static W8A8) or --dynamic"));
+    if (output.empty() && !dry_run)
+      return st::cli::report(st::make_error(st::Errc::usage, "give -o OUTPUT (or --dry-run)"));
+    if (json && !dry_run) return st::cli::report(st::make_error(st::Errc::usage, "--json goes with --dry-run"));
     st::QuantizeOptions o;
     o.mode = dynamic ? st::W8A8Mode::w8a8_dynamic : st::W8A8Mode::w8a8_static;
     o.float_globs = float_globs;
+    o.scheme_rules = *rules;
     o.fa_quant = fa_quant;
     if (!max_size.empty()) {
       o.max_file_size = parse_size(max_size);
@@ -78,11 +102,15 @@ int main(int argc, char** argv) {
     }
     if (output == "-" && o.max_file_size > 0)
       return st::cli::report(st::make_error(st::Errc::usage, "--max-file-size needs a directory output"));
-    auto out = st::cli::open_output({output, /*stream=*/true, force, {model, stats_path}, {}});
-    if (!out) return st::cli::report(out.error());
-    o.output = out->get();
+    std::unique_ptr<st::Output> out;
+    if (!dry_run) {
+      auto opened = st::cli::open_output({output, /*stream=*/true, force, {model, stats_path, scheme_flags.recipe}, {}});
+      if (!opened) return st::cli::report(opened.error());
+      out = std::move(*opened);
+      o.output = out.get();
+    }
     st::ActivationStats stats;
-    if (fa_quant && stats_path.empty())
+    if (fa_quant && stats_path.empty() && !dry_run)
       return st::cli::report(st::make_error(st::Errc::usage, "--fa-quant needs --stats STATS (attention statistics)"));
     if (!stats_path.empty()) {
       auto s = st::load_stats(stats_path);
@@ -91,13 +119,12 @@ int main(int argc, char** argv) {
       o.stats = &stats;
       o.stats_path = stats_path;
     }
-    // Accuracy methods (static only): defaults search smoothing + auto range.
-    if (dynamic && static_flags.given())
+    // Accuracy methods (static linears only): defaults search smoothing + auto range.
+    if (dynamic && rules->empty() && static_flags.given())
       return st::cli::report(st::make_error(st::Errc::usage,
                                             "--anti-outlier, --act-method and --fallback are for static W8A8 (--stats)"));
     auto prep_opts = st::cli::static_prep_options(static_flags);
     if (!prep_opts) return st::cli::report(prep_opts.error());
-    prep_opts->smooth_options.keep_latent = fa_quant;
     if (prep_opts->smooth && model == "-") {
       if (static_flags.anti_outlier_opt->count())
         return st::cli::report(st::make_error(st::Errc::usage, "--anti-outlier needs a file or directory input "
@@ -105,13 +132,23 @@ int main(int argc, char** argv) {
       prep_opts->smooth = false;  // the default quietly degrades for a one-pass stream
     }
     st::Checkpoint::Options copts;
-    copts.random_access = !dynamic && (prep_opts->smooth || static_flags.fallback > 0);  // a stream is read once, in order
-    auto ckpt = st::Checkpoint::open(model, copts);
+    copts.random_access = (!dynamic || !rules->empty()) && (prep_opts->smooth || static_flags.fallback > 0);
+    auto ckpt = st::Checkpoint::open(model, copts);  // a stream is read once, in order, unless smoothing
     if (!ckpt) return st::cli::report(ckpt.error());
+    auto arch = st::Architecture::of(**ckpt);
+    if (!arch) return st::cli::report(arch.error());
+    auto schemes = st::choose_schemes(*arch, o, (*ckpt)->path());
+    if (!schemes) return st::cli::report(schemes.error());
+    if (dry_run) {
+      const auto types = st::checkpoint_types(*arch, schemes->by_prefix(), st::scheme_of_mode(o.mode), fa_quant);
+      st::cli::print_scheme_plan(*schemes, types, json);
+      return st::cli::kExitOk;
+    }
     st::StaticPrep prep;
-    if (!dynamic) {
-      auto arch = st::Architecture::of(**ckpt);
-      if (!arch) return st::cli::report(arch.error());
+    if (schemes->any_static() && o.stats) {
+      prep_opts->static_groups.emplace();
+      for (const auto& l : schemes->linears)
+        if (st::scheme_is_static(l.scheme)) prep_opts->static_groups->insert(l.info->group);
       auto p = st::prepare_static(**ckpt, *arch, stats, *prep_opts);
       if (!p) return st::cli::report(p.error());
       prep = std::move(*p);
@@ -124,11 +161,7 @@ int main(int argc, char** argv) {
     progress.finish();
     if (!r) return st::cli::report(r.error());
     st::cli::print_static_notes(prep.notes, quiet, static_flags);
-    if (!quiet)
-      std::fprintf(stderr, "%s: %zu linears %s, %zu float; %.1f MB in, %.1f MB out%s%s\n",
-                   st::cli::tool_name().c_str(), r->linears_quantized, st::w8a8_type_name(o.mode), r->linears_float,
-                   r->input_bytes / 1e6, r->output_bytes / 1e6, output == "-" ? "" : " -> ",
-                   output == "-" ? "" : output.c_str());
+    if (!quiet) print_summary(*r, output);
     return st::cli::kExitOk;
   });
 }

@@ -44,8 +44,11 @@ METHODS=(
   "W8A8S 50% magnitude, default static, routed experts float|W8A8S 50% magnitude + static|S --method magnitude"
   "W8A8S 50% Wanda, default static, routed experts float|W8A8S 50% Wanda + static|S --method wanda"
   "W8A8S 50% Wanda, textbook static, routed experts float|W8A8S 50% Wanda + static|S --method wanda --anti-outlier none --act-method minmax"
+  "**DeepSeek recipe + \`--fa-quant\`** (FAKQuant)||M --fa-quant"
+  "all static (\`--scheme '*=W8A8'\`, kv_b_proj float)||M --scheme *=W8A8"
 )
-# "S" rows run only on MoE models: their routed experts stay float, as in the reference rows.
+# "S" rows run only on MoE models: their routed experts stay float, as in the reference rows. "M"
+# rows (st-quant-w8a8 with --stats, like "q") run only on MoE models: the DeepSeek recipe rows.
 EXPERTS_FLOAT=(--float 'model.layers.*.mlp.experts.*')
 
 ref() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get(sys.argv[2],{}); v=d.get(sys.argv[3]); print("" if v is None else "%.4f" % v)' "$REF" "$1" "$2"; }
@@ -62,7 +65,7 @@ for m in "${MODELS[@]}"; do
     i=$((i + 1))
     out=$W/$m-$i
     echo "accuracy-table: $m: $label" >&2
-    if [[ $how == S* ]] && ! grep -q '"n_routed_experts"' "$M/config.json"; then continue; fi
+    if [[ $how == [SM]* ]] && ! grep -q '"n_routed_experts"' "$M/config.json"; then continue; fi
     rest=${how:2}
     args=()
     [[ -z $rest ]] || read -r -a args <<<"$rest"
@@ -76,7 +79,7 @@ print(f"| {sys.argv[2]} | {sys.argv[3]} | {d['perplexity']:.4f} | | | | | {sys.a
 PY
         continue ;;
       "q --dynamic") "$B/st-quant-w8a8" "$M" --dynamic -o "$out" -f -q "${J[@]}" ;;
-      q*) "$B/st-quant-w8a8" "$M" --stats "$W/$m.st" "${args[@]}" -o "$out" -f -q "${J[@]}" 2>"$W/q.err" || { cat "$W/q.err" >&2; exit 2; } ;;
+      [qM]*) "$B/st-quant-w8a8" "$M" --stats "$W/$m.st" "${args[@]}" -o "$out" -f -q "${J[@]}" 2>"$W/q.err" || { cat "$W/q.err" >&2; exit 2; } ;;
       s*) "$B/st-sparsify" "$M" --stats "$W/$m.st" "${args[@]}" -o "$out" -f -q "${J[@]}" ;;
       S*) "$B/st-sparsify" "$M" --stats "$W/$m.st" "${EXPERTS_FLOAT[@]}" "${args[@]}" -o "$out" -f -q "${J[@]}" ;;
     esac

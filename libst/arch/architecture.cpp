@@ -80,7 +80,8 @@ class Expectation {
     e.info.layer = layer;
     e.info.group = group.empty() ? prefix : group;
     e.info.tp = tp;
-    e.info.float_by_default = role == LinearRole::router;
+    // The loaders build the router, and MLA's kv_b_proj (split per head at load), unquantized.
+    e.info.float_by_default = role == LinearRole::router || role == LinearRole::kv_b;
     e.out = out;
     e.in = in;
     e.order = order;

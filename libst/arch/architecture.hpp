@@ -28,7 +28,9 @@
 //     self_attn.q_proj             role q, column (only when q_lora_rank is null; then it is the
 //                                  group partner of kv_a_proj_with_mqa instead of q_a_proj)
 //     self_attn.q_b_proj           role q_b, column (input: q_a_layernorm output; alone)
-//     self_attn.kv_b_proj          role kv_b, column, split by head (input: kv_a_layernorm; alone)
+//     self_attn.kv_b_proj          role kv_b, column, split by head (input: kv_a_layernorm; alone),
+//                                  FLOAT by default (vllm-ascend's MLA asserts it unquantized; MindIE
+//                                  splits its float weight; msModelSlim keeps it float)
 //     self_attn.o_proj             role o, row
 //     dense layers (i < first_k_dense_replace, or i % moe_layer_freq != 0): mlp.{gate,up,down}_proj
 //     MoE layers: mlp.gate          role router, replicated, FLOAT by default (the router; its
@@ -90,7 +92,7 @@ struct LinearInfo {
   bool shared_expert = false;  // DeepSeek mlp.shared_experts.*
   std::string group;           // fused group id (see above)
   TpStyle tp = TpStyle::column;
-  bool float_by_default = false;  // the MoE router
+  bool float_by_default = false;  // the loaders need it float: the MoE router, MLA kv_b_proj
   int64_t out_features = 0, in_features = 0;
   bool has_bias = false;
   DType dtype = DType::F16;  // of the weight

@@ -7,11 +7,12 @@
 
 namespace st {
 
-std::vector<FallbackPick> pick_fallback(const Architecture& arch, const ActivationStats& stats, int n) {
+std::vector<FallbackPick> pick_fallback(const Architecture& arch, const ActivationStats& stats, int n,
+                                        const std::set<std::string>* groups) {
   std::vector<FallbackPick> all;
   std::map<std::string, bool> seen;
   for (const auto& l : arch.linears()) {
-    if (seen[l.group]) continue;
+    if (seen[l.group] || (groups && !groups->count(l.group))) continue;
     seen[l.group] = true;
     bool skip = false;
     double lo = 0, hi = 0, sq = 0, count = 0;

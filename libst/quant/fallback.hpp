@@ -6,6 +6,7 @@
 // the larger the ratio, the fewer steps the typical value gets. Groups without statistics score 0.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,9 @@ struct FallbackPick {
   double score = 0;
 };
 
-// The n highest-scoring groups among those not float by default, highest first.
-std::vector<FallbackPick> pick_fallback(const Architecture& arch, const ActivationStats& stats, int n);
+// The n highest-scoring groups among those not float by default (and, when `groups` is given,
+// listed there), highest first.
+std::vector<FallbackPick> pick_fallback(const Architecture& arch, const ActivationStats& stats, int n,
+                                        const std::set<std::string>* groups = nullptr);
 
 }  // namespace st

@@ -1,8 +1,6 @@
 // Planning a W8A8 quantization: schemes, activation parameters, output tensors, files and texts.
 #include "libst/quant/quant_plan.hpp"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,10 +13,6 @@
 
 namespace st {
 namespace {
-
-bool glob_matches(const std::string& glob, const LinearInfo& l) {
-  return fnmatch(glob.c_str(), l.prefix.c_str(), 0) == 0 || fnmatch(glob.c_str(), l.weight_name().c_str(), 0) == 0;
-}
 
 uint64_t spec_bytes(const TensorSpec& s) {
   uint64_t n = 1;
@@ -72,55 +66,6 @@ std::optional<std::pair<float, float>> expert_fallback_range(const Architecture&
     r = r ? std::make_pair(std::min(r->first, s->min), std::max(r->second, s->max)) : std::make_pair(s->min, s->max);
   }
   return r;
-}
-
-// Why a linear is kept float on its own account ("" when it is not): the MoE router, a --float
-// glob (each marked used in glob_used), a caller's float_linears entry.
-std::string own_float_reason(const LinearInfo& l, const QuantizeOptions& o, std::vector<bool>& glob_used) {
-  std::string why;
-  for (size_t g = 0; g < o.float_globs.size(); ++g)
-    if (glob_matches(o.float_globs[g], l)) {
-      if (why.empty()) why = "--float '" + o.float_globs[g] + "'";
-      glob_used[g] = true;
-    }
-  if (auto it = o.float_linears.find(l.prefix); it != o.float_linears.end()) why = it->second;
-  if (l.float_by_default) why = "MoE router: float by default";
-  return why;
-}
-
-// Every linear's scheme and why, in the architecture's order: the mode's, or FLOAT for each
-// fused group with a member kept float on its own account (the group's input is quantized once).
-Result<std::vector<PlannedLinear>> choose_schemes(const Checkpoint& ckpt, const Architecture& arch,
-                                                  const QuantizeOptions& o) {
-  std::vector<bool> glob_used(o.float_globs.size(), false);
-  std::map<std::string, std::string> own;                // prefix -> why, the linears kept float themselves
-  std::map<std::string, std::string> group_float;        // group -> its first such member
-  for (const auto& l : arch.linears()) {
-    std::string why = own_float_reason(l, o, glob_used);
-    if (why.empty()) continue;
-    group_float.emplace(l.group, l.prefix);
-    own[l.prefix] = std::move(why);
-  }
-  for (size_t g = 0; g < o.float_globs.size(); ++g)
-    if (!glob_used[g]) return make_error(Errc::usage, "--float '" + o.float_globs[g] + "' matches no linear", ckpt.path());
-  for (const auto& [prefix, why] : o.float_linears)
-    if (!arch.linear(prefix)) return make_error(Errc::usage, "no such linear to keep float (" + why + ")", ckpt.path(), prefix);
-  std::vector<PlannedLinear> linears;
-  const LinearScheme quantized = scheme_of_mode(o.mode);
-  for (const auto& l : arch.linears()) {
-    PlannedLinear p;
-    p.linear = l;
-    if (auto it = own.find(l.prefix); it != own.end()) {
-      p.why = it->second;
-    } else if (auto g = group_float.find(l.group); g != group_float.end()) {
-      p.why = "fused with " + g->second + " (" + own.at(g->second) + ")";
-    } else {
-      p.scheme = quantized;
-      p.why = std::string("the mode's scheme (") + scheme_type(quantized) + ")";
-    }
-    linears.push_back(std::move(p));
-  }
-  return linears;
 }
 
 // The static linears' activation parameters, shared by fused group, after every statistic they
@@ -190,13 +135,13 @@ void plan_outputs(const Checkpoint& ckpt, const Architecture& arch, QuantPlan& p
   for (const auto& t : plan.attention) plan.outputs.push_back({t.spec, "FAQuant"});
 }
 
-// The description and the side files: config.json gains "quantize" (MindIE's loader reads it).
-Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const QuantizeOptions& o, const std::string& stem,
-                  QuantPlan& plan) {
+// The description and the side files: config.json gains "quantize" and, for a DeepSeek mix,
+// "mla_quantize" / "moe_quantize" (MindIE picks each module's loader by them).
+Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const QuantizeOptions& o, QuantPlan& plan) {
   Description desc;
-  desc.set_top("model_quant_type", w8a8_type_name(plan.mode));
+  desc.set_top("model_quant_type", plan.types.model_quant_type);
   if (o.fa_quant) {
-    desc.set_top("fa_quant_type", arch.mla() ? "FAKQuant" : "FAQuant");
+    desc.set_top("fa_quant_type", plan.types.fa_quant_type);
     if (arch.mla())
       for (const auto& a : arch.attention()) desc.set_top(a.prefix + ".quant_type", "INT8");
   }
@@ -208,7 +153,9 @@ Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const Quanti
     try {
       auto cfg = nlohmann::ordered_json::parse(it->second);
       cfg.erase("quantization_config");  // the input's (DeepSeek's fp8): the weights are no longer in it
-      cfg["quantize"] = stem.substr(std::string("quant_model_weight_").size());
+      cfg["quantize"] = plan.types.quantize;
+      if (!plan.types.mla_quantize.empty()) cfg["mla_quantize"] = plan.types.mla_quantize;
+      if (!plan.types.moe_quantize.empty()) cfg["moe_quantize"] = plan.types.moe_quantize;
       it->second = cfg.dump(2) + "\n";
     } catch (const nlohmann::json::exception& e) {
       return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), ckpt.path());
@@ -263,17 +210,14 @@ void plan_files(const QuantizeOptions& o, const std::string& stem, bool to_stdou
 
 }  // namespace
 
-const char* scheme_type(LinearScheme s) {
-  switch (s) {
-    case LinearScheme::floating: return "FLOAT";
-    case LinearScheme::w8a8: return "W8A8";
-    case LinearScheme::w8a8_dynamic: return "W8A8_DYNAMIC";
-    case LinearScheme::w8a8s: return "W8A8S";
-  }
-  return "?";
+Result<SchemePlan> choose_schemes(const Architecture& arch, const QuantizeOptions& o, const std::string& path) {
+  SchemeInputs in;
+  in.base = scheme_of_mode(o.mode);
+  in.float_globs = o.float_globs;
+  in.float_linears = o.float_linears;
+  in.rules = o.scheme_rules;
+  return resolve_schemes(arch, in, path);
 }
-
-bool scheme_is_static(LinearScheme s) { return s == LinearScheme::w8a8 || s == LinearScheme::w8a8s; }
 
 LinearScheme scheme_of_mode(W8A8Mode mode) {
   switch (mode) {
@@ -307,22 +251,33 @@ Result<QuantPlan> plan_quantization(const Checkpoint& ckpt, const QuantizeOption
                       std::string("model dtype ") + dtype_name(plan.model) + ": the " + w8a8_type_name(o.mode) +
                           " layout is defined for F16 and BF16 models",
                       ckpt.path());
-  if (scheme_is_static(scheme_of_mode(o.mode)) && !o.stats)
-    return make_error(Errc::usage, "static W8A8 needs activation statistics");
-  ST_ASSIGN(plan.linears, choose_schemes(ckpt, arch, o));
+  ST_ASSIGN(const SchemePlan schemes, choose_schemes(arch, o, ckpt.path()));
   bool any_static = false;
-  for (const auto& p : plan.linears) {
+  for (const auto& r : schemes.linears) {
+    PlannedLinear p;
+    p.linear = *r.info;
+    p.scheme = r.scheme;
+    p.why = r.why;
     (p.quantized() ? plan.linears_quantized : plan.linears_float)++;
+    if (scheme_is_static(p.scheme) && !any_static && !o.stats)
+      return make_error(Errc::usage, std::string("static ") + scheme_type(p.scheme) +
+                                         " needs activation statistics (--stats): " + p.linear.prefix + " is " +
+                                         scheme_type(p.scheme) + " (" + p.why + ")");
     any_static = any_static || scheme_is_static(p.scheme);
+    plan.linears.push_back(std::move(p));
   }
+  plan.types = checkpoint_types(arch, schemes.by_prefix(), scheme_of_mode(o.mode), o.fa_quant);
+  plan.notes = schemes.notes;
+  if (o.warn)
+    for (const auto& n : plan.notes) o.warn(n);
   if (any_static) ST_CHECK(plan_activations(arch, o, plan));
   if (o.fa_quant) {
     if (!o.stats) return make_error(Errc::usage, "--fa-quant needs activation statistics (--stats)");
     ST_ASSIGN(plan.attention, attention_scales(arch, *o.stats, o.stats_path));
   }
   plan_outputs(ckpt, arch, plan);
-  const std::string stem = w8a8_file_stem(o.mode);
-  ST_CHECK(plan_texts(ckpt, arch, o, stem, plan));
+  const std::string stem = "quant_model_weight_" + plan.types.quantize;
+  ST_CHECK(plan_texts(ckpt, arch, o, plan));
   plan_files(o, stem, o.output && o.output->is_stdout(), plan);
   return plan;
 }

@@ -16,16 +16,12 @@
 #include "libst/core/error.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/quant/attention_scales.hpp"
+#include "libst/quant/quant_recipe.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/quant/w8a8.hpp"
 
 namespace st {
 
-// What one linear becomes. W8A8 and W8A8S (static) store input_scale, input_offset, deq_scale and
-// quant_bias with the float bias folded in; W8A8_DYNAMIC keeps its float bias; FLOAT copies it.
-enum class LinearScheme { floating, w8a8, w8a8_dynamic, w8a8s };
-const char* scheme_type(LinearScheme s);  // the description type: "FLOAT", "W8A8", ...
-bool scheme_is_static(LinearScheme s);
 LinearScheme scheme_of_mode(W8A8Mode mode);  // the scheme of every quantized linear in that mode
 
 constexpr size_t kNoTensor = std::numeric_limits<size_t>::max();
@@ -33,7 +29,7 @@ constexpr size_t kNoTensor = std::numeric_limits<size_t>::max();
 struct PlannedLinear {
   LinearInfo linear;
   LinearScheme scheme = LinearScheme::floating;
-  std::string why;              // one line: which default, glob or fallback chose the scheme
+  std::string why;              // one line: which default, rule, glob or fallback chose the scheme
   bool borrowed_range = false;  // static: a routed expert without statistics, its range borrowed
   w8a8::ActivationParams act;   // static schemes: its fused group's
   size_t weight = kNoTensor, bias = kNoTensor;  // its input tensors (storage order)
@@ -55,6 +51,8 @@ struct PlannedFile {
 struct QuantPlan {
   W8A8Mode mode = W8A8Mode::w8a8_dynamic;
   DType model = DType::F16;             // the float model's dtype
+  CheckpointTypes types;                // model_quant_type, config.json's quantize (mla_ / moe_quantize)
+  std::vector<std::string> notes;       // what the user should know of the schemes (quant_recipe.hpp)
   std::vector<PlannedLinear> linears;   // the architecture's order
   std::vector<size_t> linear_of_input;  // per input tensor: index into linears, or kNoTensor
   std::vector<PlannedOutput> outputs;   // write order, attention tensors last
@@ -76,13 +74,16 @@ struct QuantPlan {
 // part folders.
 Status check_float_input(const Checkpoint& ckpt);
 
+// Every linear's scheme and why (quant_recipe.hpp resolve_schemes) for these options: the mode's,
+// the scheme rules' and the model's defaults, FLOAT for loader-kept, fallback and --float groups.
+Result<SchemePlan> choose_schemes(const Architecture& arch, const QuantizeOptions& options, const std::string& path);
+
 // The whole plan, from the checkpoint's headers, config and side files (no tensor data is read,
 // nothing is written), the options and their statistics: checks the input and options, chooses
-// every linear's scheme (the mode's, or FLOAT for each fused group with a member that is the MoE
-// router, matched by a --float glob or named in float_linears), checks every statistic a static
-// linear needs and computes the activation parameters and the attention scales, and names the
-// files (options.output on stdout: one stream carrying the description and side files).
-// options.warn hears of routed experts that borrowed another's input range.
+// every linear's scheme (choose_schemes), checks every statistic a static linear needs and
+// computes the activation parameters and the attention scales, and names the files
+// (options.output on stdout: one stream carrying the description and side files). options.warn
+// hears of routed experts that borrowed another's input range and of the schemes' notes.
 Result<QuantPlan> plan_quantization(const Checkpoint& ckpt, const QuantizeOptions& options);
 
 }  // namespace st

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cmath>
 #include <cstring>
 
@@ -245,12 +244,6 @@ Status StreamQuantizer::write_attention() {
 
 const char* w8a8_type_name(W8A8Mode mode) { return scheme_type(scheme_of_mode(mode)); }
 
-std::string w8a8_file_stem(W8A8Mode mode) {
-  std::string stem = w8a8_type_name(mode);
-  for (auto& c : stem) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return "quant_model_weight_" + stem;
-}
-
 Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o) {
   ST_ASSIGN(const QuantPlan plan, plan_quantization(ckpt, o));
   return write_quantized(ckpt, plan, o);
@@ -263,6 +256,9 @@ Result<QuantizeSummary> write_quantized(Checkpoint& ckpt, const QuantPlan& plan,
   QuantizeSummary summary;
   summary.linears_quantized = plan.linears_quantized;
   summary.linears_float = plan.linears_float;
+  summary.model_quant_type = plan.types.model_quant_type;
+  for (const auto& p : plan.linears)
+    if (p.quantized()) summary.linears_by_type[scheme_type(p.scheme)]++;
   summary.output_bytes = plan.output_bytes;
   std::string dir;
   if (!o.output->is_stdout()) {

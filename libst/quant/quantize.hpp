@@ -1,11 +1,14 @@
-// Whole-checkpoint W8A8 / W8A8_DYNAMIC quantization into the MindIE / vllm-ascend layout.
+// Whole-checkpoint W8A8 / W8A8_DYNAMIC quantization into the MindIE / vllm-ascend layout, each
+// linear with its own scheme (quant_recipe.hpp: rules, the model's defaults, the mode's scheme).
 //
-// Output (directory OUT, or a stream for "-"):
+// Output (directory OUT, or a stream for "-"), named by model_quant_type (quant_recipe.hpp
+// checkpoint_types: a DeepSeek mix of W8A8 attention and W8A8_DYNAMIC MLPs is W8A8_DYNAMIC):
 //   quant_model_weight_w8a8.safetensors        (W8A8_DYNAMIC: quant_model_weight_w8a8_dynamic…)
 //     or, above max_file_size, quant_model_weight_w8a8-0000i-of-0000N.safetensors plus
 //     quant_model_weight_w8a8.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"})
 //   quant_model_description.json               every tensor typed; model_quant_type first
-//   config.json (+ "quantize": "w8a8" | "w8a8_dynamic", as MindIE's loader expects),
+//   config.json (+ "quantize": "w8a8" | "w8a8_dynamic", as MindIE's loader expects; a DeepSeek
+//     mix also "mla_quantize": "w8a8", the attention's loader),
 //   generation_config.json and tokenizer files copied from the input.
 // A stream ("-") is one safetensors file whose __metadata__ carries those files as
 // "st.file.<name>" entries (checkpoint.hpp).
@@ -18,7 +21,7 @@
 // typed W8A8 / W8A8_DYNAMIC. weight_scale is F32: msModelSlim's weight-format document gives
 // fp32 for weight_scale and the same dtype for weight_offset; vllm-ascend casts on load.
 // Every other tensor is copied unchanged and typed FLOAT: embeddings, lm_head, norms, the MoE
-// router (mlp.gate) and its bias, and every linear kept float by a --float glob. A fused group
+// router (mlp.gate) and its bias, MLA's kv_b_proj, and every linear kept float by a rule or glob. A fused group
 // (architecture.hpp) is quantized or kept float as a whole and shares input_scale/input_offset
 // computed from the union of its members' calibration ranges. A routed expert no calibration
 // token reached has no statistics: its gate/up borrow the layer's shared-expert input range (else
@@ -46,6 +49,7 @@
 #include "libst/format/output.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/stats.hpp"
+#include "libst/quant/quant_recipe.hpp"
 
 namespace st {
 
@@ -62,6 +66,9 @@ struct QuantizeOptions {
   // Linears kept float for a reason the caller names (prefix -> why: automatic fallback); like a
   // --float glob, each keeps its fused group float.
   std::map<std::string, std::string> float_linears;
+  // Per-linear schemes (quant_recipe.hpp): the first rule matching a linear decides it; unmatched
+  // linears take the model's default rules, then the mode's scheme.
+  std::vector<SchemeRule> scheme_rules;
   Output* output = nullptr;                // open_output(): a directory, or stdout for a stream
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
   bool fa_quant = false;                   // add attention quantization scales (needs stats)
@@ -82,6 +89,8 @@ struct QuantizeOptions {
 
 struct QuantizeSummary {
   size_t linears_quantized = 0, linears_float = 0;
+  std::map<std::string, size_t> linears_by_type;  // quantized linears per description type
+  std::string model_quant_type;
   uint64_t input_bytes = 0, output_bytes = 0;
   std::vector<std::string> files;  // weight files written (final names)
   std::map<std::string, uint64_t> weight_zeros;  // zeros of each quantized linear's int8 weight
@@ -97,8 +106,8 @@ Result<QuantizeSummary> quantize_w8a8(Checkpoint& ckpt, const QuantizeOptions& o
 struct QuantPlan;
 Result<QuantizeSummary> write_quantized(Checkpoint& ckpt, const QuantPlan& plan, const QuantizeOptions& options);
 
-// "W8A8", "W8A8_DYNAMIC" or "W8A8S"; the weight file stem ("quant_model_weight_w8a8[_dynamic|s]").
+// "W8A8", "W8A8_DYNAMIC" or "W8A8S": the scheme of the mode (the weight file is named by the
+// plan's model_quant_type, quant_recipe.hpp checkpoint_types).
 const char* w8a8_type_name(W8A8Mode mode);
-std::string w8a8_file_stem(W8A8Mode mode);
 
 }  // namespace st

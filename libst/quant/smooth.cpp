@@ -267,7 +267,7 @@ std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOp
   std::vector<SmoothPair> pairs;
   std::map<std::string, bool> done;
   for (const auto& l : arch.linears()) {
-    if (done[l.group]) continue;
+    if (done[l.group] || (o.groups && !o.groups->count(l.group))) continue;
     done[l.group] = true;
     const auto members = arch.group(l.group);
     if (std::any_of(members.begin(), members.end(), [](const LinearInfo* m) { return m->float_by_default; })) continue;
@@ -276,7 +276,7 @@ std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOp
     if (src->linear) {
       if (o.up_down)
         pairs.push_back(SmoothPair{src->linear->weight_name(), src->linear, src->linear->bias_name(), src->row0, members});
-    } else if (o.norms && !(l.role == LinearRole::kv_b && o.keep_latent)) {
+    } else if (o.norms) {
       pairs.push_back(SmoothPair{src->norm, nullptr, "", 0, members});
     }
   }

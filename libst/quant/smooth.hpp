@@ -11,8 +11,6 @@
 //   post_attention_layernorm.weight  -> gate/up_proj  (dense MLP layers only: in an MoE layer the
 //                                       router and every expert read it too; not smoothed)
 //   self_attn.q_a_layernorm.weight   -> q_b_proj      (MLA)
-//   self_attn.kv_a_layernorm.weight  -> kv_b_proj     (MLA; skipped when attention is quantized:
-//                                       the FAKQuant latent statistics would change)
 //   mlp.up_proj rows (every MLP, shared and routed experts too; mixtral w3; the up half of a
 //                                       fused gate_up) -> down_proj (w2, dense_4h_to_h), since the MLP
 //                                       computes h = act(gate x) * (up x): dividing up's row j by
@@ -32,6 +30,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,11 +45,13 @@ struct SmoothOptions {
   float alpha = 0.5f;
   bool norms = true;     // fold into the preceding RMSNorm weights
   bool up_down = true;   // fold down_proj's input scale into up_proj's rows
-  bool keep_latent = false;  // do not touch kv_a_layernorm / kv_b_proj (attention quantization)
   // Per-pair alpha search: for each pair, the alpha in {0.2, 0.3, ..., 0.8} (and `alpha`) that
   // minimises an estimate of the quantized output error (weights per row, activation per
   // tensor) computed from the statistics; `alpha` is used when false.
   bool search = false;
+  // When set, only the pairs whose consumers' fused group is listed (the groups quantized static:
+  // smoothing and its search model per-tensor activations).
+  const std::set<std::string>* groups = nullptr;
 };
 
 // What smoothing does to linear weights, by linear prefix: W'[r, j] = W[r, j] * column[j] / row[r].

@@ -46,8 +46,11 @@ Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& ar
   StaticPrep prep;
   char buf[512];
   std::vector<std::string> smoothed;
+  const std::set<std::string>* groups = o.static_groups ? &*o.static_groups : nullptr;
   if (o.smooth) {
-    ST_ASSIGN(SmoothResult r, smooth(ckpt, arch, stats, o.smooth_options));
+    SmoothOptions so = o.smooth_options;
+    so.groups = groups;
+    ST_ASSIGN(SmoothResult r, smooth(ckpt, arch, stats, so));
     prep.overrides = std::move(r.tensors);
     prep.weight_scales = std::move(r.scales);
     smoothed = std::move(r.smoothed);
@@ -62,7 +65,7 @@ Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& ar
                   o.act == ActMethod::mse ? "mse" : "auto", clipped, ranges.clip.size());
     prep.notes.push_back(buf);
   }
-  for (const auto& f : pick_fallback(arch, stats, o.fallback)) {
+  for (const auto& f : pick_fallback(arch, stats, o.fallback, groups)) {
     std::snprintf(buf, sizeof buf, "fallback: input range/rms %.1f", f.score);
     prep.float_linears[f.prefix] = buf;
     std::snprintf(buf, sizeof buf, "fallback: kept %s float (input range/rms %.1f)", f.group.c_str(), f.score);

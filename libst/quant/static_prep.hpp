@@ -5,6 +5,8 @@
 #pragma once
 
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ struct StaticPrepOptions {
   std::string anti_outlier = "search";  // as the user named it, for the notes
   ActMethod act = ActMethod::auto_;
   int fallback = 0;  // keep float the n groups with the worst estimated input quantization
+  // The fused groups quantized static, when not every group is: smoothing and fallback touch
+  // only these.
+  std::optional<std::set<std::string>> static_groups;
   StaticPrepOptions() { smooth_options.search = true; }
 };
 

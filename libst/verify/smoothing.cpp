@@ -35,7 +35,6 @@ SmoothRebuild::SmoothRebuild(const Unit& u, const Checkpoint& against, const Arc
     : u_(u), against_(against) {
   SmoothOptions every;  // every pair smoothing may have applied
   every.norms = every.up_down = true;
-  every.keep_latent = false;
   pairs_ = smoothing_pairs(arch, every);
   for (size_t i = 0; i < pairs_.size(); ++i) {
     for (const auto* m : pairs_[i].members) consumer_of_[m->prefix] = i;

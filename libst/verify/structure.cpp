@@ -33,8 +33,12 @@ void UnitChecker::check_description() {
   std::set<std::string> used;
   for (const auto& [name, type] : d.tensor_entries())
     if (kLinearTypes.count(type) && split_last(name).second == "weight") used.insert(type);
-  for (const auto& t : used)
-    if (t != mqt) describe_problem("", "model_quant_type is '" + mqt + "' but linears are typed " + t);
+  // A mix (per-linear schemes) names one of its types, as msModelSlim does (DeepSeek: W8A8_DYNAMIC).
+  if (!used.empty() && !used.count(mqt)) {
+    std::string types;
+    for (const auto& t : used) types += (types.empty() ? "" : ", ") + t;
+    describe_problem("", "model_quant_type is '" + mqt + "' but linears are typed " + types);
+  }
   if (!is_quant_type(mqt) || mqt == "FAQuant" || mqt == "C8")
     describe_problem("", "model_quant_type '" + mqt + "' is not a linear quantization type");
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Independent check of st-quant-w8a8 output against DESIGN.md's formulas (stdlib only).
 
-usage: check_w8a8.py FLOAT_MODEL OUT [--stats STATS] [--float REGEX] [--fa] [--smoothed]
+usage: check_w8a8.py FLOAT_MODEL OUT [--stats STATS] [--float REGEX] [--dynamic REGEX] [--fa] [--smoothed]
 
 FLOAT_MODEL: a .safetensors file or a directory with model.safetensors.
 OUT: the quantized directory, or a stream file (description in __metadata__).
 --stats: the statistics the static output was made from (absent: W8A8_DYNAMIC expected).
---float REGEX: linear prefixes expected to stay float (besides the MoE router mlp.gate).
+--float REGEX: linear prefixes expected to stay float (besides the MoE router mlp.gate and MLA's kv_b_proj).
+--dynamic REGEX: with --stats, linear prefixes expected W8A8_DYNAMIC (a mixed file; model_quant_type
+W8A8_DYNAMIC on MLA models, W8A8 otherwise).
 --fa: attention scales expected (FAQuant; MLA: FAKQuant) from the statistics' A.*_absmax.
 A routed expert absent from the statistics borrows, for gate/up, its layer's shared-expert range
 (else the union of the layer's experts), for down_proj the union of the layer's experts' down_proj.
@@ -105,7 +107,7 @@ def group_of(prefix, mla):
 
 def main():
     argv = sys.argv[1:]
-    stats_path, float_re, fa, smoothed = None, None, False, False
+    stats_path, float_re, dyn_re, fa, smoothed = None, None, None, False, False
     pos = []
     i = 0
     while i < len(argv):
@@ -120,6 +122,9 @@ def main():
             i += 1
         elif argv[i] == "--float":
             float_re = re.compile(argv[i + 1])
+            i += 2
+        elif argv[i] == "--dynamic":
+            dyn_re = re.compile(argv[i + 1])
             i += 2
         else:
             pos.append(argv[i])
@@ -149,8 +154,6 @@ def main():
     def bad(msg):
         problems.append(msg)
 
-    if desc.get("model_quant_type") != want_type:
-        bad(f"model_quant_type {desc.get('model_quant_type')!r}, want {want_type!r}")
     described = {k for k, v in desc.items() if k not in ("model_quant_type", "fa_quant_type") and not k.endswith(".quant_type")}
     if described != set(where):
         bad(f"description vs tensors: only described {sorted(described - set(where))[:5]}, "
@@ -158,10 +161,19 @@ def main():
 
     dtype = next(fm.t[n]["dtype"] for n in fm.t if n.endswith("_proj.weight"))
     mla = any("kv_a_proj_with_mqa" in n for n in fm.t)
-    # Decoder linears of the float model: 2-D .weight in model.layers.* except the router.
+    # Decoder linears of the float model: 2-D .weight in model.layers.* except the router and
+    # kv_b_proj (the loaders need both float).
     linears = sorted(n[:-7] for n, v in fm.t.items()
                      if n.startswith("model.layers.") and n.endswith(".weight") and len(v["shape"]) == 2
-                     and not n.endswith(".mlp.gate.weight"))
+                     and not n.endswith((".mlp.gate.weight", ".self_attn.kv_b_proj.weight")))
+
+    def is_static(p):
+        return static and not (dyn_re and dyn_re.search(p))
+
+    if static and dyn_re and any(dyn_re.search(p) for p in linears):
+        want_type = "W8A8_DYNAMIC" if mla else "W8A8"  # a mixed file: msModelSlim's choice
+    if desc.get("model_quant_type") != want_type:
+        bad(f"model_quant_type {desc.get('model_quant_type')!r}, want {want_type!r}")
     expect_float = {p for p in linears if float_re and float_re.search(p)}
     # A fused group follows any float member.
     float_groups = {group_of(p, mla) for p in expect_float}
@@ -186,14 +198,14 @@ def main():
 
     if static and not smoothed:
         for p in linears:
-            if p in expect_float:
+            if p in expect_float or not is_static(p):
                 continue
             lo, hi = stat_range(p)
             g = group_of(p, mla)
             a, b = ranges.get(g, (lo, hi))
             ranges[g] = (min(a, lo), max(b, hi))
 
-    quantized_tensors = set()
+    quantized_tensors = {}  # name -> expected type
     checked = 0
     for p in linears:
         w = p + ".weight"
@@ -263,8 +275,9 @@ def main():
                 bad(f"{p}.weight_scale differs")
             if any(struct.unpack(f"<{n}f", where[p + ".weight_offset"].raw(p + ".weight_offset"))):
                 bad(f"{p}.weight_offset not zero")
-            quantized_tensors |= {w, p + ".weight_scale", p + ".weight_offset"}
-            if static:
+            ptype = "W8A8" if is_static(p) else "W8A8_DYNAMIC"
+            quantized_tensors.update({x: ptype for x in (w, p + ".weight_scale", p + ".weight_offset")})
+            if is_static(p):
                 if smoothed:
                     s_in = to_floats(dtype, where[p + ".input_scale"].raw(p + ".input_scale"))[0]
                     off = to_floats(dtype, where[p + ".input_offset"].raw(p + ".input_offset"))[0]
@@ -300,26 +313,26 @@ def main():
                     if t["dtype"] == "I32" and t["shape"] == [n] else None
                 if qb != qb_want:
                     bad(f"{p}.quant_bias: differs from round(b / deq_scale - input_offset * sum(W_q))")
-                quantized_tensors |= {p + "." + s for s in ("input_scale", "input_offset", "deq_scale", "quant_bias")}
+                quantized_tensors.update({p + "." + s: ptype for s in ("input_scale", "input_offset", "deq_scale", "quant_bias")})
                 if p + ".bias" in where:
                     bad(f"{p}.bias stored beside quant_bias")
             elif p + ".bias" in fm.t:
-                quantized_tensors.add(p + ".bias")
+                quantized_tensors[p + ".bias"] = ptype
                 if where[p + ".bias"].raw(p + ".bias") != fm.raw(p + ".bias"):
                     bad(f"{p}.bias changed")
             checked += 1
         if problems:
             break
 
-    for name in list(quantized_tensors):
-        if desc.get(name) != want_type:
-            bad(f"{name}: described {desc.get(name)!r}, want {want_type!r}")
+    for name, ptype in quantized_tensors.items():
+        if desc.get(name) != ptype:
+            bad(f"{name}: described {desc.get(name)!r}, want {ptype!r}")
     floats = 0
     for name, t in fm.t.items():
         if name in quantized_tensors:
             continue
         if name not in where:
-            if static and name.endswith(".bias") and name[:-5] in linears:
+            if name.endswith(".bias") and name[:-5] in linears and is_static(name[:-5]):
                 continue  # folded into quant_bias
             bad(f"{name}: missing from the output")
             continue
@@ -357,10 +370,10 @@ def main():
                 if not t or t["dtype"] != "I8" or t["shape"] != [rows, 1] or any(where[on].raw(on)):
                     bad(f"{on}: {t}, want I8 zeros [{rows}, 1]")
                 for n in (nm, on):
-                    quantized_tensors.add(n)
+                    quantized_tensors[n] = "FAQuant"
                     if desc.get(n) != "FAQuant":
                         bad(f"{n}: described {desc.get(n)!r}, want 'FAQuant'")
-    extra = set(where) - quantized_tensors - set(fm.t)
+    extra = set(where) - set(quantized_tensors) - set(fm.t)
     if extra:
         bad(f"unexpected output tensors: {sorted(extra)[:5]}")
     for msg in problems[:20]:

@@ -82,7 +82,7 @@ expect_exit 0 "$ST_BIN/st-inspect" --diff --values "$TMP/fp8.st" "$TMP/bf16.st"
 expect_exit 0 "$ST_BIN/st-quant-w8a8" "$FP8" --stats "$TMP/fp8.st" -o "$TMP/q_fp8" -q
 expect_exit 0 "$ST_BIN/st-quant-w8a8" "$BF16" --stats "$TMP/fp8.st" -o "$TMP/q_bf16" -q
 expect_exit 0 diff -r "$TMP/q_fp8" "$TMP/q_bf16"
-expect_exit 0 python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert "quantization_config" not in c and c["quantize"] == "w8a8", c' "$TMP/q_fp8/config.json"
+expect_exit 0 python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert "quantization_config" not in c and c["quantize"] == "w8a8_dynamic" and c["mla_quantize"] == "w8a8", c' "$TMP/q_fp8/config.json"
 expect_exit 0 "$ST_BIN/st-quant-w8a8" "$FP8" --dynamic -o "$TMP/d_fp8" -q
 expect_exit 0 "$ST_BIN/st-quant-w8a8" "$BF16" --dynamic -o "$TMP/d_bf16" -q
 expect_exit 0 diff -r "$TMP/d_fp8" "$TMP/d_bf16"

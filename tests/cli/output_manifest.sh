@@ -51,6 +51,12 @@ run q_llama_float "$B/st-quant-w8a8" $L --stats out/llama.st --float '*.down_pro
 run q_ds_fallback "$B/st-quant-w8a8" $DS --stats out/ds.st --fallback 2 -o out/q_ds_fallback -q
 run q_llama_split "$B/st-quant-w8a8" $L --dynamic --max-file-size 2M -o out/q_llama_split -q
 run q_llama_stream_out "$B/st-quant-w8a8" $L --dynamic -o - -q
+# Per-linear schemes: every DeepSeek linear static by a rule; a llama mix from a recipe; the plans.
+run q_ds_allstatic "$B/st-quant-w8a8" $DS --stats out/ds.st --scheme '*=W8A8' -o out/q_ds_allstatic -q
+printf '{"rules": ["*.mlp.*=W8A8_DYNAMIC", "*.self_attn.o_proj=FLOAT"], "act_method": "mse"}\n' >recipe.json
+run q_llama_recipe "$B/st-quant-w8a8" $L --stats out/llama.st --recipe recipe.json -o out/q_llama_recipe -q
+run q_ds_dry "$B/st-quant-w8a8" $DS --dry-run
+run q_llama_dry_json "$B/st-quant-w8a8" $L --recipe recipe.json --dry-run --json
 mv out/q_llama_stream_out.stdout out/q_llama_stream_out.safetensors
 
 note "shard"

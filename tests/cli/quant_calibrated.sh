@@ -10,7 +10,9 @@ for m in llama-4m-fp16 deepseekv3-mla-6m-fp16; do
   expect_exit 0 "$ST_BIN/st-calibrate" "$ST_FIXTURES/$m" --data "$DATA/calib_ids.jsonl" --samples 4 --seq-len 256 \
     -o "$TMP/$m.st" -q
   expect_exit 0 "$Q" "$ST_FIXTURES/$m" --anti-outlier none --act-method minmax --stats "$TMP/$m.st" --fa-quant -o "$TMP/$m"
-  expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$ST_FIXTURES/$m" "$TMP/$m" --stats "$TMP/$m.st" --fa
+  mix=()  # DeepSeek's default: MLPs and experts W8A8_DYNAMIC
+  [[ $m == deepseek* ]] && mix=(--dynamic '\.mlp\.')
+  expect_exit 0 python3 "$ST_TESTS/cli/check_w8a8.py" "$ST_FIXTURES/$m" "$TMP/$m" --stats "$TMP/$m.st" --fa "${mix[@]}"
 done
 D=$TMP/deepseekv3-mla-6m-fp16/quant_model_description.json
 expect_eq "$(json_query 'd["fa_quant_type"]' "$D")" FAKQuant fa_quant_type

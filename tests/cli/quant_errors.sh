@@ -6,12 +6,13 @@ TINY="python3 $ST_TESTS/cli/tiny_model.py"
 REF=$ST_FIXTURES/reference
 python3 "$ST_TESTS/cli/stats_from_reference.py" "$REF/calibstats_llama-4m-fp16.json" "$TMP/llama.st"
 
-# Usage: neither or both of --stats / --dynamic.
+# Usage: neither --stats nor --dynamic (nor rules); static accuracy flags with only dynamic linears.
 expect_exit 2 "$Q" "$ST_FIXTURES/llama-4m-fp16" -o "$TMP/o"
 expect_stderr_one_line
 expect_stderr_contains "give --stats STATS (static W8A8) or --dynamic"
-expect_exit 2 "$Q" "$ST_FIXTURES/llama-4m-fp16" --dynamic --stats "$TMP/llama.st" -o "$TMP/o"
-expect_stderr_contains "excludes"
+expect_exit 2 "$Q" "$ST_FIXTURES/llama-4m-fp16" --dynamic --stats "$TMP/llama.st" --act-method mse -o "$TMP/o"
+expect_stderr_one_line
+expect_stderr_contains "--anti-outlier, --act-method and --fallback are for static W8A8 (--stats)"
 expect_no_file "$TMP/o"
 
 # Missing statistics for a linear: named (llama statistics for the DeepSeek model).

@@ -158,14 +158,14 @@ expect_exit 0 "$ST_BIN/st-sparsify" "$D" --stats "$TMP/ds-stats.safetensors" -o 
 expect_eq "$(json_query 'all(".mlp.experts." in f for f in d["fallbacks"])')" True "fallbacks are routed experts"
 expect_eq "$(json_query 'len(d["fallbacks"])')" "$(grep -c "no calibration token reached this expert" "$ERR_FILE" || true)" \
   "one warning per fallback"
-expect_eq "$(json_query 'd["linears_sparsified"]')" 104
-expect_eq "$(json_query 'd["linears_float"]')" 3 "MoE routers kept float"
+expect_eq "$(json_query 'd["linears_sparsified"]')" 100
+expect_eq "$(json_query 'd["linears_float"]')" 7 "MoE routers and kv_b_proj kept float"
 expect_eq "$(json_query 'all(0.5 <= l["sparsity"] < 0.52 for l in d["linears"])')" True "DeepSeek sparsity"
 
 # --float keeps matching linears float (here DeepSeek's routed experts, as the reference rows do).
 expect_exit 0 "$ST_BIN/st-sparsify" --float 'model.layers.*.mlp.experts.*' "$D" --stats "$TMP/ds-stats.safetensors" \
   -o "$TMP/ds-float" --json -q
-expect_eq "$(json_query 'd["linears_sparsified"]')" 32
+expect_eq "$(json_query 'd["linears_sparsified"]')" 28
 expect_eq "$(json_query 'd["fallbacks"]')" "[]" "no fallbacks once the experts are float"
 python3 - "$TMP/ds-float/quant_model_description.json" <<'EOF2' || fail "routed experts are not FLOAT"
 import json, sys

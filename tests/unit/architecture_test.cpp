@@ -66,6 +66,8 @@ TEST(Architecture, DeepseekMlaFixture) {
   EXPECT_EQ(kva->out_features, 80);
   EXPECT_EQ(a.linear("model.layers.0.self_attn.q_b_proj")->tp, TpStyle::column);
   EXPECT_EQ(a.linear("model.layers.0.self_attn.kv_b_proj")->tp, TpStyle::column);
+  EXPECT_TRUE(a.linear("model.layers.0.self_attn.kv_b_proj")->float_by_default);
+  EXPECT_FALSE(a.linear("model.layers.0.self_attn.q_b_proj")->float_by_default);
   const LinearInfo* router = a.linear("model.layers.1.mlp.gate");
   ASSERT_NE(router, nullptr);
   EXPECT_TRUE(router->float_by_default);

@@ -124,7 +124,7 @@ TEST(QuantPlan, FloatGlobKeepsItsWholeFusedGroupFloatAndSaysWhy) {
 TEST(QuantPlan, DeepSeekRoutersStayFloatAndFallbackPicksSayWhy) {
   auto ckpt = open_model("deepseekv3-mla-6m-fp16");
   QuantizeOptions o;
-  o.float_linears["model.layers.0.self_attn.kv_b_proj"] = "fallback: input range/rms 9.0";
+  o.float_linears["model.layers.0.self_attn.q_b_proj"] = "fallback: input range/rms 9.0";
   const QuantPlan plan = plan_of(*ckpt, o);
   // Per layer 5 attention linears; layer 0 dense (3); layers 1-3 router, shared expert (3) and
   // 8 routed experts (24).
@@ -132,8 +132,8 @@ TEST(QuantPlan, DeepSeekRoutersStayFloatAndFallbackPicksSayWhy) {
   // Groups: attention q_a+kv_a, q_b, kv_b, o; dense gate_up, down; per MoE layer the router and
   // 9 experts' gate_up and down.
   EXPECT_EQ(groups_of(plan).size(), 4u * 4u + 2u + 3u * 19u);
-  EXPECT_EQ(plan.linears_float, 4u);
-  EXPECT_EQ(count_scheme(plan, LinearScheme::floating), 4u);
+  EXPECT_EQ(plan.linears_float, 8u);  // 3 routers, 4 kv_b_proj, the fallback pick
+  EXPECT_EQ(count_scheme(plan, LinearScheme::floating), 8u);
   for (int layer = 1; layer <= 3; ++layer) {
     const PlannedLinear& r = planned(plan, "model.layers." + std::to_string(layer) + ".mlp.gate");
     EXPECT_EQ(r.scheme, LinearScheme::floating);
@@ -141,7 +141,10 @@ TEST(QuantPlan, DeepSeekRoutersStayFloatAndFallbackPicksSayWhy) {
   }
   const PlannedLinear& kv_b = planned(plan, "model.layers.0.self_attn.kv_b_proj");
   EXPECT_EQ(kv_b.scheme, LinearScheme::floating);
-  EXPECT_EQ(kv_b.why, "fallback: input range/rms 9.0");
+  EXPECT_EQ(kv_b.why, "kv_b_proj: the MLA loaders need it float");
+  const PlannedLinear& q_b = planned(plan, "model.layers.0.self_attn.q_b_proj");
+  EXPECT_EQ(q_b.scheme, LinearScheme::floating);
+  EXPECT_EQ(q_b.why, "fallback: input range/rms 9.0");
   const PlannedLinear& q_a = planned(plan, "model.layers.0.self_attn.q_a_proj");
   const PlannedLinear& kv_a = planned(plan, "model.layers.0.self_attn.kv_a_proj_with_mqa");
   EXPECT_EQ(q_a.linear.group, kv_a.linear.group);
@@ -163,18 +166,20 @@ TEST(QuantPlan, StaticRoutedExpertWithoutStatisticsBorrowsItsLayersRange) {
                                            {"model.layers.1.mlp.experts.5.down_proj", {-4, 1}}});
   QuantizeOptions o;
   o.mode = W8A8Mode::w8a8_static;
+  o.scheme_rules = {{"*", LinearScheme::w8a8, "--scheme '*=W8A8'"}};  // the experts static too
   o.stats = &stats;
   o.stats_path = "stats.safetensors";
   std::vector<std::string> warnings;
   o.warn = [&](const std::string& w) { warnings.push_back(w); };
   const QuantPlan plan = plan_of(*ckpt, o);
-  EXPECT_EQ(plan.linears_quantized, 104u);
-  EXPECT_EQ(count_scheme(plan, LinearScheme::w8a8), 104u);
+  EXPECT_EQ(plan.linears_quantized, 100u);
+  EXPECT_EQ(count_scheme(plan, LinearScheme::w8a8), 100u);
   size_t borrowed = 0;
   for (const auto& p : plan.linears) borrowed += p.borrowed_range;
   EXPECT_EQ(borrowed, 3u);
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_EQ(warnings[0].rfind("3 routed-expert linears have no statistics", 0), 0u);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_EQ(warnings[0].rfind("72 routed-expert linears are static", 0), 0u);
+  EXPECT_EQ(warnings[1].rfind("3 routed-expert linears have no statistics", 0), 0u);
   // gate/up take the shared expert's range, down_proj the union of the other experts'.
   const auto from_shared = w8a8::activation_params(-2, 3, DType::F16);
   const auto from_experts = w8a8::activation_params(-4, 1, DType::F16);

@@ -1,0 +1,32 @@
+// Per-linear scheme flags of st-quant-w8a8: --scheme GLOB=SCHEME, --recipe FILE, --dry-run, and
+// the printing of a resolved plan (libst/quant/quant_recipe.hpp) as a table or JSON.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "bin/common/static_flags.hpp"
+#include "libst/core/error.hpp"
+#include "libst/quant/quant_recipe.hpp"
+
+namespace st::cli {
+
+struct SchemeFlags {
+  std::vector<std::string> schemes;  // --scheme, in order
+  std::string recipe;                // --recipe FILE
+  bool dry_run = false;
+};
+
+void add_scheme_flags(CLI::App& app, SchemeFlags& flags);
+
+// The rules: --scheme's, then the recipe's. The recipe's options fill what the command line left
+// unset: fa_quant (when --fa-quant was not given) and the static flags.
+Result<std::vector<SchemeRule>> scheme_rules(const SchemeFlags& flags, StaticFlags& static_flags, bool& fa_quant);
+
+// The resolved plan on stdout: one row per linear (linear, scheme, why), the checkpoint's types and
+// the notes, as a table or one JSON document.
+void print_scheme_plan(const SchemePlan& plan, const CheckpointTypes& types, bool json);
+
+}  // namespace st::cli
