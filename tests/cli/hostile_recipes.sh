@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Hostile st.shard recipes in part files (libst/shard/recipe.hpp): a huge row offset, a zstd frame
-# declaring 4 GiB, a part moved into another rank's folder. st-shard --merge and st-eval refuse
-# with one line (exit 2) instead of reading outside the mapping or allocating the declared size;
-# st-verify reports a problem (exit 1). And st-verify reads the .zst recipe st-shard writes for big
-# models instead of silently skipping the per-part numerics.
+# declaring 4 GiB, a part moved into another rank's folder, part folder names merge refuses. st-shard
+# --merge and st-eval refuse with one line (exit 2) instead of reading outside the mapping or
+# allocating the declared size; st-verify reports a problem (exit 1). And st-verify reads the .zst
+# recipe st-shard writes for big models instead of silently skipping the per-part numerics.
 source "$(dirname "$0")/lib.sh"
 FAULT="python3 $ST_TESTS/cli/verify_faults.py"
 FP16=$ST_FIXTURES/llama-4m-fp16
@@ -63,3 +63,21 @@ expect_eq "$(json_query 'len(d["linears"])')" "$plain" "linears with numerics fr
 expect_stdout_not_contains "need st-shard's st.shard.recipe"
 expect_exit 0 "$ST_BIN/st-shard" --merge "$TMP/p" -o "$TMP/m" -q
 expect_same "$TMP/m/$W" "$TMP/q/$W"
+
+# Part folder names (libst/format/parts.hpp): st-verify said ok on sets that merge and eval
+# refuse, and printed a line per missing part of a "part0-of-999999".
+for case in duplicate padded huge; do
+  note "part folders: $case"
+  fresh
+  case $case in
+    duplicate) cp -r "$TMP/p/part0-of-2" "$TMP/p/part00-of-2"; why="expected 'part0-of-2'" ;;
+    padded) mv "$TMP/p/part0-of-2" "$TMP/p/part00-of-2" && mv "$TMP/p/part1-of-2" "$TMP/p/part01-of-2"
+            why="expected 'part0-of-2'" ;;
+    huge) mkdir "$TMP/p/part0-of-999999"; why="part count 999999 is not in 1..65536" ;;
+  esac
+  rm -rf "$TMP/m"
+  refused_everywhere "$why"
+  expect_exit 1 "$ST_BIN/st-verify" "$TMP/p" -q
+  expect_stdout_lines 1
+  expect_stdout_contains "$why"
+done
