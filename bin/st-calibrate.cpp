@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "statistics file to write (.safetensors)")->required();
   app.add_flag("-f,--force", force, "replace an existing output file");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   app.add_flag("-q,--quiet", quiet, "no progress or summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (seq_len == 0 && st::model::is_raw_ids_path(data_path))
@@ -45,12 +46,12 @@ int main(int argc, char** argv) {
     if (!ck) return st::cli::report(ck.error());
     if ((*ck)->description())
       return st::cli::report(st::make_error(st::Errc::usage, "calibrate the float model, not a quantized one", model_path));
-    auto model = st::model::Model::load(**ck);
+    st::cli::ProgressLine progress(quiet);
+    auto model = st::model::Model::load(**ck, progress.callback());
     if (!model) return st::cli::report(model.error());
 
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    st::cli::ProgressLine progress(quiet);
     auto stats = st::model::calibrate(**model, *data, progress.callback());
     progress.finish();
     if (!stats) return st::cli::report(stats.error());

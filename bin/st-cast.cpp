@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       ->required();
   app.add_flag("-f,--force", force, "replace an existing output");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   app.add_flag("-q,--quiet", quiet, "no summary on stderr");
   st::cli::add_version_flag(app);
   return st::cli::run(app, argc, argv, [&] {

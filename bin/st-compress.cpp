@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   app.add_flag("-f,--force", o.force, "replace an existing output directory");
   app.add_option("--level", o.level, "zstd level for the entropy-coded sections (default 3)")->check(CLI::Range(1, 22));
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   app.add_flag("--json", o.json, "print a JSON summary (per weight: shape, bytes, ratio, sparsity) on stdout");
   app.add_flag("-q,--quiet", o.quiet, "no progress and no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {

@@ -22,12 +22,12 @@ using st::Result;
 using st::model::Model;
 
 // A directory of part{i}-of-{n}/ folders is merged back (st-shard's rules) before loading.
-Result<std::unique_ptr<Model>> open_model(const std::string& path) {
+Result<std::unique_ptr<Model>> open_model(const std::string& path, const st::ProgressFn& progress) {
   ST_ASSIGN(auto ck, st::Checkpoint::open(path));
   if (ck->layout() == st::Layout::parts) {
     ST_ASSIGN(ck, st::open_merged(path, st::cli::warn));
   }
-  return Model::load(*ck);
+  return Model::load(*ck, progress);
 }
 
 }  // namespace
@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   app.add_flag("--kl-divergence", kl, "report KL divergence and top-1 agreement (needs --quant; on by default with it)");
   app.add_flag("--json", json, "print one JSON object on stdout");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   app.add_flag("-q,--quiet", quiet, "no progress on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (kl && quant_path.empty())
@@ -67,18 +68,18 @@ int main(int argc, char** argv) {
     auto data = st::model::load_tokens(
         data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer});
     if (!data) return st::cli::report(data.error());
-    auto model = open_model(model_path);
+    st::cli::ProgressLine progress(quiet);
+    auto model = open_model(model_path, progress.callback());
     if (!model) return st::cli::report(model.error());
     std::unique_ptr<Model> quant;
     if (!quant_path.empty()) {
-      auto q = open_model(quant_path);
+      auto q = open_model(quant_path, progress.callback());
       if (!q) return st::cli::report(q.error());
       quant = std::move(q.value());
     }
     Model& judged = quant ? *quant : **model;
     Model* reference = quant ? model->get() : nullptr;
 
-    st::cli::ProgressLine progress(quiet);
     auto r = st::model::evaluate(judged, *data, reference, progress.callback());
     progress.finish();
     if (!r) return st::cli::report(r.error());

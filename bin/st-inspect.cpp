@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   app.add_flag("--detail", o.detail, "with --diff: list every differing tensor instead of the summary");
   app.add_flag("--values", o.values, "with --diff: max abs difference and cosine of tensors in both");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   return st::cli::run(app, argc, argv, [&] {
     if (o.diff != (o.paths.size() == 2))
       return st::cli::report(st::make_error(

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout");
   app.add_flag("-f,--force", force, "replace an existing output directory");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   app.add_option("--max-file-size", max_size,
                  "split the weights into numbered files of at most SIZE bytes (suffix K, M, G) with an index")
       ->type_name("SIZE");
@@ -144,6 +145,8 @@ int main(int argc, char** argv) {
       st::cli::print_scheme_plan(*schemes, types, json);
       return st::cli::kExitOk;
     }
+    st::cli::ProgressLine progress(quiet);
+    prep_opts->progress = progress.callback();
     st::StaticPrep prep;
     if (schemes->any_static() && o.stats) {
       prep_opts->static_groups.emplace();
@@ -154,7 +157,6 @@ int main(int argc, char** argv) {
       prep = std::move(*p);
       prep.attach(o);
     }
-    st::cli::ProgressLine progress(quiet);
     o.progress = progress.callback();
     o.warn = st::cli::warn;
     auto r = st::quantize_w8a8(**ckpt, o);

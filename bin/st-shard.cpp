@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", o.dry_run, "print the split plan (rule and part shape per tensor) and write nothing");
   app.add_flag("-f,--force", o.force, "replace an existing output");
   app.add_flag("-q,--quiet", o.quiet, "no progress and no summary on stderr");
+  st::cli::add_progress_option(app);
   app.footer("Exit status: 0 ok, 2 error (bad input, a TP degree the model does not allow, I/O).");
 
   return st::cli::run(app, argc, argv, [&] {

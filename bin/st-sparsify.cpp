@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", out_path, "output directory, or - for a safetensors stream on stdout")->required();
   app.add_flag("-f,--force", force, "replace an existing output directory");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no progress and no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
@@ -192,12 +193,13 @@ int main(int argc, char** argv) {
     if (!ckpt) return st::cli::report(ckpt.error());
     auto arch = st::Architecture::of(**ckpt);
     if (!arch) return st::cli::report(arch.error());
+    st::cli::ProgressLine progress(quiet);
     std::optional<st::GramSet> gram;
     if (sparsegpt) {
       auto fits = check_gram_memory(**ckpt, *arch, /*forced=*/method_option->count() > 0);
       if (!fits) return st::cli::report(fits.error());
       if (data_options.tokenizer.empty()) data_options.tokenizer = st::model::model_tokenizer(model);
-      auto g = st::collect_gram(**ckpt, *arch, data, data_options);
+      auto g = st::collect_gram(**ckpt, *arch, data, data_options, progress.callback());
       if (!g) return st::cli::report(g.error());
       gram = std::move(*g);
     }
@@ -211,7 +213,6 @@ int main(int argc, char** argv) {
     auto prep_opts = st::cli::static_prep_options(static_flags);
     if (!prep_opts) return st::cli::report(prep_opts.error());
     o.static_prep = *prep_opts;
-    st::cli::ProgressLine progress(quiet);
     o.progress = progress.callback();
     o.warn = st::cli::warn;
     auto s = st::sparsify(**ckpt, o);

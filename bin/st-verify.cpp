@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000));
   app.add_flag("-q,--quiet", quiet, "print only the problems");
   st::cli::add_threads_option(app);
+  st::cli::add_progress_option(app);
   return st::cli::run(app, argc, argv, [&] {
     st::VerifyOptions opts;
     opts.against = against;

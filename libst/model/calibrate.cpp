@@ -112,6 +112,7 @@ Result<ActivationStats> calibrate(Model& model, const TokenData& data, const Pro
   std::mutex mu;
   std::optional<std::pair<int64_t, Error>> failure;
   uint64_t done = 0, tokens = 0;
+  if (progress) progress({"sequences", 0, uint64_t(n), 0, "tokens"});
   for_each_item(n, [&](int w, int64_t i) {
     const auto& seq = data.seqs[size_t(i)];
     auto& lg = logits[size_t(w)];

@@ -72,6 +72,7 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
   uint64_t done = 0, tokens_done = 0;
   std::vector<double> forward_secs(static_cast<size_t>(threads()), 0.0);
   const auto t0 = std::chrono::steady_clock::now();
+  if (progress) progress({"sequences", 0, uint64_t(n_seqs), 0, "tokens"});
   const int workers = for_each_item(n_seqs, [&](int w, int64_t i) {
     const auto& seq = data.seqs[size_t(i)];
     const int64_t n = int64_t(seq.size());

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/arch/config.hpp"
 #include "libst/model/linear.hpp"
@@ -57,7 +58,8 @@ struct Layer {
 
 class Model {
  public:
-  static Result<std::unique_ptr<Model>> load(const Checkpoint& ck);
+  // progress: "layers loaded" of the decoder's (weights read and converted to fp32).
+  static Result<std::unique_ptr<Model>> load(const Checkpoint& ck, const ProgressFn& progress = {});
 
   const ModelConfig& config() const { return cfg_; }
   const std::string& path() const { return path_; }

@@ -155,7 +155,7 @@ Result<Linear> load_lm_head(const Checkpoint& ck, const ModelConfig& c, const st
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
+Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck, const ProgressFn& progress) {
   if (!ck.has_config()) return make_error(Errc::format, "no config.json beside the weights", ck.path());
   ST_ASSIGN(const ModelConfig c, read_config(ck));
   if (Status runs = c.runnable(); !runs) return std::move(runs).error().in_file(config_origin(ck));
@@ -165,6 +165,8 @@ Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
   m->path_ = ck.path();
   const TensorNames& n = c.names();
   const uint64_t H = uint64_t(c.hidden);
+  const uint64_t layers = uint64_t(c.layers);
+  if (progress) progress({"layers loaded", 0, layers, 0, "layers"});
   ST_ASSIGN(m->embed_, read_vec(ck, n.embed, uint64_t(c.vocab) * H));
   for (int i = 0; i < c.layers; ++i) {
     const std::string p = n.layer(i);
@@ -185,6 +187,7 @@ Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck) {
       ST_ASSIGN(l.mlp, dense_mlp(ck, c, p + "." + n.mlp));
     }
     m->layers_.push_back(std::move(l));
+    if (progress) progress({"layers loaded", uint64_t(i + 1), layers, uint64_t(i + 1), "layers"});
   }
   ST_ASSIGN(m->final_norm_, read_vec(ck, n.final_norm, H));
   ST_ASSIGN(m->lm_head_, load_lm_head(ck, c, m->embed_));

@@ -284,9 +284,15 @@ std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOp
 }
 
 Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
-                            const SmoothOptions& o) {
+                            const SmoothOptions& o, const ProgressFn& progress) {
   SmoothResult res;
-  for (const auto& p : smoothing_pairs(arch, o)) ST_CHECK(smooth_pair(ckpt, p, stats, o, res));
+  const auto pairs = smoothing_pairs(arch, o);
+  uint64_t done = 0;
+  if (progress) progress({"smoothing pairs", 0, pairs.size(), 0, "pairs"});
+  for (const auto& p : pairs) {
+    ST_CHECK(smooth_pair(ckpt, p, stats, o, res));
+    if (progress) progress({"smoothing pairs", ++done, pairs.size(), done, "pairs"});
+  }
   return res;
 }
 

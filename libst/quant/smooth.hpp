@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "libst/arch/architecture.hpp"
+#include "libst/core/callbacks.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/stats.hpp"
@@ -91,8 +92,9 @@ std::vector<SmoothPair> smoothing_pairs(const Architecture& arch, const SmoothOp
 
 // Needs random access to the checkpoint (reads the weights it rewrites). Rewrites `stats` in
 // place for the smoothed linears. Linears without statistics (unrouted experts) are left alone.
+// progress: "smoothing pairs" done of the total.
 Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, ActivationStats& stats,
-                            const SmoothOptions& options);
+                            const SmoothOptions& options, const ProgressFn& progress = {});
 
 // The smoothing scale of one channel (exposed for tests).
 float smooth_scale(float act_absmax, float weight_absmax, float alpha);

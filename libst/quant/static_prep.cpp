@@ -50,7 +50,7 @@ Result<StaticPrep> prepare_static(const Checkpoint& ckpt, const Architecture& ar
   if (o.smooth) {
     SmoothOptions so = o.smooth_options;
     so.groups = groups;
-    ST_ASSIGN(SmoothResult r, smooth(ckpt, arch, stats, so));
+    ST_ASSIGN(SmoothResult r, smooth(ckpt, arch, stats, so, o.progress));
     prep.overrides = std::move(r.tensors);
     prep.weight_scales = std::move(r.scales);
     smoothed = std::move(r.smoothed);

@@ -29,6 +29,7 @@ struct StaticPrepOptions {
   // The fused groups quantized static, when not every group is: smoothing and fallback touch
   // only these.
   std::optional<std::set<std::string>> static_groups;
+  ProgressFn progress;  // smoothing pairs done
   StaticPrepOptions() { smooth_options.search = true; }
 };
 

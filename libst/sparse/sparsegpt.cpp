@@ -124,8 +124,8 @@ uint64_t gram_bytes(const Architecture& arch, int workers) {
 }
 
 Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
-                             const model::DataOptions& data_options) {
-  ST_ASSIGN(auto m, model::Model::load(ckpt));
+                             const model::DataOptions& data_options, const ProgressFn& progress) {
+  ST_ASSIGN(auto m, model::Model::load(ckpt, progress));
   ST_ASSIGN(model::TokenData data, model::load_tokens(data_path, data_options));
   ST_CHECK(model::check_tokens(data, m->config()));
   int64_t longest = 0;
@@ -136,15 +136,17 @@ Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, c
   std::mutex mu;
   std::optional<Error> failure;
   const int64_t n = static_cast<int64_t>(data.seqs.size());
+  uint64_t done = 0, tokens = 0;
+  if (progress) progress({"sequences", 0, uint64_t(n), 0, "tokens"});
   for_each_item(n, [&](int w, int64_t i) {
     const auto& seq = data.seqs[static_cast<size_t>(i)];
     auto& lg = logits[static_cast<size_t>(w)];
     lg.resize(seq.size() * static_cast<size_t>(m->config().vocab));
     Status st = m->forward(seq.data(), static_cast<int64_t>(seq.size()), lg.data(), &obs[static_cast<size_t>(w)]);
-    if (!st) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!failure) failure = st.error();
-    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (!st && !failure) failure = st.error();
+    ++done, tokens += seq.size();
+    if (progress) progress({"sequences", done, uint64_t(n), tokens, "tokens"});
   });
   if (failure) return *failure;
   GramSet g;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "libst/arch/architecture.hpp"
+#include "libst/core/callbacks.hpp"
 #include "libst/data/tokens.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
@@ -46,8 +47,9 @@ constexpr int64_t kSparseGptBlock = 128;
 // worker thread of the forward pass (their sums are merged at the end).
 uint64_t gram_bytes(const Architecture& arch, int workers);
 
+// progress: "layers loaded" (the float model), then "sequences" of the forward pass with their tokens.
 Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
-                             const model::DataOptions& data_options);
+                             const model::DataOptions& data_options, const ProgressFn& progress = {});
 
 // Prunes W (fp32 [n, k]) in place as above. H: k x k Gram (not modified). Returns the number of
 // weights zeroed. Errors: H not positive definite even after damping (Errc::numeric).

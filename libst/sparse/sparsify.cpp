@@ -62,7 +62,9 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   }
 
   ActivationStats stats = *o.stats;  // prepare_static rewrites its copy
-  ST_ASSIGN(StaticPrep prep, prepare_static(ckpt, arch, stats, o.static_prep));
+  StaticPrepOptions prep_options = o.static_prep;
+  if (!prep_options.progress) prep_options.progress = o.progress;
+  ST_ASSIGN(StaticPrep prep, prepare_static(ckpt, arch, stats, prep_options));
 
   SparsifySummary sum;
   sum.notes = prep.notes;

@@ -51,7 +51,7 @@ struct SparsifyOptions {
                                            // kept float (with their whole fused group)
   Output* output = nullptr;                // open_output(): the directory to write (committed)
   StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
-  ProgressFn progress;  // input tensors, input bytes
+  ProgressFn progress;  // smoothing pairs (unless static_prep has its own), then input tensors and bytes
   WarnFn warn;
 };
 
