@@ -2,6 +2,7 @@
 # Accuracy beyond the textbook: the DEFAULT static W8A8 of llama-4m-fp16 (anti-outlier search +
 # act-method auto, every decoder linear quantized) stays within 1 % of float perplexity on an
 # eval subset and beats the textbook flags there; each accuracy option works; bad values refuse.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 for t in st-calibrate st-quant-w8a8 st-eval; do [[ -x $ST_BIN/$t ]] || fail "needs $t in $ST_BIN"; done
 M=$ST_FIXTURES/llama-4m-fp16

@@ -2,6 +2,7 @@
 # st-calibrate on the 64 calibration sequences matches HF transformers' per-linear input min,
 # max and per-channel absmax (reference/calibstats_*.json) within 1e-3 relative, and the stats
 # file holds the documented tensors (st-calibrate(1)).
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 DATA=$ST_FIXTURES/data/calib_ids.jsonl
 CMP=$ST_TESTS/cli/calibrate_compare.py

@@ -2,6 +2,7 @@
 # Text --data: st-calibrate on calib_text.jsonl gives the statistics it gives on HF's ids for the
 # same lines (one sequence per document); --seq-len packs exactly as st-tokenize --pack; st-eval
 # and st-sparsify read text the same way; the statistics name the data and tokenizer by hash.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 M=$ST_FIXTURES/llama-4m-fp16
 D=$ST_FIXTURES/data

@@ -1,6 +1,7 @@
 # st-compress on the real fixtures: W8A8S (50 % Wanda) -> W8A8SC -> W8A8S is bit for bit, for one
 # directory and for shard -> compress -> decompress -> merge; index and info follow the MindIE
 # formula; the weights take at most 0.70 of their int8 bytes.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/compress_helpers.bash"
 

@@ -5,6 +5,7 @@
 # loader rules (tests/conformance/check_consumers.py). The rules each output breaks today are listed,
 # with the issue point that fixes them, in tests/conformance/expected.txt; a listed failure that
 # stops failing fails this test too, so the list shrinks as the fixes land.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 B=$ST_BIN
 CONF=$ST_TESTS/conformance

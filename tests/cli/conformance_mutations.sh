@@ -2,6 +2,7 @@
 # Every consumer rule can fail: tests/conformance/mutations.py breaks a copy of an output once per rule
 # (a tensor dropped, a dtype or shape changed, a description or config key altered, the layout moved)
 # and requires check_consumers.py to name the break with that rule.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 B=$ST_BIN
 CONF=$ST_TESTS/conformance

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # st-eval reproduces HF transformers' fp32 perplexity (reference_perplexity.json "fp32") on the
 # full eval set (128 x 512 tokens) within 0.05 % for llama-4m-fp16 and deepseekv3-mla-6m-fp16.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 DATA=$ST_FIXTURES/data/eval_512x128.u32
 REF=$ST_FIXTURES/reference/reference_perplexity.json

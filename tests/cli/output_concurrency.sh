@@ -2,6 +2,7 @@
 # Two runs into one output: the second fails at once with one "in use" line (however it spells
 # the output, with -f too) and the first one's output is complete; without the lock both used to
 # exit 0, the later silently replacing the other's output.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 L=$ST_FIXTURES/llama-4m-fp16
 Q=$ST_BIN/st-quant-w8a8

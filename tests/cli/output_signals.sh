@@ -4,6 +4,7 @@
 # with the journaled two renames (ST_TEST_NO_RENAME_EXCHANGE=1): the output is always one complete
 # run's, SIGTERM leaves no temporary, and the next run into the output removes whatever kill -9
 # left (saying so on stderr). st-eval's merged copies in $TMPDIR go the same way.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 Q=$ST_BIN/st-quant-w8a8
 ROUNDS=${ST_SIGNAL_ROUNDS:-40}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # st-quant-w8a8 --dynamic on the three fixtures, checked independently; file splitting.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 Q=$ST_BIN/st-quant-w8a8
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # st-quant-w8a8 --stats on the three fixtures; every quantized tensor checked independently
 # (tests/cli/check_w8a8.py recomputes the DESIGN.md formulas from the float weights).
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 Q=$ST_BIN/st-quant-w8a8
 REF=$ST_FIXTURES/reference

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # st-shard on the float fixtures: parts follow the split rules (checked by an independent Python
 # statement of them), and --merge gives back every file byte for byte (TP 2/4/8 where heads allow).
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 CHECK="python3 $ST_TESTS/cli/shard_tool.py check"
 

@@ -3,6 +3,7 @@
 # parts follow the rules (rank-0 quant_bias, replicated deq_scale, packed q/k/v with one shared
 # input_scale), each part is a typed quantized directory, st-verify accepts the part folders, and --merge restores every file byte for
 # byte: weights, quant_model_description.json, FILE.xxh3. Streams in and out too.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 CHECK="python3 $ST_TESTS/cli/shard_tool.py"
 L=$ST_FIXTURES/llama-4m-fp16

@@ -3,6 +3,7 @@
 # beats magnitude and stays within the reference row "W8A8S 50% Wanda + static", and the default
 # (SparseGPT, found through the statistics' data path) beats Wanda; on the DeepSeek model, with
 # its routed experts float as in the reference rows, Wanda stays within its row too.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 
 for tool in st-calibrate st-eval st-sparsify; do

@@ -1,5 +1,6 @@
 # st-sparsify on llama-4m-fp16: the W8A8S layout, the reported sparsity, the pruning rules checked
 # independently (Python, from the float fixture), N:M structure, and bad input.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/compress_helpers.bash"
 

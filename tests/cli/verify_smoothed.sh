@@ -2,6 +2,7 @@
 # static path): the numbers compare with the smoothed float weights W' = W diag(s) rebuilt from
 # the stored norms and up_proj scales, not with W (which gave "worst -11 dB" and a note about
 # pruning when nothing was pruned); the half-step check still finds a changed weight or norm.
+# ctest: slow
 source "$(dirname "$0")/lib.sh"
 V=$ST_BIN/st-verify
 FAULT="python3 $ST_TESTS/cli/verify_faults.py"
