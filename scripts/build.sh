@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+werror=()
+[[ ${CI:-} == true ]] && werror=(-DST_WERROR=ON)  # CI: a new warning fails the build
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${werror[@]}" >/dev/null
 cmake --build build -j"$(nproc)"

@@ -191,8 +191,8 @@ TEST(Malformed, ManyTensorNamesDuplicatedLateAreFound) {
 
 TEST(Malformed, InvalidUtf8FormsAreRefused) {
   // Overlong '/', a UTF-16 surrogate, a code point above U+10FFFF, a cut-off sequence.
-  for (const std::string bad : {std::string("\xc0\xaf"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
-                                std::string("\xe2\x82")}) {
+  for (const std::string& bad : {std::string("\xc0\xaf"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+                                 std::string("\xe2\x82")}) {
     const std::string header = "{\"__metadata__\":{\"k\":\"" + bad + "\"}}";
     auto h = st::parse_header(header, 0);
     ASSERT_FALSE(h);
