@@ -1,3 +1,4 @@
+// --anti-outlier, --act-method and --fallback: parsed into StaticPrepOptions, notes printed.
 #include "bin/common/static_flags.hpp"
 
 #include <cstdio>

@@ -118,7 +118,7 @@ Error Output::io_error(const std::string& what) const {
 }
 
 // Lock, clean what an interrupted run left, check for an existing output, make the temporary.
-Status Output::claim(const NoteFn& note) {
+Status Output::claim(const WarnFn& note) {
   const std::string lock_path = sibling(".st-lock");
   for (int attempt = 0;; ++attempt) {
     if (attempt == 10) return make_error(Errc::busy, "the output is in use by another run", typed_);
@@ -164,7 +164,7 @@ Status Output::claim(const NoteFn& note) {
 
 // A run killed inside a two-rename replacement left DIR/.NAME.st-journal holding its pid: with
 // the new output already in place, finish (drop the old one); otherwise put the old one back.
-void Output::recover_journal(const NoteFn& note) {
+void Output::recover_journal(const WarnFn& note) {
   const std::string journal = sibling(".st-journal");
   auto text = read_file_text(journal);
   if (!text) return;

@@ -42,7 +42,7 @@ struct OutputRequest {
   bool stream = false;              // "-" is allowed: the tool can write one safetensors stream
   bool force = false;               // -f: an existing output may be replaced
   std::vector<std::string> inputs;  // every file or directory the run reads ("" and "-" skipped)
-  NoteFn note;                      // what was cleaned up from an interrupted run
+  WarnFn note;                      // what was cleaned up from an interrupted run
 };
 
 class Output {
@@ -64,8 +64,8 @@ class Output {
  private:
   friend Result<std::unique_ptr<Output>> open_output(const OutputRequest& request);
   Output() = default;
-  Status claim(const NoteFn& note);
-  void recover_journal(const NoteFn& note);
+  Status claim(const WarnFn& note);
+  void recover_journal(const WarnFn& note);
   Status install(const std::string& from);
   Status replace_in_two_steps(const std::string& from);
   std::string sibling(const std::string& suffix) const;  // DIR/.NAME<suffix>

@@ -142,7 +142,7 @@ const std::string& pid_text() {
 
 bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
-void remove_dead_runs(const std::string& dir, const std::string& prefix, bool own_too, const NoteFn& note) {
+void remove_dead_runs(const std::string& dir, const std::string& prefix, bool own_too, const WarnFn& note) {
   std::vector<std::pair<std::string, std::string>> dead;  // name, pid
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) {
@@ -162,7 +162,7 @@ void remove_dead_runs(const std::string& dir, const std::string& prefix, bool ow
   }
 }
 
-Result<std::unique_ptr<ScratchDir>> ScratchDir::create(const std::string& prefix, const NoteFn& note) {
+Result<std::unique_ptr<ScratchDir>> ScratchDir::create(const std::string& prefix, const WarnFn& note) {
   const char* t = std::getenv("TMPDIR");
   const std::string tmp = t && *t ? t : "/tmp";
   remove_dead_runs(tmp, prefix + "-", false, note);

@@ -7,11 +7,10 @@
 #include <memory>
 #include <string>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/core/error.hpp"
 
 namespace st {
-
-using NoteFn = std::function<void(const std::string&)>;
 
 // Handles SIGINT, SIGTERM and SIGHUP: a cleanup thread waits until no CreationFence is held, lets
 // none start, removes every registered temporary and ends the process with the signal. Ignores
@@ -45,13 +44,13 @@ bool process_alive(long pid);
 // Removes the entries of `dir` named PREFIX<pid> or PREFIX<pid>-<anything> whose pid is no live
 // process's (or, with own_too, this process's): what an interrupted run left. Each removal is
 // reported through `note`.
-void remove_dead_runs(const std::string& dir, const std::string& prefix, bool own_too, const NoteFn& note);
+void remove_dead_runs(const std::string& dir, const std::string& prefix, bool own_too, const WarnFn& note);
 
 // A private directory $TMPDIR/PREFIX-<pid>-<n>, removed on destruction and on signals; dead runs'
 // directories of the same prefix are removed (and reported) when one is created.
 class ScratchDir {
  public:
-  static Result<std::unique_ptr<ScratchDir>> create(const std::string& prefix, const NoteFn& note);
+  static Result<std::unique_ptr<ScratchDir>> create(const std::string& prefix, const WarnFn& note);
   ~ScratchDir();
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;

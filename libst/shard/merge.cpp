@@ -205,7 +205,7 @@ Result<MergeSummary> merge(const std::string& parts_dir, Output& out, const Merg
   return sum;
 }
 
-Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir, const NoteFn& note) {
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir, const WarnFn& note) {
   ST_ASSIGN(auto scratch, ScratchDir::create("st-merged", note));
   // A file or stream source merges into the file SCRATCH/merged, a directory source into the
   // directory SCRATCH/merged; Checkpoint::open takes either.

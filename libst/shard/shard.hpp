@@ -89,6 +89,6 @@ Result<MergeSummary> merge(const std::string& parts_dir, Output& out, const Merg
 // result and removes the scratch directory at once (the mapping keeps the data; the disk space is
 // freed when the checkpoint is closed); a dead run's scratch directory is removed and reported
 // through `note`. Errors are merge()'s.
-Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir, const NoteFn& note = {});
+Result<std::unique_ptr<Checkpoint>> open_merged(const std::string& parts_dir, const WarnFn& note = {});
 
 }  // namespace st
