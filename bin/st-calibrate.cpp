@@ -1,5 +1,6 @@
 // st-calibrate: run the float model on calibration token ids and write activation statistics
-// (per linear input; per attention block) as a safetensors file, see st-calibrate(1).
+// (per linear input; per attention block) as a safetensors file, or merge the statistics of the
+// parts of one run (--part i/n on several hosts, then --merge), see st-calibrate(1).
 #include <unistd.h>
 
 #include <chrono>
@@ -7,61 +8,108 @@
 
 #include "bin/common/cli.hpp"
 #include "bin/common/progress.hpp"
-#include "libst/format/checkpoint.hpp"
-#include "libst/model/calibrate.hpp"
 #include "libst/data/tokens.hpp"
+#include "libst/format/checkpoint.hpp"
+#include "libst/format/stats_merge.hpp"
+#include "libst/model/calibrate.hpp"
+
+namespace {
+
+struct Options {
+  std::string model_path, data_path, output, tokenizer, part;
+  std::vector<std::string> merge;
+  int64_t samples = 0, seq_len = 0;
+  bool force = false, quiet = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int calibrate(const Options& o) {
+  if (o.model_path.empty() || o.data_path.empty())
+    return st::cli::report(st::make_error(st::Errc::usage, "MODEL and --data are required (or --merge)"));
+  if (o.seq_len == 0 && st::model::is_raw_ids_path(o.data_path))
+    return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", o.data_path));
+  st::StatsPart part;
+  if (!o.part.empty()) {
+    auto p = st::parse_stats_part(o.part);
+    if (!p) return st::cli::report(p.error());
+    part = *p;
+  }
+  auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, {o.model_path, o.data_path}, {}});
+  if (!out) return st::cli::report(out.error());
+  auto data = st::model::load_tokens(
+      o.data_path, {o.seq_len, o.samples, o.tokenizer.empty() ? st::model::model_tokenizer(o.model_path) : o.tokenizer});
+  if (!data) return st::cli::report(data.error());
+  if (part.count > 0)
+    if (auto cut = st::model::select_part(*data, part); !cut) return st::cli::report(cut.error());
+  auto ck = st::Checkpoint::open(o.model_path);
+  if (!ck) return st::cli::report(ck.error());
+  if ((*ck)->description())
+    return st::cli::report(st::make_error(st::Errc::usage, "calibrate the float model, not a quantized one", o.model_path));
+  st::cli::ProgressLine progress(o.quiet);
+  auto model = st::model::Model::load(**ck, progress.callback());
+  if (!model) return st::cli::report(model.error());
+
+  const auto start = std::chrono::steady_clock::now();
+  auto stats = st::model::calibrate(**model, *data, progress.callback());
+  progress.finish();
+  if (!stats) return st::cli::report(stats.error());
+  auto saved = st::save_stats(*stats, (*out)->file());
+  if (saved) saved = (*out)->commit();
+  if (!saved) return st::cli::report(saved.error());
+  if (!o.quiet)
+    std::fprintf(stderr, "%s: %s%zu samples, %lld tokens, %zu linears, %zu attention tensors in %.1f s -> %s\n",
+                 st::cli::tool_name().c_str(), part.count ? ("part " + o.part + ": ").c_str() : "",
+                 data->seqs.size(), static_cast<long long>(data->total_tokens()), stats->linears.size(),
+                 stats->extra.size(), seconds_since(start), o.output.c_str());
+  return st::cli::kExitOk;
+}
+
+int merge(const Options& o) {
+  if (!o.model_path.empty() || !o.data_path.empty() || !o.part.empty())
+    return st::cli::report(st::make_error(st::Errc::usage, "--merge takes statistics files only: no MODEL, --data or --part"));
+  auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, o.merge, {}});
+  if (!out) return st::cli::report(out.error());
+  const auto start = std::chrono::steady_clock::now();
+  auto stats = st::merge_stats_parts(o.merge);
+  if (!stats) return st::cli::report(stats.error());
+  auto saved = st::save_stats(*stats, (*out)->file());
+  if (saved) saved = (*out)->commit();
+  if (!saved) return st::cli::report(saved.error());
+  if (!o.quiet)
+    std::fprintf(stderr, "%s: merged %zu parts: %s samples, %zu linears, %zu attention tensors in %.1f s -> %s\n",
+                 st::cli::tool_name().c_str(), o.merge.size(), stats->metadata["st.stats.samples"].c_str(),
+                 stats->linears.size(), stats->extra.size(), seconds_since(start), o.output.c_str());
+  return st::cli::kExitOk;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Run a float model on calibration token ids and write activation statistics for quantization: per "
                "decoder linear input min, max, per-channel absmax and sum of squares, token count; per attention "
-               "block per-head absmax of q, k, v (MLA: absorbed q and the KV latent). Format: st-calibrate(1)",
+               "block per-head absmax of q, k, v (MLA: absorbed q and the KV latent). --part i/n calibrates one "
+               "slice of the data; --merge combines the parts' statistics into one run's. Format: st-calibrate(1)",
                "st-calibrate"};
-  std::string model_path, data_path, output, tokenizer;
-  int64_t samples = 0, seq_len = 0;
-  bool force = false, quiet = false;
-  app.add_option("MODEL", model_path, "float checkpoint: .safetensors file or HF directory")->required();
-  app.add_option("--data", data_path,
+  Options o;
+  app.add_option("MODEL", o.model_path, "float checkpoint: .safetensors file or HF directory");
+  app.add_option("--data", o.data_path,
                  "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32 (with --seq-len);\n"
-                 "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)")
-      ->required();
-  app.add_option("--tokenizer", tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)");
-  app.add_option("--samples", samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
-  app.add_option("--seq-len", seq_len,
+                 "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)");
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)");
+  app.add_option("--samples", o.samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
+  app.add_option("--seq-len", o.seq_len,
                  "tokens per sequence: required for raw uint32 data; truncates JSONL ids; packs text (st-tokenize --pack)")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
-  app.add_option("-o,--output", output, "statistics file to write (.safetensors)")->required();
-  app.add_flag("-f,--force", force, "replace an existing output file");
+  app.add_option("--part", o.part, "calibrate the i-th of n contiguous slices of the sequences (i from 1 to n), for --merge");
+  app.add_option("--merge", o.merge, "combine the statistics of parts 1/n ... n/n (any order) into one run's")
+      ->expected(1, -1);
+  app.add_option("-o,--output", o.output, "statistics file to write (.safetensors)")->required();
+  app.add_flag("-f,--force", o.force, "replace an existing output file");
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("-q,--quiet", quiet, "no progress or summary on stderr");
-  return st::cli::run(app, argc, argv, [&] {
-    if (seq_len == 0 && st::model::is_raw_ids_path(data_path))
-      return st::cli::report(st::make_error(st::Errc::usage, "raw uint32 token data needs --seq-len", data_path));
-    auto out = st::cli::open_output({output, /*stream=*/true, force, {model_path, data_path}, {}});
-    if (!out) return st::cli::report(out.error());
-    auto data = st::model::load_tokens(
-        data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer});
-    if (!data) return st::cli::report(data.error());
-    auto ck = st::Checkpoint::open(model_path);
-    if (!ck) return st::cli::report(ck.error());
-    if ((*ck)->description())
-      return st::cli::report(st::make_error(st::Errc::usage, "calibrate the float model, not a quantized one", model_path));
-    st::cli::ProgressLine progress(quiet);
-    auto model = st::model::Model::load(**ck, progress.callback());
-    if (!model) return st::cli::report(model.error());
-
-    const auto start = std::chrono::steady_clock::now();
-    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    auto stats = st::model::calibrate(**model, *data, progress.callback());
-    progress.finish();
-    if (!stats) return st::cli::report(stats.error());
-    auto saved = st::save_stats(*stats, (*out)->file());
-    if (saved) saved = (*out)->commit();
-    if (!saved) return st::cli::report(saved.error());
-    if (!quiet)
-      std::fprintf(stderr, "%s: %zu samples, %lld tokens, %zu linears, %zu attention tensors in %.1f s -> %s\n",
-                   st::cli::tool_name().c_str(), data->seqs.size(), static_cast<long long>(data->total_tokens()),
-                   stats->linears.size(), stats->extra.size(), elapsed(), output.c_str());
-    return st::cli::kExitOk;
-  });
+  app.add_flag("-q,--quiet", o.quiet, "no progress or summary on stderr");
+  return st::cli::run(app, argc, argv, [&] { return o.merge.empty() ? calibrate(o) : merge(o); });
 }

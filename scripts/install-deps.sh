@@ -5,7 +5,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config nlohmann-json3-dev libzstd-dev libcli11-dev
           libxxhash-dev libgtest-dev libopenblas-dev libpcre2-dev libutf8proc-dev xxhash zstd
-          python3 python3-numpy time clang libclang-rt-14-dev  # clang + its runtimes: scripts/fuzz.sh (libFuzzer)
+          python3 python3-numpy time parallel clang libclang-rt-14-dev  # clang + its runtimes: scripts/fuzz.sh (libFuzzer)
           man-db zsh file dpkg-dev)  # the man page and completion tests; CPack's .deb (shlibdeps)
 missing=()
 for p in "${packages[@]}"; do

@@ -88,6 +88,11 @@ Result<TokenData> load_text(const std::string& path, text::TextFormat format, co
 void record_provenance(const TokenData& data, Metadata& md) {
   md["st.stats.data"] = real_path(data.path);
   md["st.stats.data_xxh3"] = xxh3_hex(data.data_hash);
+  if (data.part.count > 0) {
+    md[kStatsPartKey] = stats_part_text(data.part);
+    md[kStatsPartSequencesKey] = std::to_string(data.whole_sequences);
+    md[kStatsPartIdsKey] = xxh3_hex(data.whole_ids_hash);
+  }
   if (data.tokenizer.empty()) return;
   md["st.stats.tokenizer"] = real_path(data.tokenizer);
   md["st.stats.tokenizer_xxh3"] = xxh3_hex(data.tokenizer_hash);
@@ -97,6 +102,9 @@ void record_provenance(const TokenData& data, Metadata& md) {
 Result<std::optional<RecordedData>> recorded_data(const Metadata& md) {
   auto it = md.find("st.stats.data");
   if (it == md.end()) return std::optional<RecordedData>();
+  if (auto part = md.find(kStatsPartKey); part != md.end())
+    return make_error(Errc::usage, "these statistics are part " + part->second +
+                                       " of a calibration run, not of all its data (merge the parts: st-calibrate --merge)");
   if (auto why = changed(it->second, hash_of(md, "st.stats.data_xxh3")))
     return make_error(Errc::io, "the calibration data these statistics name, '" + it->second + "', " + *why);
   RecordedData r;

@@ -120,9 +120,33 @@ Result<TokenData> load_tokens(const std::string& path, int64_t seq_len, int64_t 
   return load_tokens(path, o);
 }
 
+Status select_part(TokenData& data, StatsPart part) {
+  const auto n = int64_t(data.seqs.size());
+  if (part.count > n)
+    return make_error(Errc::usage, "cannot cut " + std::to_string(n) + " sequences into " + std::to_string(part.count) +
+                                       " parts", data.path);
+  Xxh3 ids;
+  for (const auto& seq : data.seqs) {
+    const auto len = int64_t(seq.size());
+    ids.update(&len, sizeof len);
+    ids.update(seq.data(), seq.size() * sizeof seq[0]);
+  }
+  // i N / n with the product in 128 bits.
+  auto bound = [&](int64_t i) { return int64_t(__int128(i) * n / part.count); };
+  const int64_t begin = bound(part.index - 1), end = bound(part.index);
+  data.seqs.erase(data.seqs.begin() + end, data.seqs.end());
+  data.seqs.erase(data.seqs.begin(), data.seqs.begin() + begin);
+  data.part = part;
+  data.first = begin;
+  data.whole_sequences = n;
+  data.whole_ids_hash = ids.digest();
+  return {};
+}
+
 Status check_tokens(const TokenData& data, const ModelConfig& cfg) {
-  for (size_t s = 0; s < data.seqs.size(); ++s) {
-    const auto& seq = data.seqs[s];
+  for (size_t i = 0; i < data.seqs.size(); ++i) {
+    const int64_t s = data.first + int64_t(i);
+    const auto& seq = data.seqs[i];
     if (int64_t(seq.size()) > cfg.max_positions)
       return make_error(Errc::usage,
                         "sequence " + std::to_string(s) + " has " + std::to_string(seq.size()) +

@@ -11,6 +11,7 @@
 #include "libst/core/error.hpp"
 #include "libst/arch/config.hpp"
 #include "libst/format/safetensors.hpp"
+#include "libst/format/stats_merge.hpp"
 
 namespace st::model {
 
@@ -22,6 +23,12 @@ struct TokenData {
   std::string tokenizer;        // text data: the tokenizer.json used; empty for ids
   uint64_t tokenizer_hash = 0;  // its XXH3-64
   int64_t packed = 0;           // text data: the length documents were packed to, 0 for one per document
+  // select_part: which slice of the data seqs are (count 0: all of it), the index of seqs[0] in
+  // the data, and what was cut (every sequence's count and the XXH3-64 of their lengths and ids).
+  StatsPart part;
+  int64_t first = 0;
+  int64_t whole_sequences = 0;
+  uint64_t whole_ids_hash = 0;
   int64_t total_tokens() const {
     int64_t n = 0;
     for (const auto& s : seqs) n += int64_t(s.size());
@@ -54,16 +61,22 @@ bool is_raw_ids_path(const std::string& path);
 // The tokenizer a model path implies: the directory itself, or a file's directory.
 std::string model_tokenizer(const std::string& model_path);
 
+// Keeps the part.index-th of part.count contiguous slices of the sequences (st-calibrate --part
+// i/n): sequences floor((i-1)N/n) to floor(iN/n) - 1, and records what was cut. Error: more parts
+// than sequences.
+Status select_part(TokenData& data, StatsPart part);
+
 // Every id < vocab and every sequence within max_position_embeddings.
 Status check_tokens(const TokenData& data, const ModelConfig& cfg);
 
 // The data's provenance as statistics metadata: st.stats.data (realpath), st.stats.data_xxh3,
-// and for text st.stats.tokenizer (realpath), st.stats.tokenizer_xxh3 and st.stats.pack.
+// for text st.stats.tokenizer (realpath), st.stats.tokenizer_xxh3 and st.stats.pack, and for a
+// part the keys of libst/format/stats_merge.hpp.
 void record_provenance(const TokenData& data, Metadata& md);
 
 // The data statistics name, to load the same sequences again (st-sparsify's sparsegpt without
 // --data): nullopt when none is recorded; an error naming the recorded file (or tokenizer) when
-// it is gone or no longer has the recorded hash.
+// it is gone or no longer has the recorded hash, or when the statistics are one part's.
 struct RecordedData {
   std::string path;
   DataOptions options;

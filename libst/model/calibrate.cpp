@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "libst/core/parallel.hpp"
+#include "libst/format/stats_merge.hpp"
 
 namespace st::model {
 
@@ -31,7 +32,7 @@ void StatsCollector::on_linear_input(const std::string& name, const float* x, in
       for (int64_t r = 0; r < rows; ++r) {
         const float* xr = x + r * cols;
         for (int64_t c = c0; c < c1; ++c) {
-          const float v = xr[c];
+          const float v = xr[c] + 0.0f;  // -0 as +0: a minimum or maximum of 0 has one sign in any order
           mn = std::min(mn, v), mx = std::max(mx, v);
           s.absmax[size_t(c)] = std::max(s.absmax[size_t(c)], std::fabs(v));
           s.sumsq[size_t(c)] += double(v) * v;
@@ -72,35 +73,6 @@ void StatsCollector::on_attention(const std::string& block, const char* what, fl
   else if (w == "kv_latent") absmax_per_head(block + ".kv_absmax", x, rows, heads, dim);
 }
 
-namespace {
-
-// Folds b into a (same linears and tensors, or new ones).
-void merge(ActivationStats& a, ActivationStats&& b) {
-  for (auto& [name, sb] : b.linears) {
-    auto [it, fresh] = a.linears.try_emplace(name, std::move(sb));
-    if (fresh) continue;
-    LinearStats& sa = it->second;
-    sa.min = std::min(sa.min, sb.min), sa.max = std::max(sa.max, sb.max);
-    for (size_t c = 0; c < sa.absmax.size(); ++c) {
-      sa.absmax[c] = std::max(sa.absmax[c], sb.absmax[c]);
-      sa.sumsq[c] += sb.sumsq[c];
-      sa.chmin[c] = std::min(sa.chmin[c], sb.chmin[c]);
-      sa.chmax[c] = std::max(sa.chmax[c], sb.chmax[c]);
-    }
-    sa.tokens += sb.tokens;
-  }
-  for (auto& [name, vb] : b.extra) {
-    auto [it, fresh] = a.extra.try_emplace(name, vb);
-    if (fresh) {
-      a.extra_shapes[name] = b.extra_shapes[name];
-      continue;
-    }
-    for (size_t i = 0; i < vb.size(); ++i) it->second[i] = std::max(it->second[i], vb[i]);
-  }
-}
-
-}  // namespace
-
 Result<ActivationStats> calibrate(Model& model, const TokenData& data, const ProgressFn& progress) {
   ST_CHECK(check_tokens(data, model.config()));
   int64_t longest = 0;
@@ -125,7 +97,7 @@ Result<ActivationStats> calibrate(Model& model, const TokenData& data, const Pro
   });
   if (failure) return failure->second;
   ActivationStats s;
-  for (auto& c : collectors) merge(s, std::move(c.stats()));
+  for (auto& c : collectors) ST_CHECK(merge_stats(s, std::move(c.stats())));
   s.metadata["st.stats.samples"] = std::to_string(data.seqs.size());
   s.metadata["st.stats.seq_len"] = std::to_string(longest);
   s.metadata["st.stats.model"] = model.path();

@@ -33,6 +33,10 @@ note "calibrate"
 run cal_llama "$B/st-calibrate" $L --data $CAL --samples 8 --seq-len 256 -o out/llama.st -q
 run cal_bf16 "$B/st-calibrate" $BF --data $CAL --samples 8 --seq-len 256 -o out/bf16.st -q
 run cal_ds "$B/st-calibrate" $DS --data $CAL --samples 8 --seq-len 256 -o out/ds.st -q
+for i in 1 2; do
+  run cal_ds_part$i "$B/st-calibrate" $DS --data $CAL --samples 8 --seq-len 256 --part $i/2 -o out/ds_part$i.st -q
+done
+run cal_ds_merge "$B/st-calibrate" --merge out/ds_part2.st out/ds_part1.st -o out/ds_merged.st -q
 
 note "quantize"
 TB=(--anti-outlier none --act-method minmax)
