@@ -5,16 +5,19 @@
 #
 #   scripts/bench-quant.sh [WORKDIR] [BUILD_DIR]      (defaults: /tmp/st-bench-quant, build)
 #   REPS=5 scripts/bench-quant.sh                     best of REPS runs per row (default 3)
+#   STATIC_ONLY=1 scripts/bench-quant.sh              the floor and the static rows only
 #
 # Needs /usr/bin/time (Debian package "time") for peak RSS; the numpy row needs python3-numpy
 # for /usr/bin/python3 and is skipped without it. The model is generated once by
 # scripts/gen-llama-checkpoint.py (TinyLlama-1.1B shape, 2.2 GB) and reused.
 # Targets (issue 4): st-quant-w8a8 --dynamic <= 2x the floor (goal 1.2x), peak RSS <= 512 MiB.
+# Issue 16: default static (alpha search + act-method auto) at most 1.5x textbook static.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-/tmp/st-bench-quant}
 BUILD=${2:-$ROOT/build}
 REPS=${REPS:-3}
+STATIC_ONLY=${STATIC_ONLY:-0}
 Q=$BUILD/st-quant-w8a8
 MODEL=$WORK/llama-2g
 OUT=$WORK/out
@@ -55,12 +58,14 @@ best_of READ bash -c floor_read
 best_of WRITE bash -c floor_write
 rm -f "$OUT/floor.bin"
 FLOOR=$(awk -v a="${READ% *}" -v b="${WRITE% *}" 'BEGIN{printf "%.2f", a + b}')
-best_of OURS bash -c run_ours
 # The same quantization written as a stream into a file: no fsync and no checksum pass, like the floor.
 run_stream() { rm -f "$OUT/stream.safetensors"; "$Q" "$MODEL" --dynamic -o - -q >"$OUT/stream.safetensors"; }
 export -f run_stream
-best_of STREAM bash -c run_stream
-rm -f "$OUT/stream.safetensors"
+if [[ $STATIC_ONLY == 0 ]]; then
+  best_of OURS bash -c run_ours
+  best_of STREAM bash -c run_stream
+  rm -f "$OUT/stream.safetensors"
+fi
 
 # Static W8A8: statistics from 2 short calibration sequences (enough to exercise every step;
 # the ranges of a random model mean nothing), then textbook and default (smoothing search +
@@ -81,11 +86,13 @@ best_of DEFAULT bash -c run_default
 # their stored dtype; a tile of rows is converted per GEMM).
 EVAL_DATA=$ROOT/tests/fixtures/data/eval_512x128.u32
 Q_BYTES=$(cat "$OUT"/quant_model_weight_w8a8*.safetensors | wc -c)
-read -r EVAL_F EVAL_F_RSS < <(timed "$BUILD/st-eval" "$MODEL" --data "$EVAL_DATA" --samples 1 -q)
-read -r EVAL_Q EVAL_Q_RSS < <(timed "$BUILD/st-eval" "$OUT" --data "$EVAL_DATA" --samples 1 -q)
+if [[ $STATIC_ONLY == 0 ]]; then
+  read -r EVAL_F EVAL_F_RSS < <(timed "$BUILD/st-eval" "$MODEL" --data "$EVAL_DATA" --samples 1 -q)
+  read -r EVAL_Q EVAL_Q_RSS < <(timed "$BUILD/st-eval" "$OUT" --data "$EVAL_DATA" --samples 1 -q)
+fi
 
 NUMPY=""
-if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+if [[ $STATIC_ONLY == 0 ]] && /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
   cat >"$WORK/numpy_w8a8.py" <<'PY'
 # The same W8A8_DYNAMIC quantization in plain numpy: per-row symmetric int8 of every decoder
 # linear (weight, weight_scale [n,1] fp32, weight_offset zeros), other tensors copied.
@@ -135,10 +142,13 @@ printf "%-34s %8s %9s %10s\n" "what" "seconds" "vs floor" "peak MiB"
 row "floor: cat input >/dev/null" "${READ% *}" ""
 row "floor: head -c OUTPUT_BYTES > file" "${WRITE% *}" ""
 row "floor (sum)" "$FLOOR" ""
-row "st-quant-w8a8 --dynamic -o DIR" "${OURS% *}" "${OURS#* }"
-row "st-quant-w8a8 --dynamic -o - >file" "${STREAM% *}" "${STREAM#* }"
 row "st-quant-w8a8 --stats, textbook" "${TEXTBOOK% *}" "${TEXTBOOK#* }"
 row "st-quant-w8a8 --stats (default)" "${DEFAULT% *}" "${DEFAULT#* }"
+awk -v d="${DEFAULT% *}" -v t="${TEXTBOOK% *}" \
+  'BEGIN{printf "%-34s %8.2fx  (goal <= 1.5x)\n", "default / textbook static", d / t}'
+[[ $STATIC_ONLY == 0 ]] || exit 0
+row "st-quant-w8a8 --dynamic -o DIR" "${OURS% *}" "${OURS#* }"
+row "st-quant-w8a8 --dynamic -o - >file" "${STREAM% *}" "${STREAM#* }"
 echo "(-o DIR also hashes every output byte for its .xxh3 checksums and fsyncs before the rename;"
 echo " the floor and the stream row do neither)"
 if [[ -n $NUMPY ]]; then

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <array>
 
+#include "libst/core/parallel.hpp"
+
 namespace st {
 namespace {
 
@@ -122,9 +124,14 @@ void FloatDecoder::rows(const uint8_t* tensor, int64_t r0, int64_t r1, float* ds
   }
 }
 
+void FloatDecoder::all(const uint8_t* tensor, float* dst) const {
+  parallel_for(
+      rows_, [&](int64_t r0, int64_t r1) { rows(tensor, r0, r1, dst + r0 * cols_); }, 16);
+}
+
 std::vector<float> FloatDecoder::all(const uint8_t* tensor) const {
   std::vector<float> v(static_cast<size_t>(rows_ * cols_));
-  rows(tensor, 0, rows_, v.data());
+  all(tensor, v.data());
   return v;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 
@@ -28,16 +29,19 @@ Owned owned_zeros(size_t n) {
   return b;
 }
 
-// A tensor as fp32 values: a copy of its replacement values, or its bytes decoded (rows in
-// parallel: weights are the big tensors; block-scaled FP8 dequantized).
-Result<std::vector<float>> f32_values(const Checkpoint& ckpt, const TensorEntry& e, ByteView bytes,
-                                      const std::vector<float>* over) {
-  if (over) return *over;
+// A tensor as fp32 values in `out`: a copy of its replacement values, or its bytes decoded
+// (block-scaled FP8 dequantized). `out` keeps its memory from tensor to tensor: a fresh
+// weight-sized buffer would cost a page fault and a zeroing per 4 KiB.
+Status f32_values(const Checkpoint& ckpt, const TensorEntry& e, ByteView bytes, const std::vector<float>* over,
+                  std::vector<float>& out) {
+  if (over) {
+    out.assign(over->begin(), over->end());
+    return Status{};
+  }
   ST_ASSIGN(const FloatDecoder dec, ckpt.decoder(e));
-  std::vector<float> v(e.info->numel());
-  parallel_for(
-      dec.rows(), [&](int64_t r0, int64_t r1) { dec.rows(bytes.data, r0, r1, v.data() + r0 * dec.cols()); }, 16);
-  return v;
+  out.resize(static_cast<size_t>(dec.rows() * dec.cols()));
+  dec.all(bytes.data, out.data());
+  return Status{};
 }
 
 // Streams the input in storage order through the plan: tensors copied (or rewritten by
@@ -78,6 +82,7 @@ class StreamQuantizer {
   WeightWriter& writer_;
   QuantizeSummary& summary_;
   std::vector<Pending> pending_;
+  std::vector<float> scratch_;  // a weight's fp32 values, reused from weight to weight
   uint64_t done_bytes_ = 0;
   size_t done_ = 0;
 };
@@ -141,7 +146,8 @@ Status StreamQuantizer::copy(size_t i, ByteView bytes, bool from_map) {
 Status StreamQuantizer::rewrite(size_t i, ByteView bytes, const std::vector<float>* over, bool rescale) {
   const TensorEntry& e = ckpt_.tensors()[i];
   const TensorInfo& t = *e.info;
-  ST_ASSIGN(std::vector<float> v, f32_values(ckpt_, e, bytes, over));
+  std::vector<float> v;
+  ST_CHECK(f32_values(ckpt_, e, bytes, over, v));
   if (rescale) {
     const LinearInfo& l = plan_.linear_of(i)->linear;
     apply_weight_scales(*o_.weight_scales, l.prefix, l.out_features, l.in_features, v.data());
@@ -184,10 +190,10 @@ Status StreamQuantizer::quantize_weight(size_t i, ByteView bytes, const std::vec
   p.row_sum.resize(n);
   DType src_dtype = over ? DType::F32 : t.dtype;
   const void* src = over ? static_cast<const void*>(over->data()) : bytes.data;
-  std::vector<float> changed;
+  std::vector<float>& changed = scratch_;
   const bool scaled = o_.weight_scales && o_.weight_scales->has(l.prefix);
   if (o_.transform_weight || scaled || ckpt_.tensors()[i].scale_inv) {
-    ST_ASSIGN(changed, f32_values(ckpt_, ckpt_.tensors()[i], bytes, over));
+    ST_CHECK(f32_values(ckpt_, ckpt_.tensors()[i], bytes, over, changed));
     if (scaled) apply_weight_scales(*o_.weight_scales, l.prefix, n, k, changed.data());
     if (o_.transform_weight) ST_CHECK(o_.transform_weight(l, changed));
     src_dtype = DType::F32;

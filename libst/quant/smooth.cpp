@@ -32,39 +32,57 @@ float row_absmax(const float* row, const float* s, int64_t k) {
   return m;
 }
 
-// Estimated quantized output error of the consumers after scaling by s: per-row weight
-// rounding (step^2/12 times E[x'^2]) plus per-tensor activation rounding (step^2/12 times the
-// consumers' column energy). Inputs: x2[j] = E[x_j^2], lo/hi per channel (or +-absmax).
-// Rows are scanned in parallel; the sums run in row order, so the result does not depend on
-// the thread count.
-double estimate_error(const std::vector<Consumer>& cons, const std::vector<float>& s, const std::vector<double>& x2,
-                      const std::vector<float>& lo, const std::vector<float>& hi) {
-  const int64_t k = int64_t(s.size());
-  float mn = 0, mx = 0;
-  double ex2 = 0;
-  for (int64_t j = 0; j < k; ++j) {
-    mn = std::min(mn, lo[j] / s[j]);
-    mx = std::max(mx, hi[j] / s[j]);
-    ex2 += x2[j] / (double(s[j]) * s[j]);
+// row_absmax for every candidate scale vector, reading the row once: a block of columns stays in
+// L1 while every candidate scans it (a maximum is exact in any order).
+void row_absmax_each(const float* row, const std::vector<std::vector<float>>& cands, int64_t k, float* out) {
+  constexpr int64_t kBlock = 512;
+  std::fill(out, out + cands.size(), 0.0f);
+  for (int64_t j0 = 0; j0 < k; j0 += kBlock) {
+    const int64_t nb = std::min(kBlock, k - j0);
+    for (size_t c = 0; c < cands.size(); ++c) out[c] = std::max(out[c], row_absmax(row + j0, cands[c].data() + j0, nb));
   }
-  const double da = double(mx - mn) / 255.0;
-  double err = 0;
-  std::vector<float> rmax;
-  for (const auto& c : cons) {
-    const int64_t n = c.info->out_features;
-    rmax.resize(size_t(n));
+}
+
+// Estimated quantized output error of the consumers after scaling by each candidate s: per-row
+// weight rounding (step^2/12 times E[x'^2]) plus per-tensor activation rounding (step^2/12 times
+// the consumers' column energy). Inputs: x2[j] = E[x_j^2], lo/hi per channel (or +-absmax).
+// One pass over each consumer's rows serves every candidate; rows are scanned in parallel and the
+// sums run in row order, so the result depends on neither the thread count nor the candidates
+// evaluated beside it.
+std::vector<double> estimate_errors(const std::vector<Consumer>& cons, const std::vector<std::vector<float>>& cands,
+                                    const std::vector<double>& x2, const std::vector<float>& lo,
+                                    const std::vector<float>& hi) {
+  const size_t nc = cands.size();
+  const int64_t k = int64_t(x2.size());
+  std::vector<double> err(nc, 0.0), ex2(nc, 0.0), da(nc);
+  for (size_t c = 0; c < nc; ++c) {
+    const std::vector<float>& s = cands[c];
+    float mn = 0, mx = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      mn = std::min(mn, lo[j] / s[j]);
+      mx = std::max(mx, hi[j] / s[j]);
+      ex2[c] += x2[j] / (double(s[j]) * s[j]);
+    }
+    da[c] = double(mx - mn) / 255.0;
+  }
+  std::vector<float> rmax;  // [row][candidate]
+  for (const auto& con : cons) {
+    const int64_t n = con.info->out_features;
+    rmax.resize(size_t(n) * nc);
     parallel_for(
         n, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) rmax[r] = row_absmax(c.w.data() + r * k, s.data(), k);
+          for (int64_t r = r0; r < r1; ++r) row_absmax_each(con.w.data() + r * k, cands, k, rmax.data() + r * nc);
         },
         16);
-    double colsq = 0;
-    for (int64_t j = 0; j < k; ++j) colsq += c.colsq[j] * (double(s[j]) * s[j]);
-    for (int64_t r = 0; r < n; ++r) {
-      const double dw = rmax[r] / 127.0;
-      err += dw * dw / 12.0 * ex2;
+    for (size_t c = 0; c < nc; ++c) {
+      double colsq = 0;
+      for (int64_t j = 0; j < k; ++j) colsq += con.colsq[j] * (double(cands[c][j]) * cands[c][j]);
+      for (int64_t r = 0; r < n; ++r) {
+        const double dw = rmax[size_t(r) * nc + c] / 127.0;
+        err[c] += dw * dw / 12.0 * ex2[c];
+      }
+      err[c] += da[c] * da[c] / 12.0 * colsq;
     }
-    err += da * da / 12.0 * colsq;
   }
   return err;
 }
@@ -105,30 +123,43 @@ std::optional<PairInputs> pair_inputs(const ActivationStats& stats, const std::v
 
 // The consumers' fp32 weights with the scales earlier pairs gave them, and the largest |W[:, j]|
 // over all of them.
+// Weight-sized fp32 buffers reused from pair to pair: a fresh one would cost a page fault and a
+// zeroing per 4 KiB.
+using BufferPool = std::vector<std::vector<float>>;
+
 Result<std::vector<Consumer>> load_consumers(const Checkpoint& ckpt, const std::vector<const LinearInfo*>& members,
-                                             const WeightScales& scales, std::vector<float>& wmax) {
+                                             const WeightScales& scales, std::vector<float>& wmax, BufferPool& pool) {
   const int64_t k = members.front()->in_features;
   wmax.assign(size_t(k), 0.0f);
   std::vector<Consumer> cons;
   for (const auto* l : members) {
     const TensorEntry* e = ckpt.find(l->weight_name());
-    ST_ASSIGN(auto w, ckpt.read_f32(*e));
+    ST_ASSIGN(const FloatDecoder dec, ckpt.decoder(*e));
+    std::vector<float> w;
+    if (!pool.empty()) w = std::move(pool.back()), pool.pop_back();
+    w.resize(size_t(dec.rows() * dec.cols()));
+    dec.all(ckpt.data(*e).data, w.data());
     ckpt.release(*e);  // the quantizer reads it again; do not keep the pages mapped meanwhile
     apply_weight_scales(scales, l->prefix, l->out_features, k, w.data());
     std::vector<double> colsq(size_t(k), 0.0);
-    for (int64_t r = 0; r < l->out_features; ++r)
-      for (int64_t j = 0; j < k; ++j) {
-        const float v = w[r * k + j];
-        wmax[j] = std::max(wmax[j], std::fabs(v));
-        colsq[j] += double(v) * v;
-      }
+    // Columns in parallel, each summed in row order: the same sums for any thread count.
+    parallel_for(
+        k, [&](int64_t j0, int64_t j1) {
+          for (int64_t r = 0; r < l->out_features; ++r)
+            for (int64_t j = j0; j < j1; ++j) {
+              const float v = w[r * k + j];
+              wmax[j] = std::max(wmax[j], std::fabs(v));
+              colsq[j] += double(v) * v;
+            }
+        },
+        64);
     cons.push_back({l, std::move(w), std::move(colsq)});
   }
   return cons;
 }
 
 // The pair's scales s: o.alpha's, or with o.search the alpha in {0, 0.2, ..., 0.8} (and o.alpha)
-// whose estimated error is lowest. Returns the alpha chosen.
+// whose estimated error is lowest, the first in that order on a tie. Returns the alpha chosen.
 float choose_scales(const std::vector<Consumer>& cons, const PairInputs& in, const std::vector<float>& wmax,
                     const SmoothOptions& o, std::vector<float>& s) {
   const size_t k = wmax.size();
@@ -137,17 +168,22 @@ float choose_scales(const std::vector<Consumer>& cons, const PairInputs& in, con
     for (size_t j = 0; j < k; ++j) v[j] = smooth_scale(in.amax[j], wmax[j], a);
     return v;
   };
-  float alpha = o.alpha;
-  s = scales(alpha);
-  if (!o.search) return alpha;
-  double best = estimate_error(cons, s, in.x2, in.lo, in.hi);
-  const std::vector<float> ones(k, 1.0f);
-  for (float a : {0.0f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}) {
-    auto c = a == 0.0f ? ones : scales(a);
-    const double e = estimate_error(cons, c, in.x2, in.lo, in.hi);
-    if (e < best) best = e, alpha = a, s = std::move(c);
+  std::vector<float> alphas = {o.alpha};
+  std::vector<std::vector<float>> cands = {scales(o.alpha)};
+  if (o.search)
+    for (float a : {0.0f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}) {
+      if (a == o.alpha && a != 0.0f) continue;  // the same scales again could only tie, and a tie keeps the first
+      alphas.push_back(a);
+      cands.push_back(a == 0.0f ? std::vector<float>(k, 1.0f) : scales(a));  // alpha 0: no smoothing
+    }
+  size_t best = 0;
+  if (alphas.size() > 1) {
+    const auto err = estimate_errors(cons, cands, in.x2, in.lo, in.hi);
+    for (size_t c = 1; c < err.size(); ++c)
+      if (err[c] < err[best]) best = c;
   }
-  return alpha;
+  s = std::move(cands[best]);
+  return alphas[best];
 }
 
 // The members' statistics rewritten to describe x' = x / s: absmax / s, sumsq / s^2, per-channel
@@ -187,7 +223,7 @@ Result<std::vector<float>*> rewritten(const Checkpoint& ckpt, SmoothResult& res,
 // Applies one pair: chooses s, folds 1/s into its source (the norm vector [k], or the source
 // linear's rows and bias) and s into the consumers' columns, rewrites their statistics.
 Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats& stats, const SmoothOptions& o,
-                   SmoothResult& res) {
+                   SmoothResult& res, BufferPool& pool) {
   const auto& members = p.members;
   if (members.empty()) return Status{};
   const int64_t k = members.front()->in_features;
@@ -209,8 +245,9 @@ Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats&
                         p.source);
   }
   std::vector<float> wmax, s;
-  ST_ASSIGN(const auto cons, load_consumers(ckpt, members, res.scales, wmax));
+  ST_ASSIGN(auto cons, load_consumers(ckpt, members, res.scales, wmax, pool));
   const float alpha = choose_scales(cons, *in, wmax, o, s);
+  for (auto& c : cons) pool.push_back(std::move(c.w));
   res.alpha[p.source] = alpha;
   if (norm) {
     for (int64_t j = 0; j < k; ++j) (*norm)[j] /= s[j];
@@ -287,10 +324,11 @@ Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, Ac
                             const SmoothOptions& o, const ProgressFn& progress) {
   SmoothResult res;
   const auto pairs = smoothing_pairs(arch, o);
+  BufferPool pool;
   uint64_t done = 0;
   if (progress) progress({"smoothing pairs", 0, pairs.size(), 0, "pairs"});
   for (const auto& p : pairs) {
-    ST_CHECK(smooth_pair(ckpt, p, stats, o, res));
+    ST_CHECK(smooth_pair(ckpt, p, stats, o, res, pool));
     if (progress) progress({"smoothing pairs", ++done, pairs.size(), done, "pairs"});
   }
   return res;
