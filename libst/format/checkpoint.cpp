@@ -76,6 +76,14 @@ const std::vector<std::string>& side_file_names() {
   return names;
 }
 
+Metadata carried_metadata(const Checkpoint& c) {
+  Metadata out;
+  for (size_t f = 0; f < c.files().size(); ++f)
+    for (const auto& [key, value] : c.header(f).metadata)
+      if (key.rfind("st.", 0) != 0) out.emplace(key, value);
+  return out;
+}
+
 Status Checkpoint::add_file(const std::string& path) {
   ST_ASSIGN(auto f, SafetensorsFile::open(path));
   file_names_.push_back(path);

@@ -118,6 +118,10 @@ class Checkpoint {
   bool block_fp8_ = false;
 };
 
+// The weight files' __metadata__ entries an output keeps ("format": "pt" and the like): all but
+// st-tools' own "st."-prefixed keys (side files, checksums, shard recipes).
+Metadata carried_metadata(const Checkpoint& c);
+
 // Names of the side files copied along with weights, in the order they are looked for.
 const std::vector<std::string>& side_file_names();
 

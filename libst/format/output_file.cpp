@@ -97,6 +97,16 @@ Status OutputFile::pwrite(uint64_t offset, const void* data, size_t size) {
   return Status{};
 }
 
+Status OutputFile::reserve(uint64_t size) {
+  if (fd_ <= 1) return make_error(Errc::usage, "cannot seek in this output", path_);
+  ST_CHECK(flush());
+  if (size > written_) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return io_error("write failed", path_);  // as a write past a size limit would
+    written_ = size;
+  }
+  return Status{};
+}
+
 Status OutputFile::commit() {
   ST_CHECK(flush());
   if (fd_ == 1) {

@@ -33,6 +33,9 @@ class OutputFile {
   // Overwrites bytes already written, at offset from the start (flushes the buffer first).
   // Files only: an error for stdout. Used to patch a header once the data is known.
   Status pwrite(uint64_t offset, const void* data, size_t size);
+  // Extends a file to size bytes (a sparse tail of zeros) so that pwrite may fill any part of it,
+  // for a writer that places data in its own order. Files only: an error for stdout.
+  Status reserve(uint64_t size);
   // The temporary file being written (empty for stdout); readable after pwrite/flush.
   const std::string& temp_path() const { return temp_; }
 

@@ -1,4 +1,4 @@
-// Safetensors header validation, memory-mapped reading, stream reading and planned writing.
+// Safetensors header validation and serialisation, memory-mapped reading and stream reading.
 #include "libst/format/safetensors.hpp"
 
 #include <fcntl.h>
@@ -11,13 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "libst/core/paths.hpp"
 #include "libst/format/checksum.hpp"
 #include "libst/format/foreign.hpp"
 #include "libst/format/json.hpp"
-#include "libst/format/output_file.hpp"
 
 namespace st {
 namespace {
@@ -136,6 +134,15 @@ Result<Header> parse_header(std::string_view text, std::optional<uint64_t> buffe
   h.buffer_bytes = h.tensors.empty() ? 0 : h.tensors.back().end;
   for (size_t i = 0; i < h.tensors.size(); ++i) h.index_[h.tensors[i].name] = i;
   return h;
+}
+
+std::vector<const TensorInfo*> misaligned_tensors(const Header& h) {
+  std::vector<const TensorInfo*> out;
+  for (const auto& t : h.tensors) {
+    const unsigned bytes = dtype_bits(t.dtype) / 8;
+    if (bytes > 1 && (h.data_start() + t.begin) % bytes != 0) out.push_back(&t);
+  }
+  return out;
 }
 
 std::string serialize_header(const std::vector<TensorInfo>& tensors, const Metadata& metadata) {
@@ -267,93 +274,6 @@ Result<const TensorInfo*> StreamReader::next(std::vector<uint8_t>& buf) {
   pos_ += t.nbytes();
   ++next_;
   return &t;
-}
-
-// ---- writer ----
-
-Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::string& path,
-                                                                    std::vector<TensorSpec> plan,
-                                                                    const Metadata& metadata) {
-  WriterOptions options;
-  options.checksums = false;
-  return create(path, std::move(plan), metadata, options);
-}
-
-Result<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::create(const std::string& path,
-                                                                    std::vector<TensorSpec> plan,
-                                                                    const Metadata& metadata,
-                                                                    const WriterOptions& options) {
-  std::unique_ptr<SafetensorsWriter> w(new SafetensorsWriter());
-  w->path_ = path;
-  w->checksums_ = options.checksums && path != "-";
-  std::set<std::string> seen;
-  uint64_t offset = 0;
-  for (auto& spec : plan) {
-    if (!seen.insert(spec.name).second) return make_error(Errc::usage, "duplicate tensor name in plan", path, spec.name);
-    uint64_t numel = 1, bits = 0;
-    for (const int64_t d : spec.shape) {
-      if (d < 0) return make_error(Errc::usage, "negative dimension in planned shape", path, spec.name);
-      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel))
-        return make_error(Errc::usage, "planned shape element count overflows", path, spec.name);
-    }
-    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_bits(spec.dtype)), &bits) || bits / 8 > UINT64_MAX - offset)
-      return make_error(Errc::usage, "planned tensor byte size overflows", path, spec.name);
-    if (bits % 8 != 0) return make_error(Errc::usage, "planned sub-byte tensor does not fill whole bytes", path, spec.name);
-    TensorInfo t;
-    t.name = std::move(spec.name);
-    t.dtype = spec.dtype;
-    t.shape = std::move(spec.shape);
-    t.begin = offset;
-    t.end = offset + bits / 8;
-    offset = t.end;
-    w->tensors_.push_back(std::move(t));
-  }
-  w->metadata_ = metadata;
-  if (w->checksums_) {  // placeholders of the final width, patched by finish()
-    for (const auto& t : w->tensors_) w->hashes_[t.name] = 0;
-    w->metadata_[kTensorChecksumKey] = tensor_checksums_value(w->hashes_);
-  } else {
-    w->metadata_.erase(kTensorChecksumKey);  // a copied input's hashes would not match
-  }
-  const std::string header = serialize_header(w->tensors_, w->metadata_);
-  w->header_bytes_ = header.size();
-  if (header.size() > kMaxHeaderBytes) return make_error(Errc::unsupported, "header would exceed 100,000,000 bytes", path);
-  ST_ASSIGN(w->sink_, OutputFile::create(path));
-  uint8_t len_bytes[8];
-  uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<uint8_t>(n >> (8 * i));
-  ST_CHECK(w->sink_->write(len_bytes, 8));
-  ST_CHECK(w->sink_->write(header.data(), header.size()));
-  return w;
-}
-
-SafetensorsWriter::~SafetensorsWriter() = default;
-
-Status SafetensorsWriter::write(std::string_view name, const void* data, size_t size) {
-  if (next_ >= tensors_.size()) return make_error(Errc::usage, "more tensors written than planned", path_, std::string(name));
-  const TensorInfo& t = tensors_[next_];
-  if (name != t.name)
-    return make_error(Errc::usage, "written out of plan order (expected '" + t.name + "')", path_, std::string(name));
-  if (size != t.nbytes())
-    return make_error(Errc::usage, "wrong byte length " + std::to_string(size) + ", planned " + std::to_string(t.nbytes()),
-                      path_, t.name);
-  ++next_;
-  if (checksums_) hashes_[t.name] = xxh3_64(data, size);
-  return sink_->write(data, size);
-}
-
-Status SafetensorsWriter::finish() {
-  if (next_ != tensors_.size())
-    return make_error(Errc::usage, "finished before all planned tensors were written", path_, tensors_[next_].name);
-  if (!checksums_) return sink_->commit();
-  metadata_[kTensorChecksumKey] = tensor_checksums_value(hashes_);
-  const std::string header = serialize_header(tensors_, metadata_);
-  if (header.size() != header_bytes_)
-    return make_error(Errc::usage, "checksum header changed width", path_);  // cannot happen: fixed-width hex
-  ST_CHECK(sink_->pwrite(8, header.data(), header.size()));
-  ST_ASSIGN(const uint64_t file_hash, xxh3_file(sink_->temp_path()));
-  ST_CHECK(sink_->commit());
-  return write_checksum_file(path_, file_hash);
 }
 
 }  // namespace st

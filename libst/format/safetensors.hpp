@@ -70,6 +70,10 @@ struct Header {
 // Errors carry no file name; callers add it.
 Result<Header> parse_header(std::string_view json, std::optional<uint64_t> buffer_bytes);
 
+// The tensors whose data does not start at a multiple of their element size in the file (sub-byte
+// types excepted): valid safetensors, but a loader cannot map them zero-copy. In offset order.
+std::vector<const TensorInfo*> misaligned_tensors(const Header& h);
+
 // Serialises a header for the given tensors (offsets must already be assigned, in order),
 // padded with spaces so that 8 + N is a multiple of 8. Returns the JSON bytes (N of them).
 std::string serialize_header(const std::vector<TensorInfo>& tensors, const Metadata& metadata);
@@ -131,6 +135,16 @@ struct TensorSpec {
   std::vector<int64_t> shape;
 };
 
+// Where SafetensorsWriter puts the tensors.
+enum class TensorOrder {
+  // As HF's safetensors writer (safetensors/src/tensor.rs prepare): descending dtype (the order of
+  // DType, 8-byte types first), then name. With the header padded to a multiple of 8, every tensor
+  // starts at a multiple of its element size, and there are no holes: a loader can map it zero-copy.
+  aligned,
+  // In plan order: to reproduce a file laid out by someone else, byte for byte (st-shard --merge).
+  planned,
+};
+
 // Options of SafetensorsWriter.
 struct WriterOptions {
   // Integrity checksums (libst/checksum.hpp): per-tensor XXH3-64 in __metadata__["st.xxh3"]
@@ -138,11 +152,14 @@ struct WriterOptions {
   // written by finish() after the rename. On by default for file outputs; a stream to stdout
   // cannot be patched and carries neither.
   bool checksums = true;
+  TensorOrder order = TensorOrder::aligned;
 };
 
-// Writes one safetensors file whose header is planned up front: tensors must then be written
-// in plan order. To a path it writes a temporary file in the same directory and renames it on
-// finish(); a writer destroyed before finish() removes it. "-" writes to stdout.
+// Writes one safetensors file whose header is planned up front; the tensors may then be written
+// in any order. A file gets each tensor at its place; a stream to stdout ("-") emits them in file
+// order, keeping those written ahead of their turn in an unlinked temporary file (memory stays
+// bounded). To a path it writes a temporary file in the same directory and renames it on finish();
+// a writer destroyed before finish() removes it.
 class SafetensorsWriter {
  public:
   static Result<std::unique_ptr<SafetensorsWriter>> create(const std::string& path,
@@ -155,19 +172,29 @@ class SafetensorsWriter {
                                                           const WriterOptions& options);
   ~SafetensorsWriter();
 
-  // Writes the next tensor of the plan; name must match it and size its byte length.
+  // Writes a planned tensor, once; size must be its byte length.
   Status write(std::string_view name, const void* data, size_t size);
   // All tensors written: flush, fsync and rename into place (with checksums: patch the
   // per-tensor hashes into the header first, and write PATH.xxh3 after the rename).
   Status finish();
+  // The tensors with their offsets, in file order.
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
  private:
   SafetensorsWriter() = default;
+  Status emit(size_t i, const void* data, size_t size);
+  Status drain();
   std::unique_ptr<OutputFile> sink_;
   std::string path_;
-  std::vector<TensorInfo> tensors_;
+  std::vector<TensorInfo> tensors_;               // file order
+  std::unordered_map<std::string, size_t> index_;  // name -> position in tensors_
+  std::vector<bool> written_;
+  size_t count_ = 0;  // tensors written
+  // A stream: the next tensor to emit, and those written ahead of it (spill offset, in spill_).
   size_t next_ = 0;
+  std::FILE* spill_ = nullptr;
+  std::map<size_t, uint64_t> spilled_;
+  uint64_t spill_end_ = 0;
   // Checksums (WriterOptions::checksums on a file output).
   bool checksums_ = false;
   Metadata metadata_;

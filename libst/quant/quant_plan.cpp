@@ -166,7 +166,8 @@ Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const Quanti
 
 // The weight files: outputs split greedily in write order above max_file_size (never for a
 // stream), named STEM.safetensors or STEM-0000i-of-0000N.safetensors with an index.
-void plan_files(const QuantizeOptions& o, const std::string& stem, bool to_stdout, QuantPlan& plan) {
+void plan_files(const Checkpoint& ckpt, const QuantizeOptions& o, const std::string& stem, bool to_stdout,
+                QuantPlan& plan) {
   std::vector<std::vector<TensorSpec>> groups(1);
   uint64_t in_file = 0;
   for (const auto& e : plan.outputs) {
@@ -183,6 +184,7 @@ void plan_files(const QuantizeOptions& o, const std::string& stem, bool to_stdou
   // Smoothing rewrote weights before quantization: say so (st-verify --against rebuilds them).
   if ((o.overrides && !o.overrides->empty()) || (o.weight_scales && !o.weight_scales->empty()))
     md["st.quant.weights_updated"] = "1";
+  for (const auto& [key, value] : carried_metadata(ckpt)) md.emplace(key, value);  // "format": "pt"
   if (to_stdout) {
     PlannedFile f{"-", groups[0], md};
     f.metadata[std::string(kSideFilePrefix) + kDescriptionFile] = plan.description;
@@ -278,7 +280,7 @@ Result<QuantPlan> plan_quantization(const Checkpoint& ckpt, const QuantizeOption
   plan_outputs(ckpt, arch, plan);
   const std::string stem = "quant_model_weight_" + plan.types.quantize;
   ST_CHECK(plan_texts(ckpt, arch, o, plan));
-  plan_files(o, stem, o.output && o.output->is_stdout(), plan);
+  plan_files(ckpt, o, stem, o.output && o.output->is_stdout(), plan);
   return plan;
 }
 

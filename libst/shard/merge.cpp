@@ -152,6 +152,7 @@ Status write_merged_file(const MergeInput& in, size_t f, const std::string& path
   // and FILE.xxh3, so the merged file is the input's, byte for byte, either way.
   WriterOptions wo;
   wo.checksums = md.count(kTensorChecksumKey) > 0;
+  wo.order = TensorOrder::planned;  // the input's own layout, whoever wrote it
   ST_ASSIGN(auto w, SafetensorsWriter::create(path, specs, md, wo));
   std::vector<uint8_t> buf;
   for (const auto& s : in.sources) {

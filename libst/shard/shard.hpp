@@ -7,7 +7,7 @@
 //
 // Every part's safetensors __metadata__ records what merging needs under "st.shard.*" keys that
 // MindIE and safetensors ignore: the shard recipe, read and written by libst/shard/recipe.hpp.
-// "format" is copied from the input's metadata so HF loaders accept a float part.
+// The input's own metadata ("format": "pt" ...) is kept, so HF loaders accept a float part.
 //
 // Planning (plan.cpp) reads headers (and the few bytes of fused groups' shared input_scale /
 // input_offset, which must be identical to be stored once); writing (write.cpp) streams tensor by

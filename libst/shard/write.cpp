@@ -60,10 +60,7 @@ Result<ShardSummary> shard(const Checkpoint& in, Output& out, const ShardOptions
   const std::string& dir = out.directory();
 
   Metadata common = part_metadata(plan.tp, plan.pack, plan.recipe_json, plan.source_json, opt.compress_metadata_above);
-  if (!in.files().empty()) {
-    const auto& md = in.header(0).metadata;
-    if (auto it = md.find("format"); it != md.end()) common["format"] = it->second;
-  }
+  for (const auto& [key, value] : carried_metadata(in)) common.emplace(key, value);
 
   std::vector<TensorSpec> specs;
   for (const auto& o : plan.outputs) specs.push_back(TensorSpec{o.name, o.dtype, o.shape});

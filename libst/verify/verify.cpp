@@ -188,6 +188,9 @@ void add_weight_file(Unit& u, const std::string& path, const std::string& displa
   note_weight_markers(u, u.files[fi]->header().metadata);
   check_file_integrity(u, fi, has_sum, sink);
   sink.meter.advance(u.files[fi]->header().data_start() + u.files[fi]->header().buffer_bytes);
+  if (const auto off = misaligned_tensors(u.files[fi]->header()); !off.empty())
+    sink.note("'" + display + "': " + std::to_string(off.size()) + " tensors not aligned to their element size (e.g. '" +
+              off[0]->name + "'): valid, but a loader cannot map them zero-copy (st-tools writes them aligned)");
   for (const auto& t : u.files[fi]->header().tensors) {
     if (u.tensors.count(t.name)) {
       sink.add("structure", display, t.name, "also stored in '" + u.file_of(t.name) + "'");

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -59,19 +60,77 @@ TEST(Safetensors, WriterRoundTripThroughMappedReader) {
   EXPECT_EQ(h.find("nope"), nullptr);
 }
 
-TEST(Safetensors, WriterKeepsPlanOrderInTheBuffer) {
+// Writes tensors to path in write_order (names), planned in tensors' order, with the given layout.
+void write_in_order(const std::string& path, const std::vector<TestTensor>& tensors, const std::vector<size_t>& write_order,
+                    st::TensorOrder order) {
+  std::vector<st::TensorSpec> plan;
+  for (const auto& t : tensors) plan.push_back({t.name, t.dtype, t.shape});
+  st::WriterOptions o;
+  o.checksums = false;
+  o.order = order;
+  auto w = st::SafetensorsWriter::create(path, plan, {{"format", "pt"}}, o);
+  ASSERT_TRUE(w) << w.error().str();
+  for (const size_t i : write_order) ASSERT_TRUE((*w)->write(tensors[i].name, tensors[i].bytes.data(), tensors[i].bytes.size()));
+  ASSERT_TRUE((*w)->finish());
+}
+
+TEST(Safetensors, WriterLaysTensorsOutAsHfSafetensorsDoes) {
+  // safetensors/src/tensor.rs prepare(): descending dtype, then name; header padded to 8, no holes.
+  TempDir dir;
+  const std::string path = dir / "x.safetensors";
+  st_test::write_tensors(path, sample_tensors());
+  auto f = st::SafetensorsFile::open(path);
+  ASSERT_TRUE(f);
+  const std::vector<std::string> want = {"empty.too", "wide", "scalar", "empty", "model.embed.weight", "ints",
+                                         "ünïcödé.name", "packed"};
+  const auto& ts = (*f)->header().tensors;
+  ASSERT_EQ(ts.size(), want.size());
+  EXPECT_EQ((*f)->header().data_start() % 8, 0u);
+  uint64_t expect = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    EXPECT_EQ(ts[i].name, want[i]);
+    EXPECT_EQ(ts[i].begin, expect) << ts[i].name;
+    const unsigned bytes = st::dtype_bits(ts[i].dtype) / 8;
+    if (bytes) EXPECT_EQ(((*f)->header().data_start() + ts[i].begin) % bytes, 0u) << ts[i].name;
+    expect = ts[i].end;
+  }
+}
+
+TEST(Safetensors, WriterKeepsPlanOrderWhenAsked) {
   TempDir dir;
   const std::string path = dir / "x.safetensors";
   const auto tensors = sample_tensors();
-  st_test::write_tensors(path, tensors);
+  write_in_order(path, tensors, {0, 1, 2, 3, 4, 5, 6, 7}, st::TensorOrder::planned);
   auto f = st::SafetensorsFile::open(path);
   ASSERT_TRUE(f);
-  // Offset order equals plan order (zero-size tensors sit where they were planned).
   uint64_t expect = 0;
   for (const auto& t : tensors) {
     const auto* info = (*f)->header().find(t.name);
     EXPECT_EQ(info->begin, expect) << t.name;
     expect = info->end;
+  }
+}
+
+TEST(Safetensors, WriterTakesTensorsInAnyOrderToAFileAndToAStream) {
+  TempDir dir;
+  const auto tensors = sample_tensors();
+  write_in_order(dir / "in_order.safetensors", tensors, {0, 1, 2, 3, 4, 5, 6, 7}, st::TensorOrder::aligned);
+  write_in_order(dir / "reversed.safetensors", tensors, {7, 6, 5, 4, 3, 2, 1, 0}, st::TensorOrder::aligned);
+  const std::string want = st_test::read_bytes(dir / "in_order.safetensors");
+  EXPECT_EQ(st_test::read_bytes(dir / "reversed.safetensors"), want);
+  // To stdout: tensors ahead of their turn wait in a temporary file; the bytes are the same.
+  for (const std::vector<size_t>& order : {std::vector<size_t>{4, 0, 7, 2, 1, 6, 3, 5}, {7, 6, 5, 4, 3, 2, 1, 0}}) {
+    const std::string path = dir / "stream.safetensors";
+    fflush(stdout);
+    const int saved = dup(1);
+    FILE* out = fopen(path.c_str(), "wb");
+    ASSERT_TRUE(out);
+    dup2(fileno(out), 1);
+    write_in_order("-", tensors, order, st::TensorOrder::aligned);
+    dup2(saved, 1);
+    close(saved);
+    fclose(out);
+    EXPECT_EQ(st_test::read_bytes(path), want);
   }
 }
 
@@ -135,14 +194,14 @@ TEST(Safetensors, WriterRefusesBadPlansAndBadWrites) {
   auto w = st::SafetensorsWriter::create(path, {{"a", DType::F32, {2}}, {"b", DType::U8, {1}}}, {});
   ASSERT_TRUE(w);
   const float two[2] = {1, 2};
-  EXPECT_FALSE((*w)->write("b", two, 1));  // out of plan order
   EXPECT_FALSE((*w)->write("a", two, 4));  // wrong size
   EXPECT_TRUE((*w)->write("a", two, 8));
+  EXPECT_FALSE((*w)->write("a", two, 8));  // twice
   EXPECT_FALSE((*w)->finish());            // "b" missing
   EXPECT_FALSE(st_test::exists(path));
   const uint8_t one = 1;
   EXPECT_TRUE((*w)->write("b", &one, 1));
-  EXPECT_FALSE((*w)->write("c", &one, 1)); // beyond the plan
+  EXPECT_FALSE((*w)->write("c", &one, 1)); // not in the plan
   EXPECT_TRUE((*w)->finish());
   EXPECT_TRUE(st_test::exists(path));
 }
@@ -255,8 +314,10 @@ TEST(Safetensors, StreamReaderReadsAPipeInOrder) {
     ASSERT_TRUE(t) << t.error().str();
     if (!*t) break;
     ASSERT_LT(i, tensors.size());
-    EXPECT_EQ((*t)->name, tensors[i].name);
-    EXPECT_EQ(buf, tensors[i].bytes) << tensors[i].name;
+    EXPECT_EQ((*t)->name, (*r)->header().tensors[i].name);  // offset order
+    const auto want = std::find_if(tensors.begin(), tensors.end(), [&](const TestTensor& x) { return x.name == (*t)->name; });
+    ASSERT_NE(want, tensors.end());
+    EXPECT_EQ(buf, want->bytes) << want->name;
   }
   EXPECT_EQ(i, tensors.size());
 }
