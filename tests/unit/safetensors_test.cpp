@@ -91,7 +91,9 @@ TEST(Safetensors, WriterLaysTensorsOutAsHfSafetensorsDoes) {
     EXPECT_EQ(ts[i].name, want[i]);
     EXPECT_EQ(ts[i].begin, expect) << ts[i].name;
     const unsigned bytes = st::dtype_bits(ts[i].dtype) / 8;
-    if (bytes) EXPECT_EQ(((*f)->header().data_start() + ts[i].begin) % bytes, 0u) << ts[i].name;
+    if (bytes) {
+      EXPECT_EQ(((*f)->header().data_start() + ts[i].begin) % bytes, 0u) << ts[i].name;
+    }
     expect = ts[i].end;
   }
 }
