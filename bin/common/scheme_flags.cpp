@@ -1,3 +1,4 @@
+// Per-linear scheme flags of st-quant-w8a8 (--scheme, --recipe, --dry-run) and the plan printed as a table or JSON.
 #include "bin/common/scheme_flags.hpp"
 
 #include <algorithm>
