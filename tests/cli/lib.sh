@@ -118,6 +118,14 @@ expect_stdout_lines() {
   [[ $n == "$1" ]] || fail "expected $1 lines on stdout, got $n"
 }
 
+# on_tty NAME CMD...: runs CMD with stdin, stdout and stderr on a pseudo-terminal; its output
+# (both streams, as the terminal saw it) goes to $TMP/NAME.tty.
+on_tty() {
+  local name=$1
+  shift
+  script -qefc "$(printf '%q ' "$@")" /dev/null </dev/null >"$TMP/$name.tty" ||
+    fail "$name: exit $? on a terminal: $(tr '\r\033' '\n^' <"$TMP/$name.tty" | tail -n 3)"
+}
 expect_file() { [[ -f $1 ]] || fail "expected file $1"; }
 expect_no_file() { [[ ! -e $1 ]] || fail "expected no $1"; }
 # expect_same A B: byte-identical files.

@@ -75,8 +75,8 @@ expect_no_file "$TMP/-"
 expect_exit 0 "$ST_BIN/st-shard" "$L" --tp 2 -o ./- -q  # a folder named '-' when asked for plainly
 expect_file "$TMP/-/part1-of-2/model.safetensors"
 cd - >/dev/null
-# Binary output to a terminal: refused before any work.
-on_tty() {
+# Binary output to a terminal: refused before any work (stdout_on_tty CMD...: only stdout is a pty).
+stdout_on_tty() {
   python3 - "$@" <<'EOF'
 import os, pty, subprocess, sys
 m, s = pty.openpty()
@@ -89,7 +89,7 @@ EOF
 for cmd in "$ST_BIN/st-quant-w8a8 $L --dynamic -o -" "$ST_BIN/st-calibrate $L --data $CAL --samples 1 -o -" \
   "$ST_BIN/st-shard --merge $TMP/P -o -"; do
   # shellcheck disable=SC2086
-  run_cmd on_tty $cmd </dev/null
+  run_cmd stdout_on_tty $cmd </dev/null
   expect_eq "$LAST_RC" 2 "exit of '$cmd' on a terminal"
   expect_stderr_one_line
   expect_stderr_contains "to a terminal"

@@ -12,13 +12,6 @@ python3 "$ST_TESTS/../scripts/gen-llama-checkpoint.py" "$M" --layers 8 --hidden 
   --vocab 8192 --heads 8 --kv-heads 4 2>/dev/null || fail "cannot generate the model"
 DATA=(--data "$ST_FIXTURES/data/calib_ids.jsonl" --seq-len 64 --samples 24)
 
-# on_tty NAME CMD...: CMD on a pseudo-terminal; what the terminal saw goes to $TMP/NAME.tty.
-on_tty() {
-  local name=$1
-  shift
-  script -qefc "$(printf '%q ' "$@")" /dev/null </dev/null >"$TMP/$name.tty" ||
-    fail "$name: exit $? on a terminal: $(tr '\r\033' '\n^' <"$TMP/$name.tty" | tail -n 3)"
-}
 # eta_early NAME TOOL WHAT: the phase WHAT of NAME's terminal output showed its total from its first
 # redraw, and its first redraw with the time left came at most 3 s after the phase started.
 eta_early() {

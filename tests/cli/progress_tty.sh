@@ -6,14 +6,6 @@ command -v script >/dev/null || fail "script(1) (util-linux) is needed"
 L=$ST_FIXTURES/llama-4m-fp16
 EVAL=$ST_FIXTURES/data/eval_512x128.u32
 
-# on_tty NAME CMD...: runs CMD with stdin, stdout and stderr on a pseudo-terminal; its output
-# (both streams, as the terminal saw it) goes to $TMP/NAME.tty.
-on_tty() {
-  local name=$1
-  shift
-  script -qefc "$(printf '%q ' "$@")" /dev/null </dev/null >"$TMP/$name.tty" ||
-    fail "$name: exit $? on a terminal: $(tr '\r\033' '\n^' <"$TMP/$name.tty" | tail -n 3)"
-}
 # expect_line NAME REGEX: the terminal output of NAME has a progress redraw matching REGEX.
 expect_line() {
   tr '\r' '\n' <"$TMP/$1.tty" | grep -Eq "$2" || fail "$1: no progress line matching '$2' in: $(tr '\r\033' '\n^' <"$TMP/$1.tty")"
