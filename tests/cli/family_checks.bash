@@ -5,7 +5,8 @@
 #   - st-calibrate records exactly the linears the reference sees (a fused W_pack / query_key_value
 #     / gate_up_proj / dense_h_to_4h is one linear; routers, kept float, none), each input's
 #     min / max equal to the reference's to 1e-5 relative;
-#   - st-quant-w8a8 static (the default), --dynamic and --fa-quant, and st-sparsify, each passing
+#   - st-quant-w8a8 static (the default), --dynamic, --fa-quant and a mixed recipe (attention static,
+#     MLPs / experts dynamic), and st-sparsify, each passing
 #     st-verify against the float model and running in st-eval close to it (KL bound);
 #   - st-shard --tp 2 of the float and the static model (check_tp): parts pass st-verify, st-eval
 #     on the parts equals st-eval on the whole, and --merge gives every file back byte for byte.
@@ -80,6 +81,19 @@ EOF
   expect_exit 0 "$ST_BIN/st-verify" "$TMP/fa" --against "$m" -q
   eval_json "$m" --quant "$TMP/fa"
   kl_below 0.05 "W8A8 + FAQuant"
+  # A recipe mixing schemes (msModelSlim's mix: attention static, MLPs / experts dynamic).
+  local mlp_glob='*mlp*'
+  [[ $FAMILY == mixtral ]] && mlp_glob='*experts*'
+  expect_exit 0 "$ST_BIN/st-quant-w8a8" "$m" --stats "$TMP/stats.st" --scheme "$mlp_glob=W8A8_DYNAMIC" -o "$TMP/mix" -q
+  expect_exit 0 "$ST_BIN/st-verify" "$TMP/mix" --against "$m" -q
+  $PY - "$TMP/mix/quant_model_description.json" <<'EOF2' || fail "$FAMILY: the mixed recipe's description"
+import json, sys
+d = json.load(open(sys.argv[1]))
+kinds = {v for k, v in d.items() if k.endswith(".weight")}
+assert {"W8A8", "W8A8_DYNAMIC"} <= kinds, kinds
+EOF2
+  eval_json "$m" --quant "$TMP/mix"
+  kl_below 0.05 "W8A8 + W8A8_DYNAMIC recipe"
   expect_exit 0 "$ST_BIN/st-sparsify" "$m" --stats "$TMP/stats.st" --data "$TOK" --seq-len 16 -o "$TMP/sparse" -q
   expect_exit 0 "$ST_BIN/st-verify" "$TMP/sparse" --against "$m" -q
   eval_json "$m" --quant "$TMP/sparse"
