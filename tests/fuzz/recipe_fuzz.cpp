@@ -5,24 +5,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "libst/core/base64.hpp"
 #include "libst/shard/recipe.hpp"
 
 namespace {
-
-std::string base64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 3) {
-    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
-    if (i + 1 < in.size()) n |= uint32_t(uint8_t(in[i + 1])) << 8;
-    if (i + 2 < in.size()) n |= uint8_t(in[i + 2]);
-    out += k[n >> 18 & 63];
-    out += k[n >> 12 & 63];
-    out += i + 1 < in.size() ? k[n >> 6 & 63] : '=';
-    out += i + 2 < in.size() ? k[n & 63] : '=';
-  }
-  return out;
-}
 
 // Every parsed entry can be checked against part shapes without overflow, and re-serialises.
 void entries(const std::string& text) {
@@ -53,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     default: {
       st::Metadata md = {{"st.shard.version", "1"}, {"st.shard.tp", "2"}, {"st.shard.rank", "1"},
-                         {"st.shard.recipe.zst", base64(rest)}};
+                         {"st.shard.recipe.zst", st::base64_encode(rest)}};
       if (auto rec = st::read_part_record(md, "f"); rec && *rec) entries((*rec)->recipe);
     }
   }

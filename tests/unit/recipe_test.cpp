@@ -1,5 +1,6 @@
 // libst/shard/recipe: the st.shard.* metadata of part files, read with every size and offset
 // checked before use (hostile recipes: huge offsets, zstd bombs, bad numbers).
+#include "libst/core/base64.hpp"
 #include "libst/shard/recipe.hpp"
 
 #include <gtest/gtest.h>
@@ -10,21 +11,6 @@
 
 namespace st {
 namespace {
-
-std::string b64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 3) {
-    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
-    if (i + 1 < in.size()) n |= uint32_t(uint8_t(in[i + 1])) << 8;
-    if (i + 2 < in.size()) n |= uint8_t(in[i + 2]);
-    out += k[n >> 18 & 63];
-    out += k[n >> 12 & 63];
-    out += i + 1 < in.size() ? k[n >> 6 & 63] : '=';
-    out += i + 2 < in.size() ? k[n & 63] : '=';
-  }
-  return out;
-}
 
 Metadata part_md(const std::string& recipe, size_t compress_above = 1 << 20) {
   Metadata md = part_metadata(2, true, recipe, R"({"layout":"hf","files":[{"name":"model.safetensors","metadata":{}}]})",
@@ -91,7 +77,7 @@ TEST(Recipe, ZstFrameDeclaringFourGiBIsRefusedBeforeAllocating) {
   frame += std::string{char(block & 0xff), char(block >> 8 & 0xff), char(block >> 16 & 0xff), '\0'};
   Metadata md = part_md("[]");
   md.erase("st.shard.recipe");
-  md["st.shard.recipe.zst"] = b64(frame);
+  md["st.shard.recipe.zst"] = base64_encode(frame);
   const auto r = read_part_record(md, "part.safetensors");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().file, "part.safetensors");
