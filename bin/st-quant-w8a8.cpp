@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
                  "q/k/v or gate/up follows any of its members)")
       ->type_name("GLOB");
   st::cli::SchemeFlags scheme_flags;
-  st::cli::add_scheme_flags(app, scheme_flags);
+  st::cli::add_scheme_flags(app, scheme_flags, "W8A8, W8A8_DYNAMIC or FLOAT");
   app.add_flag("--json", json, "with --dry-run: the plan as JSON");
   app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout");
   app.add_flag("-f,--force", force, "replace an existing output directory");
@@ -149,9 +149,7 @@ int main(int argc, char** argv) {
     prep_opts->progress = progress.callback();
     st::StaticPrep prep;
     if (schemes->any_static() && o.stats) {
-      prep_opts->static_groups.emplace();
-      for (const auto& l : schemes->linears)
-        if (st::scheme_is_static(l.scheme)) prep_opts->static_groups->insert(l.info->group);
+      prep_opts->static_groups = schemes->static_groups();
       auto p = st::prepare_static(**ckpt, *arch, stats, *prep_opts);
       if (!p) return st::cli::report(p.error());
       prep = std::move(*p);

@@ -14,10 +14,12 @@
 #include "bin/common/cli.hpp"
 #include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
+#include "bin/common/scheme_flags.hpp"
 #include "bin/common/static_flags.hpp"
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/parallel.hpp"
 #include "libst/arch/architecture.hpp"
+#include "libst/quant/quant_plan.hpp"
 #include "libst/sparse/sparsegpt.hpp"
 #include "libst/sparse/sparsify.hpp"
 #include "libst/format/stats.hpp"
@@ -119,6 +121,24 @@ st::Status check_gram_memory(const st::Checkpoint& ckpt, const st::Architecture&
   return {};
 }
 
+// --dry-run: every linear's scheme (W8A8S or FLOAT) and why, as st-quant-w8a8 prints it; reads headers only.
+int dry_run(const std::string& model, const std::vector<std::string>& float_globs,
+            const std::vector<st::SchemeRule>& rules, bool json) {
+  auto ckpt = st::Checkpoint::open(model);
+  if (!ckpt) return st::cli::report(ckpt.error());
+  auto arch = st::Architecture::of(**ckpt);
+  if (!arch) return st::cli::report(arch.error());
+  st::QuantizeOptions o;
+  o.mode = st::W8A8Mode::w8a8s;
+  o.float_globs = float_globs;
+  o.scheme_rules = rules;
+  auto schemes = st::choose_schemes(*arch, o, (*ckpt)->path());
+  if (!schemes) return st::cli::report(schemes.error());
+  const auto types = st::checkpoint_types(*arch, schemes->by_prefix(), st::LinearScheme::w8a8s, false);
+  st::cli::print_scheme_plan(*schemes, types, json);
+  return st::cli::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,7 +150,7 @@ int main(int argc, char** argv) {
   st::PruneSpec spec;
   bool force = false, json = false, quiet = false;
   app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
-  app.add_option("--stats", stats_path, "activation statistics from st-calibrate")->required();
+  app.add_option("--stats", stats_path, "activation statistics from st-calibrate (required but with --dry-run)");
   auto* method_option =
       app.add_option("--method", method,
                      "sparsegpt (the default: OBS error compensation from the inputs' Gram matrices over --data,\n"
@@ -154,15 +174,26 @@ int main(int argc, char** argv) {
                  "repeatable")
       ->type_name("GLOB")
       ->allow_extra_args(false);
+  st::cli::SchemeFlags scheme_flags;
+  st::cli::add_scheme_flags(app, scheme_flags, "W8A8S: pruned, or FLOAT");
   st::cli::StaticFlags static_flags;
   st::cli::add_static_flags(app, static_flags);
-  app.add_option("-o,--output", out_path, "output directory, or - for a safetensors stream on stdout")->required();
+  app.add_option("-o,--output", out_path, "output directory, or - for a safetensors stream on stdout (required but with --dry-run)");
   app.add_flag("-f,--force", force, "replace an existing output directory");
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("--json", json, "print the sparsity report as JSON on stdout");
+  app.add_flag("--json", json, "print the sparsity report (with --dry-run: the plan) as JSON on stdout");
   app.add_flag("-q,--quiet", quiet, "no progress and no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
+    bool fa_quant = false;
+    auto rules = st::cli::scheme_rules(scheme_flags, static_flags, fa_quant);
+    if (!rules) return st::cli::report(rules.error());
+    if (fa_quant)
+      return st::cli::report(st::make_error(st::Errc::usage, "recipe " + scheme_flags.recipe +
+                                                                 ": st-sparsify does not quantize attention (fa_quant)"));
+    if (scheme_flags.dry_run) return dry_run(model, float_globs, *rules, json);
+    if (stats_path.empty()) return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS"));
+    if (out_path.empty()) return st::cli::report(st::make_error(st::Errc::usage, "give -o OUTPUT (or --dry-run)"));
     if (json && out_path == "-")
       return st::cli::report(st::make_error(st::Errc::usage, "--json and -o - would both write stdout"));
     if (method == "nm") {
@@ -187,7 +218,7 @@ int main(int argc, char** argv) {
     } else if (!sparsegpt && !data.empty()) {
       return st::cli::report(st::make_error(st::Errc::usage, "--data is for --method sparsegpt, not " + method));
     }
-    auto out = st::cli::open_output({out_path, /*stream=*/true, force, {model, stats_path, data}, {}});
+    auto out = st::cli::open_output({out_path, /*stream=*/true, force, {model, stats_path, data, scheme_flags.recipe}, {}});
     if (!out) return st::cli::report(out.error());
     auto ckpt = st::Checkpoint::open(model);
     if (!ckpt) return st::cli::report(ckpt.error());
@@ -208,6 +239,7 @@ int main(int argc, char** argv) {
     o.stats = &*stats;
     o.stats_path = stats_path;
     o.float_globs = float_globs;
+    o.scheme_rules = *rules;
     if (gram) o.gram = &*gram;
     o.output = out->get();
     auto prep_opts = st::cli::static_prep_options(static_flags);

@@ -1,4 +1,4 @@
-// Per-linear scheme flags of st-quant-w8a8 (--scheme, --recipe, --dry-run) and the plan printed as a table or JSON.
+// Per-linear scheme flags of st-quant-w8a8 and st-sparsify (--scheme, --recipe, --dry-run) and the plan printed as a table or JSON.
 #include "bin/common/scheme_flags.hpp"
 
 #include <algorithm>
@@ -11,10 +11,10 @@
 
 namespace st::cli {
 
-void add_scheme_flags(CLI::App& app, SchemeFlags& f) {
+void add_scheme_flags(CLI::App& app, SchemeFlags& f, const std::string& schemes) {
   app.add_option("--scheme", f.schemes,
-                 "GLOB=SCHEME: linears whose prefix or weight name matches GLOB become SCHEME (W8A8, W8A8_DYNAMIC "
-                 "or FLOAT); repeatable, the first matching rule wins")
+                 "GLOB=SCHEME: linears whose prefix or weight name matches GLOB become SCHEME (" + schemes +
+                     "); repeatable, the first matching rule wins")
       ->type_name("GLOB=SCHEME")
       ->allow_extra_args(false);
   app.add_option("--recipe", f.recipe,

@@ -1,5 +1,5 @@
-// Per-linear scheme flags of st-quant-w8a8: --scheme GLOB=SCHEME, --recipe FILE, --dry-run, and
-// the printing of a resolved plan (libst/quant/quant_recipe.hpp) as a table or JSON.
+// Per-linear scheme flags of st-quant-w8a8 and st-sparsify: --scheme GLOB=SCHEME, --recipe FILE,
+// --dry-run, and the printing of a resolved plan (libst/quant/quant_recipe.hpp) as a table or JSON.
 #pragma once
 
 #include <string>
@@ -19,7 +19,8 @@ struct SchemeFlags {
   bool dry_run = false;
 };
 
-void add_scheme_flags(CLI::App& app, SchemeFlags& flags);
+// `schemes` names the tool's schemes in the help ("W8A8, W8A8_DYNAMIC or FLOAT").
+void add_scheme_flags(CLI::App& app, SchemeFlags& flags, const std::string& schemes);
 
 // The rules: --scheme's, then the recipe's. The recipe's options fill what the command line left
 // unset: fa_quant (when --fa-quant was not given) and the static flags.

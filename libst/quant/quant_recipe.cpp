@@ -67,10 +67,11 @@ Result<SchemeRule> parse_scheme_rule(std::string_view text, const std::string& s
   const std::string name = upper(text.substr(eq + 1));
   if (name == "W8A8") r.scheme = LinearScheme::w8a8;
   else if (name == "W8A8_DYNAMIC") r.scheme = LinearScheme::w8a8_dynamic;
+  else if (name == "W8A8S") r.scheme = LinearScheme::w8a8s;
   else if (name == "FLOAT") r.scheme = LinearScheme::floating;
   else
     return make_error(Errc::usage, source + ": unknown scheme '" + std::string(text.substr(eq + 1)) +
-                                       "' (W8A8, W8A8_DYNAMIC or FLOAT)");
+                                       "' (W8A8, W8A8_DYNAMIC, W8A8S or FLOAT)");
   return r;
 }
 
@@ -130,6 +131,13 @@ std::map<std::string, LinearScheme> SchemePlan::by_prefix() const {
   return m;
 }
 
+std::set<std::string> SchemePlan::static_groups() const {
+  std::set<std::string> groups;
+  for (const auto& l : linears)
+    if (scheme_is_static(l.scheme)) groups.insert(l.info->group);
+  return groups;
+}
+
 bool SchemePlan::any_static() const {
   return std::any_of(linears.begin(), linears.end(), [](const ResolvedLinear& l) { return scheme_is_static(l.scheme); });
 }
@@ -180,9 +188,17 @@ const SchemeRule* first_match(const std::vector<SchemeRule>& rules, const Linear
   return nullptr;
 }
 
-// Every rule matches a linear, and a non-FLOAT rule one the loaders do not keep float.
-Status check_rules_match(const Architecture& arch, const std::vector<SchemeRule>& rules, const std::string& path) {
+// Every rule names a scheme of the mode's kind of checkpoint (a sparse one holds W8A8S and FLOAT
+// linears: MindIE reads every int8 linear of a W8A8SC model as W8A8SC), matches a linear, and a
+// non-FLOAT rule one the loaders do not keep float.
+Status check_rules_match(const Architecture& arch, const std::vector<SchemeRule>& rules, LinearScheme base,
+                         const std::string& path) {
   for (const auto& r : rules) {
+    const bool sparse_rule = r.scheme == LinearScheme::w8a8s;
+    if (base == LinearScheme::w8a8s && !sparse_rule && r.scheme != LinearScheme::floating)
+      return make_error(Errc::usage, r.source + ": a sparse (W8A8S) checkpoint takes W8A8S or FLOAT rules", path);
+    if (base != LinearScheme::w8a8s && sparse_rule)
+      return make_error(Errc::usage, r.source + ": W8A8S is the pruned scheme of st-sparsify", path);
     bool any = false, free = false;
     for (const auto& l : arch.linears())
       if (linear_matches(r.glob, l)) {
@@ -216,7 +232,7 @@ Status check_groups(const SchemePlan& plan, const std::string& path) {
 
 Result<SchemePlan> resolve_schemes(const Architecture& arch, const SchemeInputs& in, const std::string& path) {
   ST_ASSIGN(const auto floats, float_linears_of(arch, in, path));
-  ST_CHECK(check_rules_match(arch, in.rules, path));
+  ST_CHECK(check_rules_match(arch, in.rules, in.base, path));
   const std::vector<SchemeRule> defaults = default_rules(arch, in.base);
   SchemePlan plan;
   for (const auto& l : arch.linears()) {

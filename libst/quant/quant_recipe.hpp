@@ -21,6 +21,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,7 +43,8 @@ struct SchemeRule {
   std::string source;  // names the rule in messages: "--scheme 'GLOB=W8A8'", "recipe r.json rule 2", ...
 };
 
-// "GLOB=SCHEME", SCHEME one of W8A8, W8A8_DYNAMIC, FLOAT (case-insensitive); the last '=' splits.
+// "GLOB=SCHEME", SCHEME one of W8A8, W8A8_DYNAMIC, W8A8S, FLOAT (case-insensitive); the last '='
+// splits. W8A8S (pruned) is st-sparsify's: its rules are W8A8S or FLOAT (resolve_schemes checks).
 // Errc::usage naming `source` on a bad rule.
 Result<SchemeRule> parse_scheme_rule(std::string_view text, const std::string& source);
 
@@ -82,12 +84,14 @@ struct SchemePlan {
   std::vector<ResolvedLinear> linears;  // the architecture's order
   std::vector<std::string> notes;       // what the user should know (e.g. static MoE)
   std::map<std::string, LinearScheme> by_prefix() const;
+  std::set<std::string> static_groups() const;  // the fused groups of the static linears
   bool any_static() const;
 };
 
 // Errors (Errc::usage, naming `path`): a --float glob or rule that matches no linear, a rule that
-// matches only linears the loaders keep float, a float_linears prefix that is no linear, a fused
-// group split across schemes.
+// matches only linears the loaders keep float, a rule whose scheme is not of the mode's kind
+// (W8A8S and FLOAT for a W8A8S base; anything but W8A8S otherwise), a float_linears prefix that
+// is no linear, a fused group split across schemes.
 Result<SchemePlan> resolve_schemes(const Architecture& arch, const SchemeInputs& in, const std::string& path);
 
 // The checkpoint-level types of a set of schemes, as msModelSlim and the loaders use them:

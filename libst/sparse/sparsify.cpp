@@ -8,6 +8,7 @@
 
 #include "libst/arch/architecture.hpp"
 #include "libst/format/checksum.hpp"
+#include "libst/quant/quant_plan.hpp"
 #include "libst/quant/quantize.hpp"
 #include "libst/sparse/sparsegpt.hpp"
 
@@ -61,20 +62,24 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
     }
   }
 
+  QuantizeOptions q;
+  q.mode = W8A8Mode::w8a8s;
+  q.stats_path = o.stats_path;
+  q.float_globs = o.float_globs;
+  q.scheme_rules = o.scheme_rules;
+  q.output = o.output;
+  ST_ASSIGN(const SchemePlan schemes, choose_schemes(arch, q, ckpt.path()));
+
   ActivationStats stats = *o.stats;  // prepare_static rewrites its copy
   StaticPrepOptions prep_options = o.static_prep;
   if (!prep_options.progress) prep_options.progress = o.progress;
+  prep_options.static_groups = schemes.static_groups();
   ST_ASSIGN(StaticPrep prep, prepare_static(ckpt, arch, stats, prep_options));
 
   SparsifySummary sum;
   sum.notes = prep.notes;
   std::map<std::string, LinearSparsity> done;
-  QuantizeOptions q;
-  q.mode = W8A8Mode::w8a8s;
   q.stats = &stats;
-  q.stats_path = o.stats_path;
-  q.float_globs = o.float_globs;
-  q.output = o.output;
   prep.attach(q);
   q.progress = o.progress;
   q.warn = o.warn;

@@ -9,6 +9,9 @@
 // the columns, W' = W diag(s), the mask is chosen on W' diag(1/s) and applied to W' (SparseGPT's
 // updated W is scaled back by s).
 //
+// Which linears are pruned: every one but those kept float by --float globs, FLOAT scheme rules
+// (quant_recipe.hpp; a W8A8S checkpoint takes W8A8S or FLOAT rules) or the loaders (routers,
+// MLA kv_b_proj); smoothing and fallback touch only the pruned linears' groups, as st-quant-w8a8's.
 // Quantization is st-quant-w8a8's static path (libst/quant/quantize.hpp, static_prep.hpp): by
 // default anti-outlier smoothing with alpha searched per pair and act-method auto, applied to
 // the float model before pruning, then weights per row from the pruned W' (the scale comes from
@@ -34,6 +37,7 @@
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/output.hpp"
+#include "libst/quant/quant_recipe.hpp"
 #include "libst/quant/static_prep.hpp"
 #include "libst/sparse/prune.hpp"
 #include "libst/format/stats.hpp"
@@ -49,6 +53,7 @@ struct SparsifyOptions {
   std::string stats_path;                  // names the statistics in errors
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names:
                                            // kept float (with their whole fused group)
+  std::vector<SchemeRule> scheme_rules;    // W8A8S / FLOAT per linear (quant_recipe.hpp), first match
   Output* output = nullptr;                // open_output(): the directory to write (committed)
   StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
   ProgressFn progress;  // smoothing pairs (unless static_prep has its own), then input tensors and bytes

@@ -99,6 +99,7 @@ run sp_gpt "$B/st-sparsify" $L --stats out/llama.st --method sparsegpt --data $C
   --ratio 0.25 -o out/sp_gpt -q
 run sp_default "$B/st-sparsify" $L --stats out/llama.st --ratio 0.25 -o out/sp_default -q
 run sp_ds "$B/st-sparsify" $DS --stats out/ds.st --method wanda --float 'model.layers.*.mlp.experts.*' -o out/sp_ds -q
+run sp_rules "$B/st-sparsify" $L --stats out/llama.st --method wanda --scheme 'model.layers.0.*=FLOAT' -o out/sp_rules -q
 run sh_sp "$B/st-shard" out/sp_wanda --tp 2 -o out/sh_sp -q
 run cz_sp "$B/st-compress" out/sh_sp -o out/cz_sp --json -q
 run dz_sp "$B/st-compress" -d out/cz_sp -o out/dz_sp -q

@@ -66,7 +66,7 @@ bad() {  # bad MESSAGE ARGS...: st-quant-w8a8 ARGS -o $TMP/x fails with MESSAGE
   expect_stderr_contains "$msg"
   expect_no_file "$TMP/x"
 }
-bad "--scheme '*=W4A8': unknown scheme 'W4A8' (W8A8, W8A8_DYNAMIC or FLOAT)" "$DS" --stats "$TMP/ds.st" --scheme '*=W4A8'
+bad "--scheme '*=W4A8': unknown scheme 'W4A8' (W8A8, W8A8_DYNAMIC, W8A8S or FLOAT)" "$DS" --stats "$TMP/ds.st" --scheme '*=W4A8'
 bad "--scheme '*.nothing=W8A8' matches no linear" "$DS" --stats "$TMP/ds.st" --scheme '*.nothing=W8A8'
 bad "fused group 'model.layers.0.self_attn:q_a+kv_a' split: model.layers.0.self_attn.q_a_proj is W8A8_DYNAMIC" \
   "$DS" --stats "$TMP/ds.st" --scheme '*.q_a_proj=W8A8_DYNAMIC'

@@ -42,7 +42,7 @@ TEST(QuantRecipe, ParsesRules) {
   auto bad = parse_scheme_rule("*=W4A8", "--scheme '*=W4A8'");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, Errc::usage);
-  EXPECT_EQ(bad.error().message, "--scheme '*=W4A8': unknown scheme 'W4A8' (W8A8, W8A8_DYNAMIC or FLOAT)");
+  EXPECT_EQ(bad.error().message, "--scheme '*=W4A8': unknown scheme 'W4A8' (W8A8, W8A8_DYNAMIC, W8A8S or FLOAT)");
   EXPECT_FALSE(parse_scheme_rule("W8A8", "x").ok());
   EXPECT_FALSE(parse_scheme_rule("=W8A8", "x").ok());
 }
