@@ -4,9 +4,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/data/tokens.hpp"
 #include "libst/format/checkpoint.hpp"
@@ -19,11 +24,21 @@ struct Options {
   std::string model_path, data_path, output, tokenizer, part;
   std::vector<std::string> merge;
   int64_t samples = 0, seq_len = 0;
-  bool force = false, quiet = false;
+  bool force = false, quiet = false, json = false;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// --json: what was written (the caller adds the samples and the part or merge).
+nlohmann::ordered_json summary_json(const Options& o, const st::ActivationStats& stats, double seconds) {
+  nlohmann::ordered_json j;
+  j["output"] = o.output;
+  j["linears"] = stats.linears.size();
+  j["attention_tensors"] = stats.extra.size();
+  j["seconds"] = std::round(seconds * 10) / 10;
+  return j;
 }
 
 int calibrate(const Options& o) {
@@ -37,10 +52,12 @@ int calibrate(const Options& o) {
     if (!p) return st::cli::report(p.error());
     part = *p;
   }
+  if (auto both = st::cli::json_and_stream(o.json, o.output); !both) return st::cli::report(both.error());
   auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, {o.model_path, o.data_path}, {}});
   if (!out) return st::cli::report(out.error());
   auto data = st::model::load_tokens(
-      o.data_path, {o.seq_len, o.samples, o.tokenizer.empty() ? st::model::model_tokenizer(o.model_path) : o.tokenizer});
+      o.data_path, {o.seq_len, o.samples, o.tokenizer.empty() ? st::model::model_tokenizer(o.model_path) : o.tokenizer,
+                    st::cli::warn});
   if (!data) return st::cli::report(data.error());
   if (part.count > 0)
     if (auto cut = st::model::select_part(*data, part); !cut) return st::cli::report(cut.error());
@@ -59,17 +76,26 @@ int calibrate(const Options& o) {
   auto saved = st::save_stats(*stats, (*out)->file());
   if (saved) saved = (*out)->commit();
   if (!saved) return st::cli::report(saved.error());
+  const double seconds = seconds_since(start);
   if (!o.quiet)
     std::fprintf(stderr, "%s: %s%zu samples, %lld tokens, %zu linears, %zu attention tensors in %.1f s -> %s\n",
                  st::cli::tool_name().c_str(), part.count ? ("part " + o.part + ": ").c_str() : "",
                  data->seqs.size(), static_cast<long long>(data->total_tokens()), stats->linears.size(),
-                 stats->extra.size(), seconds_since(start), o.output.c_str());
+                 stats->extra.size(), seconds, o.output.c_str());
+  if (o.json) {
+    auto j = summary_json(o, *stats, seconds);
+    if (part.count) j["part"] = o.part;
+    j["samples"] = data->seqs.size();
+    j["tokens"] = data->total_tokens();
+    std::fputs(st::cli::json_text(j).c_str(), stdout);
+  }
   return st::cli::kExitOk;
 }
 
 int merge(const Options& o) {
   if (!o.model_path.empty() || !o.data_path.empty() || !o.part.empty())
     return st::cli::report(st::make_error(st::Errc::usage, "--merge takes statistics files only: no MODEL, --data or --part"));
+  if (auto both = st::cli::json_and_stream(o.json, o.output); !both) return st::cli::report(both.error());
   auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, o.merge, {}});
   if (!out) return st::cli::report(out.error());
   const auto start = std::chrono::steady_clock::now();
@@ -78,10 +104,17 @@ int merge(const Options& o) {
   auto saved = st::save_stats(*stats, (*out)->file());
   if (saved) saved = (*out)->commit();
   if (!saved) return st::cli::report(saved.error());
+  const double seconds = seconds_since(start);
   if (!o.quiet)
     std::fprintf(stderr, "%s: merged %zu parts: %s samples, %zu linears, %zu attention tensors in %.1f s -> %s\n",
                  st::cli::tool_name().c_str(), o.merge.size(), stats->metadata["st.stats.samples"].c_str(),
-                 stats->linears.size(), stats->extra.size(), seconds_since(start), o.output.c_str());
+                 stats->linears.size(), stats->extra.size(), seconds, o.output.c_str());
+  if (o.json) {
+    auto j = summary_json(o, *stats, seconds);
+    j["merged_parts"] = o.merge.size();
+    j["samples"] = std::atoll(stats->metadata["st.stats.samples"].c_str());
+    std::fputs(st::cli::json_text(j).c_str(), stdout);
+  }
   return st::cli::kExitOk;
 }
 
@@ -106,10 +139,11 @@ int main(int argc, char** argv) {
   app.add_option("--part", o.part, "calibrate the i-th of n contiguous slices of the sequences (i from 1 to n), for --merge");
   app.add_option("--merge", o.merge, "combine the statistics of parts 1/n ... n/n (any order) into one run's")
       ->expected(1, -1);
-  app.add_option("-o,--output", o.output, "statistics file to write (.safetensors)")->required();
-  app.add_flag("-f,--force", o.force, "replace an existing output file");
+  st::cli::add_output_option(app, o.output, "statistics file to write (.safetensors), or - for stdout");
+  st::cli::add_force_flag(app, o.force);
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("-q,--quiet", o.quiet, "no progress or summary on stderr");
+  st::cli::add_json_flag(app, o.json, "print a JSON summary of what was written on stdout");
+  st::cli::add_quiet_flag(app, o.quiet);
   return st::cli::run(app, argc, argv, [&] { return o.merge.empty() ? calibrate(o) : merge(o); });
 }

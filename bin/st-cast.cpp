@@ -1,7 +1,10 @@
 // st-cast: a float checkpoint in another float dtype; DeepSeek's FP8 release dequantized, see st-cast(1).
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/cast/cast.hpp"
 #include "libst/format/checkpoint.hpp"
@@ -12,20 +15,20 @@ int main(int argc, char** argv) {
                "config.json's quantization_config removed. Rounding is to nearest, ties to even",
                "st-cast"};
   std::string model, to, output;
-  bool force = false, quiet = false;
+  bool force = false, quiet = false, json = false;
   app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
       ->required();
   app.add_option("--to", to, "target dtype: bf16, f16 or f32")->required()->check(CLI::IsMember({"bf16", "f16", "f32"}));
-  app.add_option("-o,--output", output,
-                 "output: a directory for a directory input (the same weight files), a .safetensors file for a file, "
-                 "or - for a safetensors stream on stdout")
-      ->required();
-  app.add_flag("-f,--force", force, "replace an existing output");
+  st::cli::add_output_option(app, output,
+                             "output: a directory for a directory input (the same weight files), a .safetensors file "
+                             "for a file, or - for a safetensors stream on stdout");
+  st::cli::add_force_flag(app, force);
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("-q,--quiet", quiet, "no summary on stderr");
-  st::cli::add_version_flag(app);
+  st::cli::add_json_flag(app, json, "print a JSON summary of what was written on stdout");
+  st::cli::add_quiet_flag(app, quiet);
   return st::cli::run(app, argc, argv, [&] {
+    if (auto both = st::cli::json_and_stream(json, output); !both) return st::cli::report(both.error());
     auto out = st::cli::open_output({output, /*stream=*/true, force, {model}, {}});
     if (!out) return st::cli::report(out.error());
     auto ckpt = st::Checkpoint::open(model);
@@ -44,6 +47,19 @@ int main(int argc, char** argv) {
                    st::cli::tool_name().c_str(), r->tensors, r->converted, to.c_str(), r->dequantized,
                    r->scales_dropped, r->input_bytes / 1e6, r->output_bytes / 1e6, output == "-" ? "" : " -> ",
                    output == "-" ? "" : output.c_str());
+    if (json) {
+      nlohmann::ordered_json j;
+      j["output"] = output;
+      j["to"] = to;
+      j["tensors"] = r->tensors;
+      j["converted"] = r->converted;
+      j["dequantized"] = r->dequantized;
+      j["scales_dropped"] = r->scales_dropped;
+      j["input_bytes"] = r->input_bytes;
+      j["output_bytes"] = r->output_bytes;
+      j["files"] = r->files;
+      std::fputs(st::cli::json_text(j).c_str(), stdout);
+    }
     return st::cli::kExitOk;
   });
 }

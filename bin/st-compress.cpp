@@ -49,14 +49,14 @@ int main(int argc, char** argv) {
       "st-compress"};
   Options o;
   app.add_option("DIR", o.in, "W8A8S parts directory (or W8A8SC with -d), or one quantized directory")->required();
-  app.add_option("-o,--output", o.out, "output directory (same layout as DIR)")->required();
+  st::cli::add_output_option(app, o.out, "output directory (same layout as DIR); not - (a directory is no stream)");
   app.add_flag("-d,--decompress", o.decompress, "restore W8A8S from W8A8SC");
-  app.add_flag("-f,--force", o.force, "replace an existing output directory");
+  st::cli::add_force_flag(app, o.force);
   app.add_option("--level", o.level, "zstd level for the entropy-coded sections (default 3)")->check(CLI::Range(1, 22));
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("--json", o.json, "print a JSON summary (per weight: shape, bytes, ratio, sparsity) on stdout");
-  app.add_flag("-q,--quiet", o.quiet, "no progress and no summary on stderr");
+  st::cli::add_json_flag(app, o.json, "print a JSON summary (per weight: shape, bytes, ratio, sparsity) on stdout");
+  st::cli::add_quiet_flag(app, o.quiet);
   return st::cli::run(app, argc, argv, [&] {
     st::w8a8sc::DirOptions d;
     d.codec.zstd_level = o.level;

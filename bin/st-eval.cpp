@@ -57,16 +57,16 @@ int main(int argc, char** argv) {
                  "(st-tokenize --pack; default: one sequence per document)")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
   app.add_flag("--kl-divergence", kl, "report KL divergence and top-1 agreement (needs --quant; on by default with it)");
-  app.add_flag("--json", json, "print one JSON object on stdout");
+  st::cli::add_json_flag(app, json, "print one JSON object on stdout");
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("-q,--quiet", quiet, "no progress on stderr");
+  st::cli::add_quiet_flag(app, quiet, "no progress on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (kl && quant_path.empty())
       return st::cli::report(st::make_error(st::Errc::usage, "--kl-divergence needs --quant QDIR"));
     if (seq_len == 0 && st::model::is_raw_ids_path(data_path)) seq_len = 512;
     auto data = st::model::load_tokens(
-        data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer});
+        data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer, st::cli::warn});
     if (!data) return st::cli::report(data.error());
     st::cli::ProgressLine progress(quiet);
     auto model = open_model(model_path, progress.callback());

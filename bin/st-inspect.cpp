@@ -21,6 +21,7 @@ struct Options {
   bool values = false;
   bool detail = false;
   bool metadata = false;
+  bool quiet = false;
   std::string filter;
 };
 
@@ -35,7 +36,7 @@ int list(const Options& o) {
   open_options.random_access = false;  // a stream is read once, front to back
   auto ckpt = st::Checkpoint::open(o.paths[0], open_options);
   if (!ckpt) return st::cli::report(ckpt.error());
-  st::cli::ProgressLine progress;
+  st::cli::ProgressLine progress(o.quiet);
   st::InspectOptions io;
   io.filter = o.filter;
   io.stats = o.stats;
@@ -99,8 +100,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "List the tensors of a safetensors checkpoint (dtype, shape, bytes, quant type) with a summary and\n"
       "parameter counts; per-tensor statistics; the files' __metadata__; or the differences between two\n"
-      "checkpoints or two quant descriptions.\n"
-      "Exit status: 0 ok (or equal), 1 differences found (--diff), 2 error.",
+      "checkpoints or two quant descriptions.",
       "st-inspect"};
   Options o;
   app.add_option("PATH", o.paths,
@@ -108,12 +108,14 @@ int main(int argc, char** argv) {
                  "stream on stdin; with --diff, two of them (or two description .json files)")
       ->required()
       ->expected(1, 2);
-  app.add_flag("--json", o.json, "print one JSON document instead of text");
+  st::cli::add_json_flag(app, o.json, "print one JSON document instead of text");
   app.add_flag("--stats", o.stats,
                "per tensor min, max, mean, std, absmax, fraction of zeros, NaN and Inf counts (reads all data)");
   app.add_flag("--metadata", o.metadata, "print each weight file's __metadata__ (KEY: VALUE lines)");
   app.add_option("--filter", o.filter,
-                 "only tensors (with --metadata: keys) whose name matches this regex (ECMAScript, searched)");
+                 "only tensors (with --metadata: keys) whose whole name matches GLOB (* ? [..], '*' crossing dots,\n"
+                 "as --float and --scheme match linears), e.g. '*layers.0.*'")
+      ->type_name("GLOB");
   app.add_flag("--diff", o.diff,
                "compare two checkpoints or descriptions, summarised by kind of change, type and layers:\n"
                "exit 0 equal, 1 different");
@@ -121,6 +123,8 @@ int main(int argc, char** argv) {
   app.add_flag("--values", o.values, "with --diff: max abs difference and cosine of tensors in both");
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
+  st::cli::add_quiet_flag(app, o.quiet, "no progress on stderr");
+  st::cli::set_exit_status(app, "differences found (--diff)");
   return st::cli::run(app, argc, argv, [&] {
     if (o.diff != (o.paths.size() == 2))
       return st::cli::report(st::make_error(

@@ -2,7 +2,10 @@
 #include <cctype>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "bin/common/scheme_flags.hpp"
 #include "bin/common/static_flags.hpp"
@@ -47,6 +50,19 @@ void print_summary(const st::QuantizeSummary& r, const std::string& output) {
                output == "-" ? "" : output.c_str());
 }
 
+// --json: what was written, on stdout.
+nlohmann::ordered_json summary_json(const st::QuantizeSummary& r, const std::string& output) {
+  nlohmann::ordered_json j;
+  j["output"] = output;
+  j["model_quant_type"] = r.model_quant_type;
+  j["linears"] = r.linears_by_type;
+  j["linears_float"] = r.linears_float;
+  j["input_bytes"] = r.input_bytes;
+  j["output_bytes"] = r.output_bytes;
+  j["files"] = r.files;
+  return j;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,9 +84,9 @@ int main(int argc, char** argv) {
       ->type_name("GLOB");
   st::cli::SchemeFlags scheme_flags;
   st::cli::add_scheme_flags(app, scheme_flags, "W8A8, W8A8_DYNAMIC or FLOAT");
-  app.add_flag("--json", json, "with --dry-run: the plan as JSON");
-  app.add_option("-o,--output", output, "output directory, or - for a safetensors stream on stdout");
-  app.add_flag("-f,--force", force, "replace an existing output directory");
+  st::cli::add_json_flag(app, json, "print a JSON summary of what was written on stdout (with --dry-run: the plan)");
+  st::cli::add_output_option(app, output, "output directory, or - for a safetensors stream on stdout", /*required=*/false);
+  st::cli::add_force_flag(app, force);
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
   app.add_option("--max-file-size", max_size,
@@ -81,7 +97,7 @@ int main(int argc, char** argv) {
                "FAKQuant); needs --stats");
   st::cli::StaticFlags static_flags;  // static only
   st::cli::add_static_flags(app, static_flags);
-  app.add_flag("-q,--quiet", quiet, "no progress and no summary on stderr");
+  st::cli::add_quiet_flag(app, quiet);
   return st::cli::run(app, argc, argv, [&] {
     auto rules = st::cli::scheme_rules(scheme_flags, static_flags, fa_quant);
     if (!rules) return st::cli::report(rules.error());
@@ -90,7 +106,7 @@ int main(int argc, char** argv) {
       return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS (static W8A8) or --dynamic"));
     if (output.empty() && !dry_run)
       return st::cli::report(st::make_error(st::Errc::usage, "give -o OUTPUT (or --dry-run)"));
-    if (json && !dry_run) return st::cli::report(st::make_error(st::Errc::usage, "--json goes with --dry-run"));
+    if (auto both = st::cli::json_and_stream(json && !dry_run, output); !both) return st::cli::report(both.error());
     st::QuantizeOptions o;
     o.mode = dynamic ? st::W8A8Mode::w8a8_dynamic : st::W8A8Mode::w8a8_static;
     o.float_globs = float_globs;
@@ -162,6 +178,7 @@ int main(int argc, char** argv) {
     if (!r) return st::cli::report(r.error());
     st::cli::print_static_notes(prep.notes, quiet, static_flags);
     if (!quiet) print_summary(*r, output);
+    if (json) std::fputs(st::cli::json_text(summary_json(*r, output)).c_str(), stdout);
     return st::cli::kExitOk;
   });
 }

@@ -1,7 +1,10 @@
 // st-shard: split a checkpoint into tensor-parallel part{r}-of-{N}/ folders, and merge them back.
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "bin/common/cli.hpp"
+#include "bin/common/json.hpp"
 #include "bin/common/progress.hpp"
 #include "libst/shard/shard.hpp"
 
@@ -16,6 +19,7 @@ struct Options {
   bool force = false;
   bool dry_run = false;
   bool quiet = false;
+  bool json = false;
   std::string merge;
 };
 
@@ -43,6 +47,8 @@ void print_plan(const st::ShardPlan& plan) {
   }
 }
 
+void print_json(const nlohmann::ordered_json& j) { std::fputs(st::cli::json_text(j).c_str(), stdout); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,28 +56,31 @@ int main(int argc, char** argv) {
   Options o;
   app.add_option("CKPT", o.input, "checkpoint to split: file, directory or - for stdin");
   app.add_option("--tp", o.tp, "tensor-parallel degree N (number of parts)")->option_text("N");
-  app.add_option("-o,--output", o.output, "output directory (merge: directory, file or - as the input was)")
-      ->option_text("OUT");
+  st::cli::add_output_option(app, o.output, "output directory (merge: a directory, a file or - as the input was)",
+                             /*required=*/false);
   app.add_flag("--no-pack", o.no_pack, "keep q/k/v and gate/up under their own names (no query_key_value, gate_up_proj)");
   app.add_flag("--replicate-embeddings", o.replicate_embeddings,
                "keep model.embed_tokens whole on every rank instead of splitting it by vocabulary");
   app.add_option("--merge", o.merge, "merge the part folders in DIR back into the original checkpoint")
       ->option_text("DIR");
   app.add_flag("--dry-run", o.dry_run, "print the split plan (rule and part shape per tensor) and write nothing");
-  app.add_flag("-f,--force", o.force, "replace an existing output");
-  app.add_flag("-q,--quiet", o.quiet, "no progress and no summary on stderr");
+  st::cli::add_force_flag(app, o.force);
+  st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.footer("Exit status: 0 ok, 2 error (bad input, a TP degree the model does not allow, I/O).");
+  st::cli::add_json_flag(app, o.json, "print a JSON summary of what was written on stdout");
+  st::cli::add_quiet_flag(app, o.quiet);
 
   return st::cli::run(app, argc, argv, [&] {
     auto usage = [](const std::string& m) { return st::cli::report(st::make_error(st::Errc::usage, m)); };
     st::cli::ProgressLine progress(o.quiet);
     const st::ProgressFn on_progress = progress.callback();
 
-    if (o.output.empty() && !o.dry_run) return usage("-o OUT is required");
+    if (o.output.empty() && !o.dry_run) return usage("-o PATH is required");
+    if (o.json && o.dry_run) return usage("--json is the summary of what was written: not with --dry-run");
+    if (auto both = st::cli::json_and_stream(o.json, o.output); !both) return st::cli::report(both.error());
     if (!o.merge.empty()) {
       if (!o.input.empty() || o.tp || o.no_pack || o.replicate_embeddings || o.dry_run)
-        return usage("--merge takes only -o, -f and -q");
+        return usage("--merge takes only -o, -f, -q, -j and --json");
       auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, {o.merge}, {}});
       if (!out) return st::cli::report(out.error());
       auto sum = st::merge(o.merge, **out, st::MergeOptions{on_progress});
@@ -81,6 +90,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: merged %d parts into %zu tensors (%.1f MB, %s layout) in '%s'\n",
                      st::cli::tool_name().c_str(), sum->tp, sum->tensors, sum->bytes / 1e6, sum->layout.c_str(),
                      o.output.c_str());
+      if (o.json)
+        print_json({{"output", o.output}, {"merged_parts", sum->tp}, {"tensors", sum->tensors}, {"bytes", sum->bytes},
+                    {"layout", sum->layout}});
       return st::cli::kExitOk;
     }
 
@@ -112,6 +124,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: wrote %d parts of %zu tensors each (from %zu; %.1f MB in, %.1f MB out) to '%s'\n",
                    st::cli::tool_name().c_str(), sum->tp, sum->part_tensors, sum->input_tensors, sum->input_bytes / 1e6,
                    sum->output_bytes / 1e6, o.output.c_str());
+    if (o.json)
+      print_json({{"output", o.output}, {"tp", sum->tp}, {"part_tensors", sum->part_tensors},
+                  {"input_tensors", sum->input_tensors}, {"input_bytes", sum->input_bytes},
+                  {"output_bytes", sum->output_bytes}});
     return st::cli::kExitOk;
   });
 }

@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
   app.add_option("--data", data,
                  "calibration data for sparsegpt: token ids (JSONL input_ids, raw uint32 with --seq-len) or text\n"
                  "(JSONL \"text\", *.txt), as st-calibrate reads it");
-  app.add_option("--samples", data_options.samples, "with --data: use the first N sequences (default: all)");
+  app.add_option("--samples", data_options.samples, "with --data: use the first N sequences (default: all)")
+      ->check(CLI::Range(int64_t(1), INT64_MAX));
   app.add_option("--seq-len", data_options.seq_len, "with --data: tokens per sequence (text: packs, as st-calibrate)");
   app.add_option("--tokenizer", data_options.tokenizer, "with text --data: tokenizer.json or its directory (default: MODEL's)");
   app.add_option("--ratio", spec.ratio, "fraction of each output row to zero (default 0.5)");
@@ -178,12 +179,14 @@ int main(int argc, char** argv) {
   st::cli::add_scheme_flags(app, scheme_flags, "W8A8S: pruned, or FLOAT");
   st::cli::StaticFlags static_flags;
   st::cli::add_static_flags(app, static_flags);
-  app.add_option("-o,--output", out_path, "output directory, or - for a safetensors stream on stdout (required but with --dry-run)");
-  app.add_flag("-f,--force", force, "replace an existing output directory");
+  st::cli::add_output_option(app, out_path,
+                             "output directory, or - for a safetensors stream on stdout (required but with --dry-run)",
+                             /*required=*/false);
+  st::cli::add_force_flag(app, force);
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
-  app.add_flag("--json", json, "print the sparsity report (with --dry-run: the plan) as JSON on stdout");
-  app.add_flag("-q,--quiet", quiet, "no progress and no report on stderr");
+  st::cli::add_json_flag(app, json, "print the sparsity report (with --dry-run: the plan) as JSON on stdout");
+  st::cli::add_quiet_flag(app, quiet, "no progress and no report on stderr");
   return st::cli::run(app, argc, argv, [&] {
     bool fa_quant = false;
     auto rules = st::cli::scheme_rules(scheme_flags, static_flags, fa_quant);
@@ -194,8 +197,7 @@ int main(int argc, char** argv) {
     if (scheme_flags.dry_run) return dry_run(model, float_globs, *rules, json);
     if (stats_path.empty()) return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS"));
     if (out_path.empty()) return st::cli::report(st::make_error(st::Errc::usage, "give -o OUTPUT (or --dry-run)"));
-    if (json && out_path == "-")
-      return st::cli::report(st::make_error(st::Errc::usage, "--json and -o - would both write stdout"));
+    if (auto both = st::cli::json_and_stream(json, out_path); !both) return st::cli::report(both.error());
     if (method == "nm") {
       int n = 0, m = 0;
       char tail = 0;
@@ -204,6 +206,7 @@ int main(int argc, char** argv) {
       spec.nm_n = n;
       spec.nm_m = m;
     }
+    data_options.warn = st::cli::warn;
     auto stats = st::load_stats(stats_path);
     if (!stats) return st::cli::report(stats.error());
     spec.method = method == "magnitude" ? st::SparsifyMethod::magnitude

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_flag("--count", count, "write the number of tokens of each line, then the total");
   st::cli::add_threads_option(app);
-  app.add_flag("-q,--quiet", quiet, "no summary on stderr");
+  st::cli::add_quiet_flag(app, quiet, "no summary on stderr");
   return st::cli::run(app, argc, argv, [&] {
     if (int(decode) + int(count) + int(pack > 0) > 1)
       return st::cli::report(st::make_error(st::Errc::usage, "--decode, --count and --pack do not go together"));

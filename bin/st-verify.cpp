@@ -51,8 +51,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Check a quantized checkpoint: description <-> tensors, dtypes and shapes per type, checksums,\n"
       "W8A8 arithmetic (deq_scale, input_offset, quant_bias) and, with --against, every int8 weight\n"
-      "against the float model. Prints one line per problem, then a summary.\n"
-      "Exit status: 0 clean, 1 problems found, 2 could not check.",
+      "against the float model. Prints one line per problem, then a summary.",
       "st-verify"};
   std::string path, against;
   bool json = false, quiet = false;
@@ -60,10 +59,11 @@ int main(int argc, char** argv) {
   app.add_option("PATH", path, "quantized directory, part{i}-of-{n} folders' parent, .safetensors file, or - (stream)")
       ->required();
   app.add_option("--against", against, "the float model the checkpoint was quantized from (numeric checks)");
-  app.add_flag("--json", json, "print one JSON document instead of text");
+  st::cli::add_json_flag(app, json, "print one JSON document instead of text");
   app.add_option("--worst", worst, "how many of the worst linears (by SQNR) to list (default 5)")
       ->check(CLI::Range(0, 1000000));
-  app.add_flag("-q,--quiet", quiet, "print only the problems");
+  st::cli::add_quiet_flag(app, quiet, "print only the problems; no progress on stderr");
+  st::cli::set_exit_status(app, "problems found");
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
   return st::cli::run(app, argc, argv, [&] {

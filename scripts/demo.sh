@@ -12,14 +12,14 @@ work=${DEMO_DIR:-$(mktemp -d -t st-demo-XXXXXX)}
 mkdir -p "$work"
 step() { printf '\n== %s\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
-step "what is in the float model" $bin/st-inspect "$model" --filter 'layers\.0\.'
+step "what is in the float model" $bin/st-inspect "$model" --filter '*layers.0.*'
 step "token ids of the calibration text, with the model's tokenizer.json" \
   $bin/st-tokenize --count "$model" $data/calib_text.jsonl
 step "activation statistics from 16 calibration texts (tokenized as above)" \
   $bin/st-calibrate "$model" --data $data/calib_text.jsonl --samples 16 -o "$work/stats.safetensors"
 step "static W8A8 in the MindIE layout" \
   $bin/st-quant-w8a8 "$model" --stats "$work/stats.safetensors" -o "$work/w8a8" -f
-step "the quantized checkpoint" $bin/st-inspect "$work/w8a8" --filter 'layers\.0\.self_attn\.q_proj'
+step "the quantized checkpoint" $bin/st-inspect "$work/w8a8" --filter '*layers.0.self_attn.q_proj*'
 step "verify it against the float model" $bin/st-verify "$work/w8a8" --against "$model"
 step "perplexity and KL divergence on 8 evaluation texts" \
   $bin/st-eval "$model" --quant "$work/w8a8" --data $data/eval_text.jsonl --samples 8

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "libst/core/blas.hpp"
 #include "libst/core/parallel.hpp"
@@ -68,16 +70,85 @@ void add_version_flag(CLI::App& app) {
 }
 
 void add_threads_option(CLI::App& app) {
-  app.add_option_function<int>("-j,--threads", [](int n) { set_threads(n); }, "threads (default 0: all cores)")
+  app.add_option_function<int>("-j,--threads", [](int n) { set_threads(n); }, "threads: 1 to 4096, 0 all cores (the default)")
       ->check(CLI::Range(0, 4096))
       ->option_text("N");
 }
+
+CLI::Option* add_output_option(CLI::App& app, std::string& path, const std::string& what, bool required) {
+  auto* o = app.add_option("-o,--output", path, what)->option_text("PATH");
+  return required ? o->required() : o;
+}
+
+void add_force_flag(CLI::App& app, bool& force) { app.add_flag("-f,--force", force, "replace an existing output"); }
+
+void add_quiet_flag(CLI::App& app, bool& quiet, const std::string& what) { app.add_flag("-q,--quiet", quiet, what); }
+
+void add_json_flag(CLI::App& app, bool& json, const std::string& what) { app.add_flag("--json", json, what); }
+
+Status json_and_stream(bool json, const std::string& output) {
+  if (json && output == "-") return make_error(Errc::usage, "--json and -o - would both write stdout");
+  return {};
+}
+
+void set_exit_status(CLI::App& app, const std::string& found) {
+  app.footer("Exit status: 0 ok, " + (found.empty() ? "" : "1 " + found + ", ") + "2 error (bad input, usage, I/O).");
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The app's flag nearest to a mistyped one (a prefix of it, or a few edits away), or "".
+std::string nearest_flag(const CLI::App& app, const std::string& typed) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, typed.size() / 3) + 1;
+  for (const CLI::Option* o : app.get_options()) {
+    std::vector<std::string> names;
+    for (const auto& l : o->get_lnames()) names.push_back("--" + l);
+    for (const auto& s : o->get_snames()) names.push_back("-" + s);
+    for (const auto& name : names) {
+      const size_t d = typed.size() > 2 && name.rfind(typed, 0) == 0 ? 1 : edit_distance(typed, name);
+      if (d < best_distance) best = name, best_distance = d;
+    }
+  }
+  return best;
+}
+
+// "unknown option '--bogus'; did you mean '--json'?" for the first argument that looks like a flag
+// and that no option took, or "" when there is none. CLI11 checks required arguments before it
+// complains of unknown ones: this comes first, so a typo is not reported as a missing PATH.
+std::string unknown_flag_message(const CLI::App& app) {
+  for (const auto& arg : app.remaining()) {
+    if (arg.size() < 2 || arg[0] != '-' || arg == "--") continue;
+    const std::string typed = arg.substr(0, arg.find('='));
+    const std::string near = nearest_flag(app, typed);
+    return "unknown option '" + typed + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?");
+  }
+  return "";
+}
+
+}  // namespace
 
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
   reexec_for_blas_core(argv);
   g_tool = app.get_name();
   install_cleanup_handlers();
   add_version_flag(app);
+  if (app.get_footer().empty()) set_exit_status(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -87,8 +158,9 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   } catch (const CLI::CallForVersion& e) {
     return check_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: error: %s\n%s: see '%s --help'\n", g_tool.c_str(), e.what(), g_tool.c_str(),
-                 g_tool.c_str());
+    const std::string unknown = unknown_flag_message(app);
+    std::fprintf(stderr, "%s: error: %s\n%s: see '%s --help'\n", g_tool.c_str(), unknown.empty() ? e.what() : unknown.c_str(),
+                 g_tool.c_str(), g_tool.c_str());
     return kExitError;
   }
   try {

@@ -1,4 +1,5 @@
-// Plumbing shared by every tool: exit codes, error and warning printing, --version, -j.
+// Plumbing shared by every tool: exit codes, error and warning printing, and the one spelling of the
+// options every tool shares (-o, -f, -q, -j, --json, --version; --progress is in progress.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -34,11 +35,33 @@ Result<std::unique_ptr<Output>> open_output(OutputRequest request);
 // The tool's name as invoked, for messages.
 const std::string& tool_name();
 
-// Adds --version to an app.
+// The shared options. Each tool adds those that make sense for it: -o and -f where it writes an
+// output; -q everywhere but where it prints nothing on stderr anyway; -j where work runs in
+// parallel; --json where it has a result or summary to print (on stdout). --version and the
+// "Exit status" section of --help are added by run() to every tool.
+
+// Adds --version: "TOOL (st-tools) VERSION" with CMake's project version (ST_VERSION).
 void add_version_flag(CLI::App& app);
 
 // Adds -j,--threads N: the thread count of every parallel step, the BLAS's included
-// (st::set_threads); absent or 0 means all cores. The same in every tool.
+// (st::set_threads): 1 to 4096 threads, 0 (the default) all cores; anything else is an error.
 void add_threads_option(CLI::App& app);
+
+// Adds -o,--output PATH (required unless `required` is false). `what` says what is written and
+// whether "-" (stdout) is allowed: only where the output can be one stream; a tool that writes a
+// directory refuses "-" (the output policy, exit 2, nothing created).
+CLI::Option* add_output_option(CLI::App& app, std::string& path, const std::string& what, bool required = true);
+// Adds -f,--force: replace an existing output (in one atomic exchange).
+void add_force_flag(CLI::App& app, bool& force);
+// Adds -q,--quiet: `what` says what it silences (progress, summary); errors are never silenced.
+void add_quiet_flag(CLI::App& app, bool& quiet, const std::string& what = "no progress and no summary on stderr");
+// Adds --json: `what` says which document is printed on stdout.
+void add_json_flag(CLI::App& app, bool& json, const std::string& what);
+// --json and -o - would both write stdout: a usage error, or nothing.
+Status json_and_stream(bool json, const std::string& output);
+
+// Sets the "Exit status" section of --help (the footer): 0 ok, `found` for exit 1 (the tools that
+// report differences or problems) and 2 errors. run() sets it, without exit 1, where a tool did not.
+void set_exit_status(CLI::App& app, const std::string& found = "");
 
 }  // namespace st::cli

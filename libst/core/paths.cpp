@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,5 +97,7 @@ std::string dir_name(const std::string& path) {
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }
+
+bool glob_match(const std::string& glob, const std::string& name) { return fnmatch(glob.c_str(), name.c_str(), 0) == 0; }
 
 }  // namespace st

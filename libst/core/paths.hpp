@@ -1,5 +1,5 @@
 // Small path and filesystem helpers shared across libst: stat tests, sorted listings,
-// whole-file reads and path-name pieces.
+// whole-file reads, path-name pieces, and the one glob rule names are matched by.
 #pragma once
 
 #include <sys/types.h>
@@ -29,5 +29,8 @@ bool ends_with(std::string_view s, std::string_view suffix);
 // "a/b/c" -> "c" (trailing slashes ignored), "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/".
 std::string base_name(const std::string& path);
 std::string dir_name(const std::string& path);
+// fnmatch(3) on the whole name, '*' crossing dots (no FNM_PATHNAME): how every tool matches tensor and
+// linear names (--float, --scheme, recipes, st-inspect --filter).
+bool glob_match(const std::string& glob, const std::string& name);
 
 }  // namespace st

@@ -109,6 +109,9 @@ Result<TokenData> load_tokens(const std::string& path, const DataOptions& o) {
   }
   if (!d) return d;
   if (d->seqs.empty()) return make_error(Errc::format, "no token sequences in the data", path);
+  if (o.warn && o.samples > int64_t(d->seqs.size()))
+    o.warn(path + ": " + std::to_string(o.samples) + " samples asked for, the data holds " +
+           std::to_string(d->seqs.size()) + " sequences: using " + std::to_string(d->seqs.size()));
   d->data_hash = hash;
   return d;
 }

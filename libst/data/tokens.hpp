@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "libst/core/callbacks.hpp"
 #include "libst/core/error.hpp"
 #include "libst/arch/config.hpp"
 #include "libst/format/safetensors.hpp"
@@ -43,6 +44,7 @@ struct DataOptions {
   int64_t seq_len = 0;
   int64_t samples = 0;    // > 0: keep the first `samples` sequences
   std::string tokenizer;  // text data: a tokenizer.json or a directory holding one
+  WarnFn warn = {};       // told when the data holds fewer sequences than `samples` asks for
 };
 
 // What a data file holds, by its name and (JSONL) its first line: *.jsonl / *.json hold ids

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <regex>
 #include <unordered_map>
 
 #include "libst/core/parallel.hpp"
@@ -144,19 +143,7 @@ uint64_t chunk_count(uint64_t numel) { return (numel + kChunk - 1) / kChunk; }
 
 }  // namespace
 
-std::optional<std::regex> compile_filter(const std::string& pattern, Error* err) {
-  if (pattern.empty()) return std::nullopt;
-  try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    *err = make_error(Errc::usage, "invalid --filter regex '" + pattern + "': " + e.what());
-    return std::nullopt;
-  }
-}
-
-bool keep(const std::optional<std::regex>& re, const std::string& name) {
-  return !re || std::regex_search(name, *re);
-}
+bool keep(const std::string& glob, const std::string& name) { return glob.empty() || glob_match(glob, name); }
 
 bool stats_supported(DType t) {
   switch (t) {
@@ -230,13 +217,13 @@ void add_summary(Summary& into, const Summary& s) {
   if (into.kv_quant_type.empty()) into.kv_quant_type = s.kv_quant_type;
 }
 
-Status fill_section(Checkpoint& c, const std::optional<std::regex>& re, const InspectOptions& o, Section& s) {
+Status fill_section(Checkpoint& c, const std::string& glob, const InspectOptions& o, Section& s) {
   s.layout = layout_name(c.layout());
   s.files = c.files();
   const auto& desc = c.description();
   std::unordered_map<std::string, size_t> row_of;
   for (const auto& e : c.tensors()) {
-    if (!keep(re, e.name())) continue;
+    if (!keep(glob, e.name())) continue;
     TensorRow r;
     r.name = e.name();
     r.dtype = e.info->dtype;
@@ -283,9 +270,7 @@ Status fill_section(Checkpoint& c, const std::optional<std::regex>& re, const In
 }  // namespace
 
 Result<Inventory> inspect(Checkpoint& ckpt, const InspectOptions& options) {
-  Error err;
-  const auto re = compile_filter(options.filter, &err);
-  if (!err.message.empty()) return err;
+  const std::string& glob = options.filter;
   Inventory inv;
   inv.path = ckpt.path();
   inv.layout = layout_name(ckpt.layout());
@@ -294,12 +279,12 @@ Result<Inventory> inspect(Checkpoint& ckpt, const InspectOptions& options) {
     for (const auto& part : ckpt.parts()) {
       Section s;
       s.name = base_name(part->path());
-      ST_CHECK(fill_section(*part, re, options, s));
+      ST_CHECK(fill_section(*part, glob, options, s));
       inv.sections.push_back(std::move(s));
     }
   } else {
     Section s;
-    ST_CHECK(fill_section(ckpt, re, options, s));
+    ST_CHECK(fill_section(ckpt, glob, options, s));
     inv.sections.push_back(std::move(s));
   }
   for (const auto& s : inv.sections) add_summary(inv.total, s.summary);
@@ -423,9 +408,7 @@ bool CheckpointDiff::equal() const {
 }
 
 Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptions& options) {
-  Error err;
-  const auto re = compile_filter(options.filter, &err);
-  if (!err.message.empty()) return err;
+  const std::string& glob = options.filter;
   CheckpointDiff d;
   d.a = a.path();
   d.b = b.path();
@@ -435,7 +418,7 @@ Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b
   for (size_t i = 0; i < fb.size(); ++i) in_b[fb[i].name] = i;
   std::unordered_map<std::string, bool> seen;
   for (const auto& x : fa) {
-    if (!keep(re, x.name)) continue;
+    if (!keep(glob, x.name)) continue;
     seen[x.name] = true;
     const auto it = in_b.find(x.name);
     if (it == in_b.end()) {
@@ -453,7 +436,7 @@ Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b
     }
   }
   for (const auto& y : fb)
-    if (keep(re, y.name) && !seen.count(y.name)) {
+    if (keep(glob, y.name) && !seen.count(y.name)) {
       d.only_b.push_back(y.name);
       d.only_b_type.push_back(y.type);
     }
@@ -464,23 +447,21 @@ Result<CheckpointDiff> diff_checkpoints(const Checkpoint& a, const Checkpoint& b
 }
 
 Result<CheckpointDiff> diff_descriptions(const Description& a, const Description& b, const std::string& filter) {
-  Error err;
-  const auto re = compile_filter(filter, &err);
-  if (!err.message.empty()) return err;
+  const std::string& glob = filter;
   CheckpointDiff d;
   const DescriptionDiff dd = compare(a, b);
   for (const auto& n : dd.only_a)
-    if (keep(re, n)) {
+    if (keep(glob, n)) {
       d.only_a.push_back(n);
       d.only_a_type.push_back(a.type_of(n).value_or(""));
     }
   for (const auto& n : dd.only_b)
-    if (keep(re, n)) {
+    if (keep(glob, n)) {
       d.only_b.push_back(n);
       d.only_b_type.push_back(b.type_of(n).value_or(""));
     }
   for (const auto& [n, ab] : dd.changed_type)
-    if (keep(re, n)) d.changed_type.push_back({n, ab.first, ab.second});
+    if (keep(glob, n)) d.changed_type.push_back({n, ab.first, ab.second});
   for (const auto& [k, ab] : dd.changed_top) d.changed_top.push_back({k, ab.first, ab.second});
   return d;
 }

@@ -82,7 +82,7 @@ struct Inventory {
 };
 
 struct InspectOptions {
-  std::string filter;   // ECMAScript regex searched in names; empty = all
+  std::string filter;   // a glob matching whole names (st::glob_match); empty = all
   bool stats = false;   // reads every tensor (streamed, one at a time)
   ProgressFn progress;  // after each tensor when reading data: tensors, bytes
 };
@@ -92,7 +92,7 @@ struct InspectOptions {
 Result<Inventory> inspect(Checkpoint& ckpt, const InspectOptions& options);
 
 // The __metadata__ of every weight file, in storage order (a part's files named
-// "partI-of-N/FILE"); only keys the filter regex finds.
+// "partI-of-N/FILE"); only keys the filter glob matches.
 struct FileMetadata {
   std::string file;
   Metadata metadata;
@@ -120,7 +120,7 @@ struct ValueDiff {
 };
 
 struct DiffOptions {
-  std::string filter;    // compare only names the regex finds
+  std::string filter;    // compare only names the glob matches
   bool values = false;   // compare data of tensors present in both
 };
 

@@ -1,9 +1,7 @@
-// What the files of libst/inspect share and do not export: the --filter regex, the diff's
+// What the files of libst/inspect share and do not export: the --filter match, the diff's
 // closing line and its groups as JSON.
 #pragma once
 
-#include <optional>
-#include <regex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -12,11 +10,9 @@
 
 namespace st {
 
-// The --filter regex (ECMAScript, searched); nullopt for an empty pattern, or, with *err set,
-// for an invalid one.
-std::optional<std::regex> compile_filter(const std::string& pattern, Error* err);
-// True when there is no filter or it finds something in name.
-bool keep(const std::optional<std::regex>& re, const std::string& name);
+// True when there is no --filter glob or it matches the whole name (st::glob_match: the rule
+// --float and --scheme select linears by).
+bool keep(const std::string& glob, const std::string& name);
 
 struct CheckpointDiff;
 // "different: N only in A, ..., K description keys changed[, V values differ]" (no newline).

@@ -2,8 +2,6 @@
 // checkpoint-level types of the result.
 #include "libst/quant/quant_recipe.hpp"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -116,7 +114,7 @@ Result<QuantRecipe> load_recipe(const std::string& path) {
 }
 
 bool linear_matches(const std::string& glob, const LinearInfo& l) {
-  return fnmatch(glob.c_str(), l.prefix.c_str(), 0) == 0 || fnmatch(glob.c_str(), l.weight_name().c_str(), 0) == 0;
+  return glob_match(glob, l.prefix) || glob_match(glob, l.weight_name());
 }
 
 std::vector<SchemeRule> default_rules(const Architecture& arch, LinearScheme base) {

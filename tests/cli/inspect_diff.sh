@@ -9,7 +9,7 @@ I=$ST_BIN/st-inspect
 expect_exit 0 "$I" --diff llama-4m-fp16 llama-4m-fp16/model.safetensors
 expect_stdout_lines 1
 expect_stdout_contains "equal"
-expect_exit 0 "$I" --diff --detail --values --filter 'layers\.0\.mlp' llama-4m-fp16 llama-4m-fp16/model.safetensors
+expect_exit 0 "$I" --diff --detail --values --filter '*layers.0.mlp*' llama-4m-fp16 llama-4m-fp16/model.safetensors
 expect_stdout_contains "values: model.layers.0.mlp.down_proj.weight: identical"
 
 # fp16 vs bf16: exit 1; summarised by default (one group per name suffix and the layers it
@@ -26,7 +26,7 @@ expect_eq "$(json_query 'len(d["changed"])')" "39"
 expect_eq "$(json_query 'd["changed"][0]["b"]')" '{"dtype": "BF16", "shape": [8192, 256]}'
 expect_eq "$(json_query 'sum(g["count"] for g in d["summary"])')" "39"
 expect_eq "$(json_query '[g for g in d["summary"] if g["what"] == "*.weight: F16 -> BF16"][0]["layers"]')" "[0, 1, 2, 3]"
-expect_exit 1 "$I" --diff --values --json --filter 'norm' llama-4m-fp16 llama-4m-bf16
+expect_exit 1 "$I" --diff --values --json --filter '*norm*' llama-4m-fp16 llama-4m-bf16
 expect_json
 expect_eq "$(json_query 'len(d["values"])')" "9"
 expect_eq "$(json_query 'all(v["comparable"] and v["cosine"] > 0.999 for v in d["values"])')" "True"

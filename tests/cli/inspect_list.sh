@@ -18,8 +18,8 @@ grep -v '^layout:' "$ST_TESTS/cli/golden/inspect_llama_fp16.txt" >"$TMP/dir.txt"
 expect_same "$TMP/file.txt" "$TMP/dir.txt"
 expect_stdout_contains "layout: file (1 file)"
 
-# --filter: a regex searched in names; summary covers what matched.
-expect_exit 0 "$I" --filter 'layers\.2\.self_attn\.[qk]_proj' llama-4m-bf16
+# --filter: a glob on whole names (as --float and --scheme); summary covers what matched.
+expect_exit 0 "$I" --filter '*layers.2.self_attn.[qk]_proj*' llama-4m-bf16
 expect_golden inspect_filter_bf16.txt
 expect_exit 0 "$I" --filter 'no-such-tensor' llama-4m-fp16
 expect_stdout_contains "tensors: 0, 0 bytes"
@@ -77,10 +77,9 @@ expect_exit 2 "$I"
 expect_stdout_empty
 expect_exit 2 "$I" llama-4m-fp16 llama-4m-bf16
 expect_stderr_contains "two only with --diff"
-expect_exit 2 "$I" --filter '(' llama-4m-fp16
-expect_stderr_one_line
-expect_stderr_contains "invalid --filter regex '('"
-expect_stdout_empty
+# A glob matches the whole name: a bare word is no substring search.
+expect_exit 0 "$I" --filter 'q_proj' llama-4m-fp16
+expect_stdout_contains "tensors: 0, 0 bytes"
 expect_exit 2 "$I" --values llama-4m-fp16
 expect_stderr_contains "--values needs --diff"
 expect_exit 2 "$I" /nonexistent/model

@@ -49,7 +49,7 @@ got=$(json_query 'json.dumps({"total": d["summary"]["params"], "type": {k: v["pa
 expect_eq "$got" "$want" "parameters per type"
 
 note "--metadata"
-expect_exit 0 "$I" --metadata "$TMP/s" --filter '^st\.(sparsify|quant)\.'
+expect_exit 0 "$I" --metadata "$TMP/s" --filter 'st.[sq][pu]a*'  # st.sparsify.* and st.quant.*
 expect_golden inspect_metadata_w8a8s.txt
 expect_exit 0 "$I" --metadata --json "$TMP/s"
 expect_json
@@ -77,10 +77,10 @@ open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + raw[8 + n:])
 PY
 expect_exit 0 "$I" --metadata "$TMP/bare.safetensors"
 expect_eq "$(cat "$OUT_FILE")" "(no __metadata__)"
-expect_exit_in "$TMP/s/quant_model_weight_w8a8s.safetensors" 0 "$I" --metadata - --filter method
+expect_exit_in "$TMP/s/quant_model_weight_w8a8s.safetensors" 0 "$I" --metadata - --filter '*method'
 expect_eq "$(cat "$OUT_FILE")" "st.sparsify.method: wanda"
 expect_exit 0 "$ST_BIN/st-shard" "$TMP/s" --tp 2 -o "$TMP/parts" -q
-expect_exit 0 "$I" --metadata "$TMP/parts" --filter '^st\.shard\.(rank|tp)$'
+expect_exit 0 "$I" --metadata "$TMP/parts" --filter 'st.shard.[rt][ap]*'  # rank and tp
 expect_golden inspect_metadata_parts.txt
 expect_exit 0 "$I" --metadata "$TMP/parts" --filter 'no such key'
 expect_stdout_contains "(no key matches --filter)"
@@ -89,7 +89,4 @@ note "errors"
 expect_exit 2 "$I" --metadata --diff "$L" "$L"
 expect_stderr_one_line
 expect_stderr_contains "--metadata does not mix with --diff or --stats"
-expect_exit 2 "$I" --metadata "$L" --filter '('
-expect_stderr_one_line
-expect_stderr_contains "invalid --filter regex"
 note "ok"

@@ -50,7 +50,7 @@ expect_eq "$(json_query 'd["summary"]["types"]')" \
   '{"FAQuant": {"tensors": 1, "params": 2, "bytes": 4}, "FLOAT": {"tensors": 1, "params": 8, "bytes": 16}, "W8A8": {"tensors": 5, "params": 42, "bytes": 84}}'
 expect_eq "$(json_query '(d["summary"]["model_quant_type"], d["summary"]["fa_quant_type"], d["layout"])')" \
   "('W8A8', 'FAQuant', 'quantized')"
-expect_exit 0 "$I" --stats --filter 'q_proj.weight' q
+expect_exit 0 "$I" --stats --filter '*q_proj.weight' q
 expect_stdout_matches '^model.layers.0.self_attn.q_proj.weight +I8 +\[4, 8\] +32 +W8A8 +0 +31 +15.5 '
 
 # Parts: each part listed with its own table, then a total.

@@ -11,7 +11,7 @@ grep -v '^layout:' "$OUT_FILE" >"$TMP/pipe.txt"
 grep -v '^layout:' "$ST_TESTS/cli/golden/inspect_llama_fp16.txt" >"$TMP/file.txt"
 expect_same "$TMP/pipe.txt" "$TMP/file.txt"
 
-cat "$M" | expect_exit_piped 0 "$I" --json --filter 'embed' -
+cat "$M" | expect_exit_piped 0 "$I" --json --filter '*embed*' -
 expect_json
 expect_eq "$(json_query 'd["files"]')" '["<stdin>"]'
 expect_eq "$(json_query '[(t["name"], t["dtype"], t["shape"]) for t in d["tensors"]]')" '[["model.embed_tokens.weight", "F16", [8192, 256]]]'

@@ -122,7 +122,7 @@ run in_llama "$B/st-inspect" $L
 run in_llama_json "$B/st-inspect" $L --json
 run in_stats "$B/st-inspect" out/q_llama_static --stats --json
 run in_parts "$B/st-inspect" out/sh_ds_fa
-run in_filter "$B/st-inspect" $DS --filter 'experts\.[0-3]\.' --stats
+run in_filter "$B/st-inspect" $DS --filter '*experts.[0-3].*' --stats
 run_rc in_diff 1 "$B/st-inspect" --diff out/q_llama_static out/q_llama_dyn
 run_rc in_diff_detail 1 "$B/st-inspect" --diff --detail out/q_llama_static out/q_llama_dyn
 run in_metadata "$B/st-inspect" --metadata out/sp_gpt

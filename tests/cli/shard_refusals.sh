@@ -55,7 +55,7 @@ expect_no_file "$TMP/out"
 
 # Usage.
 refuse "--tp N is required" "$ST_BIN/st-shard" "$L" -o "$TMP/out"
-refuse "-o OUT is required" "$ST_BIN/st-shard" "$L" --tp 2
+refuse "-o PATH is required" "$ST_BIN/st-shard" "$L" --tp 2
 refuse "--merge takes only" "$ST_BIN/st-shard" "$L" --merge "$TMP/x" -o "$TMP/out"
 
 # Existing output, output over the input, already-split input.

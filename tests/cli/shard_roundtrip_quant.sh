@@ -59,9 +59,9 @@ expect_exit 0 "$ST_BIN/st-inspect" "$P/part1-of-2" --json
 expect_eq "$(json_query '[t["shape"] for t in d["tensors"] if t["name"]=="model.layers.0.self_attn.query_key_value.input_scale"][0]')" "[1]" "shared input_scale"
 expect_eq "$(json_query '[t["type"] for t in d["tensors"] if t["name"]=="model.layers.0.self_attn.query_key_value.deq_scale"][0]')" "W8A8" "packed type"
 expect_eq "$(json_query '[t["shape"] for t in d["tensors"] if t["name"]=="model.layers.0.self_attn.query_key_value.deq_scale"][0]')" "[256]" "packed deq_scale"
-expect_exit 0 "$ST_BIN/st-inspect" "$P/part1-of-2" --stats --filter 'layers\.0\.self_attn\.o_proj\.quant_bias' --json
+expect_exit 0 "$ST_BIN/st-inspect" "$P/part1-of-2" --stats --filter '*layers.0.self_attn.o_proj.quant_bias' --json
 expect_eq "$(json_query 'd["tensors"][0]["stats"]["zero_fraction"]')" "1.0" "rank 1 o_proj.quant_bias all zero"
-expect_exit 0 "$ST_BIN/st-inspect" "$P/part0-of-2" --stats --filter 'layers\.0\.self_attn\.o_proj\.quant_bias' --json
+expect_exit 0 "$ST_BIN/st-inspect" "$P/part0-of-2" --stats --filter '*layers.0.self_attn.o_proj.quant_bias' --json
 expect_eq "$(json_query 'd["tensors"][0]["stats"]["zero_fraction"] < 0.5')" "True" "rank 0 o_proj.quant_bias kept"
 
 # A stream through st-shard and back out as a stream, byte for byte.
