@@ -130,15 +130,18 @@ int main(int argc, char** argv) {
   app.add_option("MODEL", o.model_path, "float checkpoint: .safetensors file or HF directory");
   app.add_option("--data", o.data_path,
                  "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32 (with --seq-len);\n"
-                 "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)");
-  app.add_option("--tokenizer", o.tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)");
+                 "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)")
+      ->check(st::cli::not_stdin());
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)")
+      ->check(st::cli::not_stdin());
   app.add_option("--samples", o.samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
   app.add_option("--seq-len", o.seq_len,
                  "tokens per sequence: required for raw uint32 data; truncates JSONL ids; packs text (st-tokenize --pack)")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 30));
   app.add_option("--part", o.part, "calibrate the i-th of n contiguous slices of the sequences (i from 1 to n), for --merge");
   app.add_option("--merge", o.merge, "combine the statistics of parts 1/n ... n/n (any order) into one run's")
-      ->expected(1, -1);
+      ->expected(1, -1)
+      ->check(st::cli::not_stdin());
   st::cli::add_output_option(app, o.output, "statistics file to write (.safetensors), or - for stdout");
   st::cli::add_force_flag(app, o.force);
   st::cli::add_threads_option(app);

@@ -48,7 +48,9 @@ int main(int argc, char** argv) {
       "st-tile codec (see st-compress(1) for the bitstream); -d restores the W8A8S parts bit for bit.",
       "st-compress"};
   Options o;
-  app.add_option("DIR", o.in, "W8A8S parts directory (or W8A8SC with -d), or one quantized directory")->required();
+  app.add_option("DIR", o.in, "W8A8S parts directory (or W8A8SC with -d), or one quantized directory")
+      ->required()
+      ->check(st::cli::not_stdin());
   st::cli::add_output_option(app, o.out, "output directory (same layout as DIR); not - (a directory is no stream)");
   app.add_flag("-d,--decompress", o.decompress, "restore W8A8S from W8A8SC");
   st::cli::add_force_flag(app, o.force);

@@ -49,8 +49,10 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_path,
                  "token ids: *.jsonl (one {\"input_ids\": [...]} per line) or raw little-endian uint32;\n"
                  "or text: *.jsonl (one {\"text\": ...} per line) or *.txt (one document per line)")
-      ->required();
-  app.add_option("--tokenizer", tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)");
+      ->required()
+      ->check(st::cli::not_stdin());
+  app.add_option("--tokenizer", tokenizer, "tokenizer.json (or its directory) for text data (default: MODEL's)")
+      ->check(st::cli::not_stdin());
   app.add_option("--samples", samples, "use the first N sequences (default: all)")->check(CLI::Range(int64_t(1), INT64_MAX));
   app.add_option("--seq-len", seq_len,
                  "tokens per sequence: cuts raw uint32 data (default 512), truncates JSONL ids, packs text\n"

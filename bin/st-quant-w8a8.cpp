@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   app.add_option("MODEL", model, "float checkpoint: .safetensors file, HF directory, or - for a stream on stdin")
       ->required();
   app.add_option("--stats", stats_path,
-                 "activation statistics from st-calibrate (static W8A8; with --dynamic, for --fa-quant and static rules)");
+                 "activation statistics from st-calibrate (static W8A8; with --dynamic, for --fa-quant and static rules)")
+      ->check(st::cli::not_stdin());
   app.add_flag("--dynamic", dynamic,
                "W8A8_DYNAMIC (per-token activations) for every linear no rule names; no statistics needed");
   app.add_option("--float", float_globs,

@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   app.add_flag("--replicate-embeddings", o.replicate_embeddings,
                "keep model.embed_tokens whole on every rank instead of splitting it by vocabulary");
   app.add_option("--merge", o.merge, "merge the part folders in DIR back into the original checkpoint")
-      ->option_text("DIR");
+      ->option_text("DIR")
+      ->check(st::cli::not_stdin());
   app.add_flag("--dry-run", o.dry_run, "print the split plan (rule and part shape per tensor) and write nothing");
   st::cli::add_force_flag(app, o.force);
   st::cli::add_threads_option(app);

@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
   st::PruneSpec spec;
   bool force = false, json = false, quiet = false;
   app.add_option("MODEL", model, "float checkpoint: file, directory or - for stdin")->required();
-  app.add_option("--stats", stats_path, "activation statistics from st-calibrate (required but with --dry-run)");
+  app.add_option("--stats", stats_path, "activation statistics from st-calibrate (required but with --dry-run)")
+      ->check(st::cli::not_stdin());
   auto* method_option =
       app.add_option("--method", method,
                      "sparsegpt (the default: OBS error compensation from the inputs' Gram matrices over --data,\n"
@@ -161,11 +162,13 @@ int main(int argc, char** argv) {
   st::model::DataOptions data_options;
   app.add_option("--data", data,
                  "calibration data for sparsegpt: token ids (JSONL input_ids, raw uint32 with --seq-len) or text\n"
-                 "(JSONL \"text\", *.txt), as st-calibrate reads it");
+                 "(JSONL \"text\", *.txt), as st-calibrate reads it")
+      ->check(st::cli::not_stdin());
   app.add_option("--samples", data_options.samples, "with --data: use the first N sequences (default: all)")
       ->check(CLI::Range(int64_t(1), INT64_MAX));
   app.add_option("--seq-len", data_options.seq_len, "with --data: tokens per sequence (text: packs, as st-calibrate)");
-  app.add_option("--tokenizer", data_options.tokenizer, "with text --data: tokenizer.json or its directory (default: MODEL's)");
+  app.add_option("--tokenizer", data_options.tokenizer, "with text --data: tokenizer.json or its directory (default: MODEL's)")
+      ->check(st::cli::not_stdin());
   app.add_option("--ratio", spec.ratio, "fraction of each output row to zero (default 0.5)");
   app.add_option("--nm", nm, "with --method nm: keep N of every M consecutive weights (default 2:4)");
   app.add_option("--protect", spec.protect, "fraction of each row's largest |W| never pruned (default 0)");

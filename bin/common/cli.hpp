@@ -57,6 +57,9 @@ void add_force_flag(CLI::App& app, bool& force);
 void add_quiet_flag(CLI::App& app, bool& quiet, const std::string& what = "no progress and no summary on stderr");
 // Adds --json: `what` says which document is printed on stdout.
 void add_json_flag(CLI::App& app, bool& json, const std::string& what);
+// For a file option or argument where a stream makes no sense (data read twice or hashed,
+// statistics, a recipe, a directory): "-" is refused at parsing, exit 2, naming the option.
+CLI::Validator not_stdin();
 // --json and -o - would both write stdout: a usage error, or nothing.
 Status json_and_stream(bool json, const std::string& output);
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bin/common/cli.hpp"
 #include "bin/common/json.hpp"
 
 namespace st::cli {
@@ -20,7 +21,8 @@ void add_scheme_flags(CLI::App& app, SchemeFlags& f, const std::string& schemes)
   app.add_option("--recipe", f.recipe,
                  "JSON recipe: \"rules\" (GLOB=SCHEME strings, after --scheme's), \"fa_quant\", \"anti_outlier\", "
                  "\"act_method\", \"fallback\" (the command line wins)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(st::cli::not_stdin());
   app.add_flag("--dry-run", f.dry_run,
                "print every linear's scheme and why (a table; --json: JSON) and the checkpoint's types; write nothing");
 }

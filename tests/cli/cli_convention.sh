@@ -86,6 +86,17 @@ done
 [[ -z $(ls -A "$TMP" | grep -v -e '^cwd$' -e '^q$' -e '^\.last') ]] || fail "left: $(ls -A "$TMP")"
 cd "$TMP"
 
+note "'-' is refused where a stream makes no sense (data, statistics, recipes, directories)"
+for cmd in "st-calibrate $L --data - -o $TMP/x" "st-calibrate --merge $TMP/a - -o $TMP/x" "st-eval $L --data -" \
+  "st-eval $L --data $ST_FIXTURES/data/calib_ids.jsonl --tokenizer -" "st-quant-w8a8 $L --stats - -o $TMP/x" \
+  "st-quant-w8a8 $L --dynamic --recipe - -o $TMP/x" "st-sparsify $L --stats - -o $TMP/x" \
+  "st-sparsify $L --stats $TMP/s.st --data - -o $TMP/x" "st-compress - -o $TMP/x" "st-shard --merge - -o $TMP/x"; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "$ST_BIN"/$cmd
+  expect_stderr_matches "^st-[a-z0-9-]+: error: [-A-Za-z]+: '-' \\(stdin\\) is no stream here: name the path"
+  expect_no_file "$TMP/x"
+done
+
 note "--json: a summary of what was written on stdout; refused with -o -"
 DATA=(--data "$ST_FIXTURES/data/calib_ids.jsonl" --seq-len 32)
 expect_exit 0 "$ST_BIN/st-calibrate" "$L" "${DATA[@]}" --samples 4 -o "$TMP/s.st" --json -q
