@@ -87,9 +87,10 @@ void add_quiet_flag(CLI::App& app, bool& quiet, const std::string& what) { app.a
 void add_json_flag(CLI::App& app, bool& json, const std::string& what) { app.add_flag("--json", json, what); }
 
 CLI::Validator not_stdin() {
-  return CLI::Validator(
-      [](const std::string& v) { return v == "-" ? std::string("'-' (stdin) is no stream here: name the path (./- for one called '-')") : std::string(); },
-      "");
+  const auto refuse = [](const std::string& v) -> std::string {
+    return v == "-" ? "'-' (stdin) is no stream here: name the path (./- for one called '-')" : "";
+  };
+  return CLI::Validator(refuse, "");
 }
 
 Status json_and_stream(bool json, const std::string& output) {
