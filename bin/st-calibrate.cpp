@@ -87,7 +87,7 @@ int calibrate(const Options& o) {
     if (part.count) j["part"] = o.part;
     j["samples"] = data->seqs.size();
     j["tokens"] = data->total_tokens();
-    std::fputs(st::cli::json_text(j).c_str(), stdout);
+    st::cli::print_json(j);
   }
   return st::cli::kExitOk;
 }
@@ -113,7 +113,7 @@ int merge(const Options& o) {
     auto j = summary_json(o, *stats, seconds);
     j["merged_parts"] = o.merge.size();
     j["samples"] = std::atoll(stats->metadata["st.stats.samples"].c_str());
-    std::fputs(st::cli::json_text(j).c_str(), stdout);
+    st::cli::print_json(j);
   }
   return st::cli::kExitOk;
 }

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
       j["input_bytes"] = r->input_bytes;
       j["output_bytes"] = r->output_bytes;
       j["files"] = r->files;
-      std::fputs(st::cli::json_text(j).c_str(), stdout);
+      st::cli::print_json(j);
     }
     return st::cli::kExitOk;
   });

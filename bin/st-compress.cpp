@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(s->raw_bytes), o.decompress ? "from" : "->",
                    static_cast<unsigned long long>(s->compressed_bytes),
                    s->raw_bytes ? static_cast<double>(s->compressed_bytes) / static_cast<double>(s->raw_bytes) : 0.0);
-    if (o.json) std::fputs(st::cli::json_text(to_json(*s, o.decompress)).c_str(), stdout);
+    if (o.json) st::cli::print_json(to_json(*s, o.decompress));
     return st::cli::kExitOk;
   });
 }

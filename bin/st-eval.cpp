@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
         j["kl_max"] = r->kl_max;
         j["top1_agreement"] = r->top1_agreement;
       }
-      std::fputs(st::cli::json_text(j).c_str(), stdout);
+      st::cli::print_json(j);
       return st::cli::kExitOk;
     }
     std::printf("model            %s\n", model_path.c_str());

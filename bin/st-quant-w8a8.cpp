@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     if (!r) return st::cli::report(r.error());
     st::cli::print_static_notes(prep.notes, quiet, static_flags);
     if (!quiet) print_summary(*r, output);
-    if (json) std::fputs(st::cli::json_text(summary_json(*r, output)).c_str(), stdout);
+    if (json) st::cli::print_json(summary_json(*r, output));
     return st::cli::kExitOk;
   });
 }

@@ -47,8 +47,6 @@ void print_plan(const st::ShardPlan& plan) {
   }
 }
 
-void print_json(const nlohmann::ordered_json& j) { std::fputs(st::cli::json_text(j).c_str(), stdout); }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,7 +90,7 @@ int main(int argc, char** argv) {
                      st::cli::tool_name().c_str(), sum->tp, sum->tensors, sum->bytes / 1e6, sum->layout.c_str(),
                      o.output.c_str());
       if (o.json)
-        print_json({{"output", o.output}, {"merged_parts", sum->tp}, {"tensors", sum->tensors}, {"bytes", sum->bytes},
+        st::cli::print_json({{"output", o.output}, {"merged_parts", sum->tp}, {"tensors", sum->tensors}, {"bytes", sum->bytes},
                     {"layout", sum->layout}});
       return st::cli::kExitOk;
     }
@@ -126,7 +124,7 @@ int main(int argc, char** argv) {
                    st::cli::tool_name().c_str(), sum->tp, sum->part_tensors, sum->input_tensors, sum->input_bytes / 1e6,
                    sum->output_bytes / 1e6, o.output.c_str());
     if (o.json)
-      print_json({{"output", o.output}, {"tp", sum->tp}, {"part_tensors", sum->part_tensors},
+      st::cli::print_json({{"output", o.output}, {"tp", sum->tp}, {"part_tensors", sum->part_tensors},
                   {"input_tensors", sum->input_tensors}, {"input_bytes", sum->input_bytes},
                   {"output_bytes", sum->output_bytes}});
     return st::cli::kExitOk;

@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
                    100 * frac(s->zeros, s->elements), 100 * frac(s->pruned, s->elements), method.c_str(),
                    s->linears.size(), s->linears_float);
     }
-    if (json) std::fputs(st::cli::json_text(to_json(*s, spec)).c_str(), stdout);
+    if (json) st::cli::print_json(to_json(*s, spec));
     return st::cli::kExitOk;
   });
 }

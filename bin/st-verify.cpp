@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     progress.finish();
     if (!report) return st::cli::report(report.error());
     const auto n = static_cast<size_t>(worst);
-    if (json) std::fputs(st::cli::json_text(st::verify_report_json(*report, n)).c_str(), stdout);
+    if (json) st::cli::print_json(st::verify_report_json(*report, n));
     else print_text(*report, n, quiet);
     return report->problems.empty() ? st::cli::kExitOk : st::cli::kExitFound;
   });

@@ -2,6 +2,7 @@
 #include "bin/common/json.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace st::cli {
 namespace {
@@ -58,5 +59,7 @@ std::string json_text(const nlohmann::ordered_json& j) {
   dump_pretty(j, 0, out);
   return out + "\n";
 }
+
+void print_json(const nlohmann::ordered_json& j) { std::fputs(json_text(j).c_str(), stdout); }
 
 }  // namespace st::cli

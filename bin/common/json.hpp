@@ -11,5 +11,7 @@ namespace st::cli {
 // than two levels open, one member per line indented by 2; smaller containers (a tensor, a
 // shape, a per-linear row) on one line, with a space after ':' and ','.
 std::string json_text(const nlohmann::ordered_json& j);
+// Writes json_text(j) on stdout (st::cli::run checks that it was written).
+void print_json(const nlohmann::ordered_json& j);
 
 }  // namespace st::cli

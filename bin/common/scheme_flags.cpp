@@ -71,7 +71,7 @@ nlohmann::ordered_json plan_json(const SchemePlan& plan, const CheckpointTypes& 
 
 void print_scheme_plan(const SchemePlan& plan, const CheckpointTypes& t, bool json) {
   if (json) {
-    std::fputs(json_text(plan_json(plan, t)).c_str(), stdout);
+    print_json(plan_json(plan, t));
     return;
   }
   size_t width = 6;
