@@ -96,6 +96,16 @@ int main(int argc, char** argv) {
   app.add_flag("--fa-quant", fa_quant,
                "also quantize attention: per-head q/k/v scales from the statistics (FAQuant; DeepSeek MLA: "
                "FAKQuant); needs --stats");
+  std::string fa_stat = "absmax";
+  int fa_fallback = 0;
+  app.add_option("--fa-stat", fa_stat,
+                 "with --fa-quant: absmax (the default) or recall (q and k from msModelSlim's 0.9999 recall "
+                 "window, v from the absmax)")
+      ->check(CLI::IsMember({"recall", "absmax"}));
+  app.add_option("--fa-fallback", fa_fallback,
+                 "with --fa-quant: keep attention float in the N layers whose int8 q/k/v are estimated worst "
+                 "(msModelSlim's fa_amp)")
+      ->check(CLI::NonNegativeNumber);
   st::cli::StaticFlags static_flags;  // static only
   st::cli::add_static_flags(app, static_flags);
   st::cli::add_quiet_flag(app, quiet);
@@ -113,6 +123,10 @@ int main(int argc, char** argv) {
     o.float_globs = float_globs;
     o.scheme_rules = *rules;
     o.fa_quant = fa_quant;
+    st::parse_fa_stat(fa_stat, o.fa_stat);
+    o.fa_fallback = fa_fallback;
+    if (fa_fallback > 0 && !fa_quant)
+      return st::cli::report(st::make_error(st::Errc::usage, "--fa-fallback goes with --fa-quant"));
     if (!max_size.empty()) {
       o.max_file_size = parse_size(max_size);
       if (o.max_file_size == 0)
@@ -158,6 +172,14 @@ int main(int argc, char** argv) {
     auto schemes = st::choose_schemes(*arch, o, (*ckpt)->path());
     if (!schemes) return st::cli::report(schemes.error());
     if (dry_run) {
+      if (fa_quant && fa_fallback > 0) {  // name the attention blocks that would stay float
+        if (!o.stats)
+          return st::cli::report(st::make_error(st::Errc::usage, "--dry-run --fa-fallback needs --stats STATS"));
+        auto fa = st::attention_scales(*arch, stats, stats_path, o.fa_stat, fa_fallback);
+        if (!fa) return st::cli::report(fa.error());
+        for (const auto& b : fa->blocks)
+          if (!b.quantized) schemes->notes.push_back(st::fallback_note(b));
+      }
       const auto types = st::checkpoint_types(*arch, schemes->by_prefix(), st::scheme_of_mode(o.mode), fa_quant);
       st::cli::print_scheme_plan(*schemes, types, json);
       return st::cli::kExitOk;

@@ -30,6 +30,9 @@ const char* layout_name(Layout l);
 // __metadata__ key prefix under which a stream carries a side file's text.
 constexpr std::string_view kSideFilePrefix = "st.file.";
 constexpr const char* kDescriptionFile = "quant_model_description.json";
+// __metadata__ key of the weight files naming the attention blocks st-quant-w8a8 --fa-fallback kept
+// float (comma-separated prefixes): their attention scales are absent on purpose.
+constexpr const char* kFaFallbackKey = "st.fa.fallback";
 
 struct TensorEntry {
   const TensorInfo* info = nullptr;

@@ -100,6 +100,9 @@ Status load_fa(const Checkpoint& ck, const ModelConfig& c, Attention& a) {
     return make_error(Errc::unsupported, "fa_quant_type '" + type + "' cannot be run", ck.path());
   if ((type == "FAKQuant") != c.mla)
     return make_error(Errc::format, type + " does not fit a " + (c.mla ? "MLA" : "non-MLA") + " model", ck.path());
+  // A block without scales was kept float (st-quant-w8a8 --fa-fallback, msModelSlim's rollback).
+  if (!ck.find(a.prefix + ".fa_q.scale") && !ck.find(a.prefix + ".fa_k.scale") && !ck.find(a.prefix + ".fa_v.scale"))
+    return {};
   const uint64_t kv = c.mla ? 1 : uint64_t(c.kv_heads);
   ST_ASSIGN(a.fa_q, read_vec(ck, a.prefix + ".fa_q.scale", uint64_t(c.heads)));
   ST_ASSIGN(a.fa_k, read_vec(ck, a.prefix + ".fa_k.scale", kv));

@@ -132,7 +132,7 @@ void plan_outputs(const Checkpoint& ckpt, const Architecture& arch, QuantPlan& p
     if (p && p->quantized() && p->emit_at == i)
       for (auto& s : linear_specs(p->linear, p->scheme, plan.model)) plan.outputs.push_back({std::move(s), scheme_type(p->scheme)});
   }
-  for (const auto& t : plan.attention) plan.outputs.push_back({t.spec, "FAQuant"});
+  for (const auto& t : plan.attention.tensors) plan.outputs.push_back({t.spec, "FAQuant"});
 }
 
 // The description and the side files: config.json gains "quantize" and, for a DeepSeek mix,
@@ -143,7 +143,8 @@ Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const Quanti
   if (o.fa_quant) {
     desc.set_top("fa_quant_type", plan.types.fa_quant_type);
     if (arch.mla())
-      for (const auto& a : arch.attention()) desc.set_top(a.prefix + ".quant_type", "INT8");
+      for (const auto& b : plan.attention.blocks)
+        if (b.quantized) desc.set_top(b.prefix + ".quant_type", "INT8");
   }
   for (const auto& e : plan.outputs) desc.set_type(e.spec.name, e.type);
   plan.description = desc.dump();
@@ -184,6 +185,9 @@ void plan_files(const Checkpoint& ckpt, const QuantizeOptions& o, const std::str
   // Smoothing rewrote weights before quantization: say so (st-verify --against rebuilds them).
   if ((o.overrides && !o.overrides->empty()) || (o.weight_scales && !o.weight_scales->empty()))
     md["st.quant.weights_updated"] = "1";
+  std::string rolled_back;  // st-verify accepts these blocks' missing attention scales
+  for (const auto& b : plan.attention.rolled_back()) rolled_back += (rolled_back.empty() ? "" : ",") + b;
+  if (!rolled_back.empty()) md[kFaFallbackKey] = rolled_back;
   for (const auto& [key, value] : carried_metadata(ckpt)) md.emplace(key, value);  // "format": "pt"
   if (to_stdout) {
     PlannedFile f{"-", groups[0], md};
@@ -275,7 +279,10 @@ Result<QuantPlan> plan_quantization(const Checkpoint& ckpt, const QuantizeOption
   if (any_static) ST_CHECK(plan_activations(arch, o, plan));
   if (o.fa_quant) {
     if (!o.stats) return make_error(Errc::usage, "--fa-quant needs activation statistics (--stats)");
-    ST_ASSIGN(plan.attention, attention_scales(arch, *o.stats, o.stats_path));
+    ST_ASSIGN(plan.attention, attention_scales(arch, *o.stats, o.stats_path, o.fa_stat, o.fa_fallback));
+    if (o.warn)
+      for (const auto& b : plan.attention.blocks)
+        if (!b.quantized) o.warn(fallback_note(b));
   }
   plan_outputs(ckpt, arch, plan);
   const std::string stem = "quant_model_weight_" + plan.types.quantize;

@@ -56,7 +56,7 @@ struct QuantPlan {
   std::vector<PlannedLinear> linears;   // the architecture's order
   std::vector<size_t> linear_of_input;  // per input tensor: index into linears, or kNoTensor
   std::vector<PlannedOutput> outputs;   // write order, attention tensors last
-  std::vector<AttentionTensor> attention;
+  AttentionScales attention;           // fa_quant: the tensors, and every block's noise and fallback
   std::vector<PlannedFile> files;       // outputs split greedily above max_file_size
   std::string description;              // quant_model_description.json
   std::map<std::string, std::string> side_files;  // config.json (with "quantize"), tokenizer files, ...

@@ -237,9 +237,9 @@ Status StreamQuantizer::emit_linear(size_t li) {
 }
 
 Status StreamQuantizer::write_attention() {
-  if (plan_.attention.empty()) return Status{};
+  if (plan_.attention.tensors.empty()) return Status{};
   Job job;
-  for (const auto& t : plan_.attention) {
+  for (const auto& t : plan_.attention.tensors) {
     job.bytes += t.bytes.size();
     job.pieces.push_back(piece(t.spec.name, owned_copy(t.bytes.data(), t.bytes.size())));
   }

@@ -27,12 +27,15 @@
 // token reached has no statistics: its gate/up borrow the layer's shared-expert input range (else
 // the union of the other experts'), its down_proj the union of the other experts' down_proj ranges.
 //
-// fa_quant adds, after every other tensor, per attention block A (statistics A.q_absmax,
-// A.k_absmax, A.v_absmax; MLA: A.q_absmax, A.kv_absmax), scale = max(absmax / 127, eps):
+// fa_quant adds, after every other tensor, per attention block A but the fa_fallback ones
+// (attention_scales.hpp: the statistic fa_stat chooses; the blocks kept float get no tensor and,
+// on MLA, no quant_type key, as msModelSlim's rollback writes them), scale = max(m / 127, eps):
 //   standard: A.fa_q.scale [heads,1], A.fa_k.scale / A.fa_v.scale [kv_heads,1] in the model
 //             dtype; fa_quant_type "FAQuant"
 //   MLA:      A.fa_q.scale [heads,1], A.fa_k.scale / A.fa_v.scale [1,1] (both from the KV latent)
 //             in F32; fa_quant_type "FAKQuant" and top-level "A.quant_type": "INT8"
+// The weight files' __metadata__ "st.fa.fallback" lists the blocks kept float (comma-separated;
+// st-verify accepts their missing scales by it).
 // each with A.fa_*.offset int8 zeros of the same shape, typed "FAQuant".
 #pragma once
 
@@ -49,6 +52,7 @@
 #include "libst/format/output.hpp"
 #include "libst/core/error.hpp"
 #include "libst/format/stats.hpp"
+#include "libst/quant/attention_scales.hpp"
 #include "libst/quant/quant_recipe.hpp"
 
 namespace st {
@@ -72,6 +76,8 @@ struct QuantizeOptions {
   Output* output = nullptr;                // open_output(): a directory, or stdout for a stream
   uint64_t max_file_size = 0;              // split weights above this many bytes; 0: one file
   bool fa_quant = false;                   // add attention quantization scales (needs stats)
+  FaStat fa_stat = FaStat::absmax;         // their statistic (attention_scales.hpp)
+  int fa_fallback = 0;                     // attention blocks kept float, the worst estimated first
   // Replacement values (fp32, same shape) for tensors by name, e.g. smoothed norms and biases
   // (smooth.hpp): a float tensor is stored in its own dtype, a linear weight is quantized from
   // these values, a bias folded from them.

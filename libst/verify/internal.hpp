@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,7 @@ struct Unit {
   // = "1": the smoothed weights are rebuilt, smoothing.hpp), or another change such as SparseGPT's
   // updates ("st.sparsify.weights_updated", any other "*.weights_updated" = "1": no half-step check).
   bool smoothed = false, weights_updated = false;
+  std::set<std::string> fa_fallback;  // attention blocks kept float on purpose (kFaFallbackKey)
   // st-shard's record from a part folder's weight file, when it agrees with the folder's name.
   std::optional<PartRecord> shard;
 

@@ -216,7 +216,11 @@ void UnitChecker::check_attention() {
       attns.insert(parent);
   }
   for (const auto& a : attns)
-    if (!fa.count(a)) describe_problem(a + ".fa_q.scale", "missing: fa_quant_type is set but this attention has no scales");
+    if (!fa.count(a) && !u_.fa_fallback.count(a))
+      describe_problem(a + ".fa_q.scale", "missing: fa_quant_type is set but this attention has no scales");
+  for (const auto& a : u_.fa_fallback)
+    if (fa.count(a)) describe_problem(a + ".fa_q.scale", "stored, but the weight files' '" + std::string(kFaFallbackKey) +
+                                                             "' says this attention was kept float");
   for (const auto& [attn, have] : fa) {
     if (mla && d.top(attn + ".quant_type") != std::optional<std::string>("INT8"))
       describe_problem(attn + ".quant_type", "missing or not \"INT8\": FAKQuant marks each MLA attention");

@@ -163,8 +163,14 @@ void check_file_integrity(const Unit& u, size_t fi, bool has_sum_file, Sink& sin
   if (has_sum_file) check_checksum_file(f.path(), whole.digest(), sink);
 }
 
-// What a writer says it did to the weights (Unit::smoothed, Unit::weights_updated).
+// What a writer says it did to the weights (Unit::smoothed, Unit::weights_updated) and the attention
+// blocks it kept float (Unit::fa_fallback).
 void note_weight_markers(Unit& u, const Metadata& md) {
+  if (const auto it = md.find(kFaFallbackKey); it != md.end())
+    for (size_t b = 0, e; b <= it->second.size(); b = e + 1) {
+      e = std::min(it->second.find(',', b), it->second.size());
+      if (e > b) u.fa_fallback.insert(it->second.substr(b, e - b));
+    }
   for (const auto& [key, value] : md) {
     if (value != "1" || !ends_with(key, ".weights_updated")) continue;
     (key == "st.quant.weights_updated" ? u.smoothed : u.weights_updated) = true;

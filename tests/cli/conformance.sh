@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Consumer conformance: every output kind the tools make (W8A8, W8A8_DYNAMIC, FAQuant, FAKQuant,
+# Consumer conformance: every output kind the tools make (W8A8, W8A8_DYNAMIC, FAQuant, FAKQuant, each
+# also with one attention layer rolled back by --fa-fallback,
 # W8A8S, W8A8SC at TP 1 and 2, TP parts, size-split files; fp16 and bf16) on llama, DeepSeek-V3 MLA
 # and a Qwen2-style model with q/k/v biases and GQA, checked against the MindIE and vllm-ascend
 # loader rules (tests/conformance/check_consumers.py). The rules each output breaks today are listed,
@@ -39,6 +40,8 @@ for m in l:$L:llama b:$BF:bf16 d:$DS:ds q:$Q:q; do
 done
 build l_fa "$L" "$B/st-quant-w8a8" "$L" --stats "$W/llama.st" --fa-quant -o "$W/l_fa" -q
 build d_fak "$DS" "$B/st-quant-w8a8" "$DS" --stats "$W/ds.st" --fa-quant -o "$W/d_fak" -q
+build l_fafb "$L" "$B/st-quant-w8a8" "$L" --stats "$W/llama.st" --fa-quant --fa-fallback 1 -o "$W/l_fafb" -q
+build d_fakfb "$DS" "$B/st-quant-w8a8" "$DS" --stats "$W/ds.st" --fa-quant --fa-fallback 1 -o "$W/d_fakfb" -q
 build l_split "$L" "$B/st-quant-w8a8" "$L" --stats "$W/llama.st" --max-file-size 2M -o "$W/l_split" -q
 build d_split "$DS" "$B/st-quant-w8a8" "$DS" --dynamic --max-file-size 3M -o "$W/d_split" -q
 build l_sc1 "$L" "$B/st-compress" "$W/l_w8a8s" -o "$W/l_sc1" -q

@@ -48,6 +48,11 @@ for m in llama:$L bf16:$BF ds:$DS; do
   run q_${n}_fa "$B/st-quant-w8a8" $p --stats out/$n.st --fa-quant -o out/q_${n}_fa -q
 done
 run q_ds_fa_textbook "$B/st-quant-w8a8" $DS --stats out/ds.st --fa-quant "${TB[@]}" -o out/q_ds_fa_textbook -q
+for m in llama:$L ds:$DS; do
+  n=${m%%:*} p=${m#*:}
+  run q_${n}_fa_recall "$B/st-quant-w8a8" $p --stats out/$n.st --fa-quant --fa-stat recall -o out/q_${n}_fa_recall -q
+  run q_${n}_fa_fb1 "$B/st-quant-w8a8" $p --stats out/$n.st --fa-quant --fa-fallback 1 -o out/q_${n}_fa_fb1 -q
+done
 run q_llama_sq "$B/st-quant-w8a8" $L --stats out/llama.st --anti-outlier smoothquant:0.5 -o out/q_llama_sq -q
 run q_llama_sqall "$B/st-quant-w8a8" $L --stats out/llama.st --anti-outlier smoothquant-all:0.5 -o out/q_llama_sqall -q
 run q_llama_mse "$B/st-quant-w8a8" $L --stats out/llama.st --anti-outlier none --act-method mse -o out/q_llama_mse -q
