@@ -118,9 +118,15 @@ bool linear_matches(const std::string& glob, const LinearInfo& l) {
 }
 
 std::vector<SchemeRule> default_rules(const Architecture& arch, LinearScheme base) {
-  if (!arch.mla() || base != LinearScheme::w8a8) return {};
-  return {{"*.mlp.*", LinearScheme::w8a8_dynamic,
-           arch.model_type() + " default: MLPs and experts W8A8_DYNAMIC (msModelSlim's DeepSeek mix)"}};
+  if (base != LinearScheme::w8a8) return {};
+  if (arch.mla())
+    return {{"*.mlp.*", LinearScheme::w8a8_dynamic,
+             arch.model_type() + " default: MLPs and experts W8A8_DYNAMIC (msModelSlim's DeepSeek mix)"}};
+  const bool moe = std::any_of(arch.linears().begin(), arch.linears().end(),
+                               [](const LinearInfo& l) { return l.expert >= 0; });
+  if (!moe) return {};
+  return {{"*.experts.*", LinearScheme::w8a8_dynamic,
+           arch.model_type() + " default: routed experts W8A8_DYNAMIC (vllm-ascend has no static MoE scheme)"}};
 }
 
 std::map<std::string, LinearScheme> SchemePlan::by_prefix() const {
@@ -243,7 +249,7 @@ Result<SchemePlan> resolve_schemes(const Architecture& arch, const SchemeInputs&
   ST_CHECK(check_groups(plan, path));
   size_t static_experts = 0;
   for (const auto& r : plan.linears) static_experts += r.info->expert >= 0 && scheme_is_static(r.scheme);
-  if (static_experts && arch.mla())
+  if (static_experts)
     plan.notes.push_back(std::to_string(static_experts) +
                          " routed-expert linears are static: vllm-ascend has no static W8A8 MoE scheme and cannot load "
                          "them (MindIE can)");
@@ -269,10 +275,9 @@ CheckpointTypes checkpoint_types(const Architecture& arch, const std::map<std::s
   t.model_quant_type = scheme_type(top);
   t.quantize = lower(t.model_quant_type);
   if (fa_quant) t.fa_quant_type = arch.mla() ? "FAKQuant" : "FAQuant";
-  if (arch.mla()) {
-    if (auto a = common_scheme(attention); a && lower(scheme_type(*a)) != t.quantize) t.mla_quantize = lower(scheme_type(*a));
-    if (auto e = common_scheme(experts); e && lower(scheme_type(*e)) != t.quantize) t.moe_quantize = lower(scheme_type(*e));
-  }
+  if (auto a = common_scheme(attention); arch.mla() && a && lower(scheme_type(*a)) != t.quantize)
+    t.mla_quantize = lower(scheme_type(*a));
+  if (auto e = common_scheme(experts); e && lower(scheme_type(*e)) != t.quantize) t.moe_quantize = lower(scheme_type(*e));
   return t;
 }
 

@@ -62,9 +62,11 @@ Result<QuantRecipe> load_recipe(const std::string& path);
 // Whether a glob selects this linear (by prefix or weight name).
 bool linear_matches(const std::string& glob, const LinearInfo& l);
 
-// The model's default rules for a mode whose scheme is `base`. MLA models (deepseek_v2/v3) with a
-// static base get msModelSlim's DeepSeek mix: every MLP linear (dense, shared and routed experts)
-// W8A8_DYNAMIC, attention static (vllm-ascend has no static MoE scheme). Otherwise none.
+// The model's default rules for a mode whose scheme is `base`, all for a static base (vllm-ascend
+// has no static MoE scheme). MLA models (deepseek_v2/v3) get msModelSlim's DeepSeek mix: every MLP
+// linear (dense, shared and routed experts) W8A8_DYNAMIC, attention static. Other MoE models
+// (qwen3_moe, mixtral) get their routed experts W8A8_DYNAMIC, everything else static (MindIE loads
+// the experts by moe_quantize, everything else by quantize). Otherwise none.
 std::vector<SchemeRule> default_rules(const Architecture& arch, LinearScheme base);
 
 struct SchemeInputs {
@@ -99,8 +101,9 @@ Result<SchemePlan> resolve_schemes(const Architecture& arch, const SchemeInputs&
 //     models (msModelSlim's DeepSeek example; MindIE requires it) and W8A8 otherwise (msModelSlim's
 //     AscendV1 priority); nothing quantized: the mode's type.
 //   quantize: model_quant_type lowercased (config.json; MindIE picks its loader by it);
-//   mla_quantize / moe_quantize: on MLA models, the attention's / routed experts' scheme when it
-//     differs from quantize (MindIE's DeepSeek loads those modules by them); "" otherwise;
+//   mla_quantize: on MLA models, the attention's scheme when it differs from quantize; moe_quantize:
+//     the routed experts' scheme when it differs from quantize (MindIE loads those modules by
+//     them); "" otherwise;
 //   fa_quant_type: with attention quantization, FAKQuant on MLA models, else FAQuant; "" without.
 struct CheckpointTypes {
   std::string model_quant_type, quantize, mla_quantize, moe_quantize, fa_quant_type;

@@ -71,6 +71,20 @@ EOF
   # Quantization, attention quantization and sparsity: verified, and close to the float model.
   expect_exit 0 "$ST_BIN/st-quant-w8a8" "$m" --stats "$TMP/stats.st" -o "$q" -q
   expect_exit 0 "$ST_BIN/st-verify" "$q" --against "$m" -q
+  # MoE families: routed experts W8A8_DYNAMIC by default (vllm-ascend has no static MoE scheme),
+  # loaded by MindIE under moe_quantize; everything else static.
+  $PY - "$q" <<'EOF2' || fail "$FAMILY: the default static MoE mix"
+import json, sys
+d = json.load(open(sys.argv[1] + "/quant_model_description.json"))
+cfg = json.load(open(sys.argv[1] + "/config.json"))
+experts = {v for k, v in d.items() if ".experts." in k and k.endswith(".weight")}
+others = {v for k, v in d.items() if k.endswith("_proj.weight") and ".experts." not in k}
+if experts:
+    assert experts == {"W8A8_DYNAMIC"} and "W8A8" in others, (experts, others)
+    assert cfg["quantize"] == "w8a8" and cfg["moe_quantize"] == "w8a8_dynamic", cfg
+else:
+    assert "moe_quantize" not in cfg and "W8A8_DYNAMIC" not in set(d.values()), cfg
+EOF2
   eval_json "$m" --quant "$q"
   kl_below 0.05 "W8A8 static"
   expect_exit 0 "$ST_BIN/st-quant-w8a8" "$m" --dynamic -o "$TMP/dyn" -q

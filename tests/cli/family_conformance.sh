@@ -13,7 +13,6 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3  # Debian's, with python3-numpy (scripts/install-deps.sh)
 
 EXPECTED="
-qwen3_moe_w8a8 vllm-ascend moe-scheme      # issue 13: static W8A8 experts, vllm-ascend has no (W8A8, moe) scheme
 glm_w8a8 both float-model-missing          # issue 14 e: static W8A8 drops the float q/k/v .bias
 glm_w8a8 vllm-ascend missing-tensor        # issue 14 e
 glm_parts both float-model-missing         # issue 14 e
