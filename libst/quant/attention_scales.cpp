@@ -38,6 +38,29 @@ struct Branch {  // one of fa_q, fa_k, fa_v of a block
   int64_t rows = 0;
 };
 
+// The mean over heads of the int8 rounding noise to signal power, (scale^2 / 12) / rms^2.
+double noise_of(const Branch& br) {
+  double sum = 0;
+  for (int64_t h = 0; h < br.rows; ++h) {
+    const double s = std::max((*br.magnitude)[size_t(h)] / 127.0, double(w8a8::kEps));
+    const double r = std::max(double((*br.rms)[size_t(h)]), double(w8a8::kEps));
+    sum += s * s / 12.0 / (r * r);
+  }
+  return sum / double(br.rows);
+}
+
+// The branch's scale (in `dtype`) and offset tensors.
+void add_tensors(const Branch& br, DType dtype, std::vector<AttentionTensor>& out) {
+  AttentionTensor scale{{br.name + ".scale", dtype, {br.rows, 1}},
+                        std::vector<uint8_t>(size_t(br.rows) * (dtype_bits(dtype) / 8))};
+  std::vector<float> v(static_cast<size_t>(br.rows));
+  for (int64_t h = 0; h < br.rows; ++h)
+    v[size_t(h)] = w8a8::round_to(dtype, std::max((*br.magnitude)[size_t(h)] / 127.0f, w8a8::kEps));
+  from_f32(dtype, v.data(), scale.bytes.data(), size_t(br.rows));
+  out.push_back(std::move(scale));
+  out.push_back({{br.name + ".offset", DType::I8, {br.rows, 1}}, std::vector<uint8_t>(size_t(br.rows), 0)});
+}
+
 }  // namespace
 
 Result<AttentionScales> attention_scales(const Architecture& arch, const ActivationStats& stats,
@@ -78,16 +101,8 @@ Result<AttentionScales> attention_scales(const Architecture& arch, const Activat
       ST_ASSIGN(b[2].rms, get(p + v + "_rms", kv));
     }
     FaBlock block{a.prefix};
-    for (const auto& br : b) {
-      if (!noise) break;
-      double sum = 0;
-      for (int64_t h = 0; h < br.rows; ++h) {
-        const double s = std::max((*br.magnitude)[size_t(h)] / 127.0, double(w8a8::kEps));
-        const double r = std::max(double((*br.rms)[size_t(h)]), double(w8a8::kEps));
-        sum += s * s / 12.0 / (r * r);
-      }
-      block.noise += sum / double(br.rows);
-    }
+    if (noise)
+      for (const auto& br : b) block.noise += noise_of(br);
     out.blocks.push_back(std::move(block));
     branches.push_back(std::move(b));
   }
@@ -97,19 +112,9 @@ Result<AttentionScales> attention_scales(const Architecture& arch, const Activat
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t x, size_t y) { return out.blocks[x].noise > out.blocks[y].noise; });
   for (size_t i = 0; i < order.size() && i < size_t(std::max(fallback, 0)); ++i) out.blocks[order[i]].quantized = false;
-  for (size_t i = 0; i < out.blocks.size(); ++i) {
-    if (!out.blocks[i].quantized) continue;
-    for (const auto& br : branches[i]) {
-      AttentionTensor scale{{br.name + ".scale", sdt, {br.rows, 1}},
-                            std::vector<uint8_t>(size_t(br.rows) * (dtype_bits(sdt) / 8))};
-      std::vector<float> v(static_cast<size_t>(br.rows));
-      for (int64_t h = 0; h < br.rows; ++h)
-        v[size_t(h)] = w8a8::round_to(sdt, std::max((*br.magnitude)[size_t(h)] / 127.0f, w8a8::kEps));
-      from_f32(sdt, v.data(), scale.bytes.data(), size_t(br.rows));
-      out.tensors.push_back(std::move(scale));
-      out.tensors.push_back({{br.name + ".offset", DType::I8, {br.rows, 1}}, std::vector<uint8_t>(size_t(br.rows), 0)});
-    }
-  }
+  for (size_t i = 0; i < out.blocks.size(); ++i)
+    if (out.blocks[i].quantized)
+      for (const auto& br : branches[i]) add_tensors(br, sdt, out.tensors);
   return out;
 }
 
