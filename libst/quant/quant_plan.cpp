@@ -283,6 +283,9 @@ Result<QuantPlan> plan_quantization(const Checkpoint& ckpt, const QuantizeOption
     if (o.warn)
       for (const auto& b : plan.attention.blocks)
         if (!b.quantized) o.warn(fallback_note(b));
+    if (o.warn && o.fa_fallback > 0 && !arch.mla())
+      o.warn("fa-fallback on FAQuant (non-MLA): MindIE's loader reads every layer's attention scales and vllm-ascend "
+             "quantizes attention only on MLA models: neither loads a layer kept float");
   }
   plan_outputs(ckpt, arch, plan);
   const std::string stem = "quant_model_weight_" + plan.types.quantize;

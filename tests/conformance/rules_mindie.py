@@ -202,6 +202,12 @@ def check_fa(unit, model, qc, v):
     # models/base/modeling.py: FA3 is loaded only when quantization_config.fa_quant_type is set.
     if not qc.get("fa_quant_type"):
         v("fa_quant_type", unit.path, next(iter(model.fa)), "FA tensors but no fa_quant_type: they are ignored")
+    if not model.is_mla and qc.get("fa_quant_type"):
+        # models/base/modeling.py (and qwen2/modeling_qwen2.py) call FA3.load for every attention layer once
+        # fa_quant_type is set; only the MLA loader (FA3.load_mla) takes a layer without scales as unquantized.
+        attns = {p.rsplit(".", 1)[0] for p in model.linears if p.endswith((".q_proj", ".query_key_value"))}
+        for attn in sorted(attns - set(model.fa)):
+            v("fa-missing", unit.path, f"{attn}.fa_q.scale", "FA3.load reads every layer's scales (non-MLA)")
     for attn, got in sorted(model.fa.items()):
         # layers/attention/fa3.py FA3.load reads all six (AssertionError); load_mla reads fa_q / fa_k scales.
         need = [("fa_q", "scale"), ("fa_k", "scale")] if model.is_mla else [
