@@ -98,11 +98,11 @@ int main(int argc, char** argv) {
                "FAKQuant); needs --stats");
   std::string fa_stat = "absmax";
   int fa_fallback = 0;
-  app.add_option("--fa-stat", fa_stat,
+  auto* fa_stat_opt = app.add_option("--fa-stat", fa_stat,
                  "with --fa-quant: absmax (the default) or recall (q and k from msModelSlim's 0.9999 recall "
                  "window, v from the absmax)")
       ->check(CLI::IsMember({"recall", "absmax"}));
-  app.add_option("--fa-fallback", fa_fallback,
+  auto* fa_fallback_opt = app.add_option("--fa-fallback", fa_fallback,
                  "with --fa-quant: keep attention float in the N layers whose int8 q/k/v are estimated worst "
                  "(msModelSlim's fa_amp)")
       ->check(CLI::NonNegativeNumber);
@@ -123,6 +123,8 @@ int main(int argc, char** argv) {
     o.float_globs = float_globs;
     o.scheme_rules = *rules;
     o.fa_quant = fa_quant;
+    if (scheme_flags.recipe_fa_stat && !fa_stat_opt->count()) fa_stat = *scheme_flags.recipe_fa_stat;
+    if (scheme_flags.recipe_fa_fallback && !fa_fallback_opt->count()) fa_fallback = *scheme_flags.recipe_fa_fallback;
     st::parse_fa_stat(fa_stat, o.fa_stat);
     o.fa_fallback = fa_fallback;
     if (fa_fallback > 0 && !fa_quant)

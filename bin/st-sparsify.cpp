@@ -194,9 +194,9 @@ int main(int argc, char** argv) {
     bool fa_quant = false;
     auto rules = st::cli::scheme_rules(scheme_flags, static_flags, fa_quant);
     if (!rules) return st::cli::report(rules.error());
-    if (fa_quant)
+    if (fa_quant || scheme_flags.recipe_fa_stat || scheme_flags.recipe_fa_fallback)
       return st::cli::report(st::make_error(st::Errc::usage, "recipe " + scheme_flags.recipe +
-                                                                 ": st-sparsify does not quantize attention (fa_quant)"));
+                                                                 ": st-sparsify does not quantize attention (fa_*)"));
     if (scheme_flags.dry_run) return dry_run(model, float_globs, *rules, json);
     if (stats_path.empty()) return st::cli::report(st::make_error(st::Errc::usage, "give --stats STATS"));
     if (out_path.empty()) return st::cli::report(st::make_error(st::Errc::usage, "give -o OUTPUT (or --dry-run)"));

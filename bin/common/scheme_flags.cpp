@@ -19,7 +19,7 @@ void add_scheme_flags(CLI::App& app, SchemeFlags& f, const std::string& schemes)
       ->type_name("GLOB=SCHEME")
       ->allow_extra_args(false);
   app.add_option("--recipe", f.recipe,
-                 "JSON recipe: \"rules\" (GLOB=SCHEME strings, after --scheme's), \"fa_quant\", \"anti_outlier\", "
+                 "JSON recipe: \"rules\" (GLOB=SCHEME strings, after --scheme's), \"fa_quant\", \"fa_stat\", \"fa_fallback\", \"anti_outlier\", "
                  "\"act_method\", \"fallback\" (the command line wins)")
       ->type_name("FILE")
       ->check(st::cli::not_stdin());
@@ -27,7 +27,7 @@ void add_scheme_flags(CLI::App& app, SchemeFlags& f, const std::string& schemes)
                "print every linear's scheme and why (a table; --json: JSON) and the checkpoint's types; write nothing");
 }
 
-Result<std::vector<SchemeRule>> scheme_rules(const SchemeFlags& f, StaticFlags& sf, bool& fa_quant) {
+Result<std::vector<SchemeRule>> scheme_rules(SchemeFlags& f, StaticFlags& sf, bool& fa_quant) {
   std::vector<SchemeRule> rules;
   for (const auto& text : f.schemes) {
     ST_ASSIGN(SchemeRule r, parse_scheme_rule(text, "--scheme '" + text + "'"));
@@ -40,6 +40,8 @@ Result<std::vector<SchemeRule>> scheme_rules(const SchemeFlags& f, StaticFlags& 
     rules.push_back(std::move(r));
   }
   if (recipe.fa_quant && !fa_quant) fa_quant = *recipe.fa_quant;
+  f.recipe_fa_stat = recipe.fa_stat;
+  f.recipe_fa_fallback = recipe.fa_fallback;
   if (recipe.anti_outlier && !sf.anti_outlier_opt->count()) sf.anti_outlier = *recipe.anti_outlier;
   if (recipe.act_method && !sf.act_method_opt->count()) sf.act_method = *recipe.act_method;
   if (recipe.fallback && !sf.fallback_opt->count()) sf.fallback = *recipe.fallback;

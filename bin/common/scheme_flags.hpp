@@ -2,6 +2,7 @@
 // --dry-run, and the printing of a resolved plan (libst/quant/quant_recipe.hpp) as a table or JSON.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct SchemeFlags {
   std::vector<std::string> schemes;  // --scheme, in order
   std::string recipe;                // --recipe FILE
   bool dry_run = false;
+  // The recipe's attention options (scheme_rules fills them; the command line's win).
+  std::optional<std::string> recipe_fa_stat;
+  std::optional<int> recipe_fa_fallback;
 };
 
 // `schemes` names the tool's schemes in the help ("W8A8, W8A8_DYNAMIC or FLOAT").
@@ -24,7 +28,7 @@ void add_scheme_flags(CLI::App& app, SchemeFlags& flags, const std::string& sche
 
 // The rules: --scheme's, then the recipe's. The recipe's options fill what the command line left
 // unset: fa_quant (when --fa-quant was not given) and the static flags.
-Result<std::vector<SchemeRule>> scheme_rules(const SchemeFlags& flags, StaticFlags& static_flags, bool& fa_quant);
+Result<std::vector<SchemeRule>> scheme_rules(SchemeFlags& flags, StaticFlags& static_flags, bool& fa_quant);
 
 // The resolved plan on stdout: one row per linear (linear, scheme, why), the checkpoint's types and
 // the notes, as a table or one JSON document.

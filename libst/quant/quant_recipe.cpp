@@ -8,6 +8,7 @@
 
 #include "libst/core/paths.hpp"
 #include "libst/format/json.hpp"
+#include "libst/quant/attention_scales.hpp"
 
 namespace st {
 namespace {
@@ -93,16 +94,21 @@ Result<QuantRecipe> parse_recipe(std::string_view text, const std::string& path)
     } else if (key == "fa_quant") {
       if (!v.is_boolean()) return recipe_error(path, where + " is not true or false");
       r.fa_quant = v.get<bool>();
+    } else if (key == "fa_stat") {
+      FaStat stat;
+      if (!v.is_string() || !parse_fa_stat(v.get<std::string>(), stat))
+        return recipe_error(path, where + " is not \"absmax\" or \"recall\"");
+      r.fa_stat = v.get<std::string>();
     } else if (key == "anti_outlier" || key == "act_method") {
       if (!v.is_string()) return recipe_error(path, where + " is not a string");
       (key == "anti_outlier" ? r.anti_outlier : r.act_method) = v.get<std::string>();
-    } else if (key == "fallback") {
+    } else if (key == "fallback" || key == "fa_fallback") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 20))
         return recipe_error(path, where + " is not a count (0 to 1048576)");
-      r.fallback = static_cast<int>(v.get<int64_t>());
+      (key == "fallback" ? r.fallback : r.fa_fallback) = static_cast<int>(v.get<int64_t>());
     } else {
       return recipe_error(path, "unknown recipe key '" + key +
-                                    "' (rules, fa_quant, anti_outlier, act_method, fallback)");
+                                    "' (rules, fa_quant, fa_stat, fa_fallback, anti_outlier, act_method, fallback)");
     }
   }
   return r;

@@ -14,7 +14,7 @@
 //
 // Recipe file (JSON object; every key optional, an unknown key is an error):
 //   { "rules": ["model.layers.*.mlp.*=W8A8_DYNAMIC", "*=W8A8"],   user rules, in order
-//     "fa_quant": true,                                          attention quantization
+//     "fa_quant": true, "fa_stat": "absmax", "fa_fallback": 1,  attention quantization
 //     "anti_outlier": "search", "act_method": "auto", "fallback": 0 }   static accuracy options
 // Options given on the command line win over the recipe's; --scheme rules come before its rules.
 #pragma once
@@ -51,6 +51,8 @@ Result<SchemeRule> parse_scheme_rule(std::string_view text, const std::string& s
 struct QuantRecipe {
   std::vector<SchemeRule> rules;
   std::optional<bool> fa_quant;
+  std::optional<std::string> fa_stat;  // "absmax" or "recall" (attention_scales.hpp)
+  std::optional<int> fa_fallback;
   std::optional<std::string> anti_outlier, act_method;
   std::optional<int> fallback;
 };

@@ -101,6 +101,14 @@ grep -vE ' (safetensors-aligned|input-metadata|side-files|config-torch_dtype): '
 [[ ! -s $TMP/left ]] || fail "the FAKQuant fallback output breaks loader rules:
 $(cat "$TMP/left")"
 
+note "a recipe's fa_stat and fa_fallback, the command line winning"
+echo '{"fa_quant": true, "fa_stat": "recall", "fa_fallback": 1}' >"$TMP/fa.json"
+expect_exit 0 "$Q" "$L" --stats "$TMP/llama.st" --recipe "$TMP/fa.json" -o "$TMP/rfa" -q
+cmp -s "$TMP/rfa/quant_model_weight_w8a8.safetensors" "$TMP/recall/quant_model_weight_w8a8.safetensors" &&
+  fail "the recipe's fa_fallback was not applied"
+expect_exit 0 "$Q" "$L" --stats "$TMP/llama.st" --recipe "$TMP/fa.json" --fa-fallback 0 -o "$TMP/rfa0" -q
+expect_same "$TMP/rfa0/quant_model_weight_w8a8.safetensors" "$TMP/recall/quant_model_weight_w8a8.safetensors"
+
 note "bad use: one line, exit 2, nothing written"
 expect_exit 2 "$Q" "$L" --stats "$TMP/llama.st" --fa-fallback 1 -o "$TMP/x"
 expect_stderr_one_line

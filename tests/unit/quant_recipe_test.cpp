@@ -59,18 +59,22 @@ TEST(QuantRecipe, ParsesRecipeFiles) {
   EXPECT_EQ(r->anti_outlier, "none");
   EXPECT_EQ(r->act_method, "minmax");
   EXPECT_EQ(r->fallback, 2);
+  auto fa = parse_recipe(R"({"fa_quant": true, "fa_stat": "recall", "fa_fallback": 1})", "r.json");
+  ASSERT_TRUE(fa.ok()) << fa.error().str();
+  EXPECT_EQ(fa->fa_stat, "recall");
+  EXPECT_EQ(fa->fa_fallback, 1);
   auto empty = parse_recipe("{}", "r.json");
   ASSERT_TRUE(empty.ok());
   EXPECT_FALSE(empty->fa_quant.has_value());
   for (const char* text : {"[]", R"({"rule": []})", R"({"rules": "*=W8A8"})", R"({"rules": [1]})",
                            R"({"rules": ["*=W9"]})", R"({"fa_quant": 1})", R"({"fallback": -1})", "{",
-                           R"({"rules": [], "rules": []})"}) {
+                           R"({"rules": [], "rules": []})", R"({"fa_stat": "p99"})", R"({"fa_fallback": -2})"}) {
     auto e = parse_recipe(text, "r.json");
     ASSERT_FALSE(e.ok()) << text;
     EXPECT_EQ(e.error().file, "r.json") << text;
   }
   EXPECT_EQ(parse_recipe(R"({"rule": []})", "r.json").error().message,
-            "unknown recipe key 'rule' (rules, fa_quant, anti_outlier, act_method, fallback)");
+            "unknown recipe key 'rule' (rules, fa_quant, fa_stat, fa_fallback, anti_outlier, act_method, fallback)");
 }
 
 TEST(QuantRecipe, DeepseekDefaultIsMsModelSlimsMix) {
