@@ -140,7 +140,7 @@ void plan_outputs(const Checkpoint& ckpt, const Architecture& arch, QuantPlan& p
 Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const QuantizeOptions& o, QuantPlan& plan) {
   Description desc;
   desc.set_top("model_quant_type", plan.types.model_quant_type);
-  if (o.fa_quant) {
+  if (o.fa_quant && !plan.attention.tensors.empty()) {  // every block kept float: no attention quantization
     desc.set_top("fa_quant_type", plan.types.fa_quant_type);
     if (arch.mla())
       for (const auto& b : plan.attention.blocks)

@@ -101,6 +101,11 @@ grep -vE ' (safetensors-aligned|input-metadata|side-files|config-torch_dtype): '
 [[ ! -s $TMP/left ]] || fail "the FAKQuant fallback output breaks loader rules:
 $(cat "$TMP/left")"
 
+# Every block kept float: no fa_quant_type either (as msModelSlim writes it only with a scale).
+expect_exit 0 "$Q" "$DS" --stats "$TMP/ds.st" --fa-quant --fa-fallback 9 -o "$TMP/ds-all" -q
+grep -q fa_quant_type "$TMP/ds-all/quant_model_description.json" && fail "fa_quant_type without any attention scale"
+expect_exit 0 "$ST_BIN/st-verify" "$TMP/ds-all"
+
 note "a recipe's fa_stat and fa_fallback, the command line winning"
 echo '{"fa_quant": true, "fa_stat": "recall", "fa_fallback": 1}' >"$TMP/fa.json"
 expect_exit 0 "$Q" "$L" --stats "$TMP/llama.st" --recipe "$TMP/fa.json" -o "$TMP/rfa" -q
