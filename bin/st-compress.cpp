@@ -13,7 +13,7 @@ namespace {
 
 struct Options {
   std::string in, out;
-  bool decompress = false, force = false, json = false, quiet = false;
+  bool decompress = false, force = false, json = false, quiet = false, allow_bf16 = false;
   int level = 3;
 };
 
@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   st::cli::add_output_option(app, o.out, "output directory (same layout as DIR); not - (a directory is no stream)");
   app.add_flag("-d,--decompress", o.decompress, "restore W8A8S from W8A8SC");
   st::cli::add_force_flag(app, o.force);
+  app.add_flag("--allow-bf16", o.allow_bf16,
+               "compress a bfloat16 model although MindIE's W8A8SC linear refuses bf16 (refused by default)");
   app.add_option("--level", o.level, "zstd level for the entropy-coded sections (default 3)")->check(CLI::Range(1, 22));
   st::cli::add_threads_option(app);
   st::cli::add_progress_option(app);
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   return st::cli::run(app, argc, argv, [&] {
     st::w8a8sc::DirOptions d;
     d.codec.zstd_level = o.level;
+    d.allow_bf16 = o.allow_bf16;
     auto out = st::cli::open_output({o.out, /*stream=*/false, o.force, {o.in}, {}});
     if (!out) return st::cli::report(out.error());
     st::cli::ProgressLine progress(o.quiet);

@@ -16,6 +16,7 @@ struct Options {
   std::string output;
   bool no_pack = false;
   bool replicate_embeddings = false;
+  bool split_embeddings = false;
   bool force = false;
   bool dry_run = false;
   bool quiet = false;
@@ -58,7 +59,10 @@ int main(int argc, char** argv) {
                              /*required=*/false);
   app.add_flag("--no-pack", o.no_pack, "keep q/k/v and gate/up under their own names (no query_key_value, gate_up_proj)");
   app.add_flag("--replicate-embeddings", o.replicate_embeddings,
-               "keep model.embed_tokens whole on every rank instead of splitting it by vocabulary");
+               "keep model.embed_tokens whole on every rank instead of splitting it by vocabulary "
+               "(the default for W8A8S input: MindIE's W8A8SC models read it whole)");
+  app.add_flag("--split-embeddings", o.split_embeddings,
+               "split model.embed_tokens by vocabulary, also for W8A8S input");
   app.add_option("--merge", o.merge, "merge the part folders in DIR back into the original checkpoint")
       ->option_text("DIR")
       ->check(st::cli::not_stdin());
@@ -78,7 +82,7 @@ int main(int argc, char** argv) {
     if (o.json && o.dry_run) return usage("--json is the summary of what was written: not with --dry-run");
     if (auto both = st::cli::json_and_stream(o.json, o.output); !both) return st::cli::report(both.error());
     if (!o.merge.empty()) {
-      if (!o.input.empty() || o.tp || o.no_pack || o.replicate_embeddings || o.dry_run)
+      if (!o.input.empty() || o.tp || o.no_pack || o.replicate_embeddings || o.split_embeddings || o.dry_run)
         return usage("--merge takes only -o, -f, -q, -j and --json");
       auto out = st::cli::open_output({o.output, /*stream=*/true, o.force, {o.merge}, {}});
       if (!out) return st::cli::report(out.error());
@@ -100,7 +104,9 @@ int main(int argc, char** argv) {
     st::ShardOptions so;
     so.tp = o.tp;
     so.pack = !o.no_pack;
-    so.rules.replicate_embeddings = o.replicate_embeddings;
+    if (o.replicate_embeddings && o.split_embeddings)
+      return usage("--replicate-embeddings and --split-embeddings exclude each other");
+    if (o.replicate_embeddings || o.split_embeddings) so.replicate_embeddings = o.replicate_embeddings;
     so.progress = on_progress;
     std::unique_ptr<st::Output> out;
     if (!o.dry_run) {

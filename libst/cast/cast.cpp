@@ -8,34 +8,23 @@
 #include "libst/core/paths.hpp"
 #include "libst/format/checksum.hpp"
 #include "libst/format/output.hpp"
+#include "libst/format/side_files.hpp"
 
 namespace st {
 namespace {
 
-const char* config_dtype_name(DType t) {
-  return t == DType::F16 ? "float16" : t == DType::BF16 ? "bfloat16" : "float32";
-}
-
 // config.json without quantization_config, naming the target dtype.
 Result<std::string> cast_config(const std::string& text, DType to, const std::string& path) {
-  nlohmann::ordered_json cfg;
-  try {
-    cfg = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), path);
-  }
-  if (!cfg.is_object()) return make_error(Errc::format, "config.json is not a JSON object", path);
-  cfg.erase("quantization_config");
-  for (const char* key : {"torch_dtype", "dtype"})
-    if (cfg.contains(key)) cfg[key] = config_dtype_name(to);
-  return cfg.dump(2) + "\n";
+  return output_config(text, {{"quantization_config", nullptr}}, to, path);
 }
 
 // A file's __metadata__ without what the cast makes stale: per-tensor checksums and side files.
 Metadata kept_metadata(const Metadata& m) {
   Metadata out;
   for (const auto& [k, v] : m)
-    if (k != kTensorChecksumKey && k.compare(0, kSideFilePrefix.size(), kSideFilePrefix) != 0) out[k] = v;
+    if (k != kTensorChecksumKey && k.compare(0, kSideFilePrefix.size(), kSideFilePrefix) != 0 &&
+        k.compare(0, kSideFileBase64Prefix.size(), kSideFileBase64Prefix) != 0)
+      out[k] = v;
   return out;
 }
 
@@ -121,7 +110,7 @@ Result<CastSummary> cast(const Checkpoint& in, const CastOptions& o) {
     }
   } else {
     files.push_back({o.output->file(), o.output->path(), {}, kept_metadata(in.header(0).metadata)});
-    for (const auto& [name, text] : plan.side_files) files[0].metadata[std::string(kSideFilePrefix) + name] = text;
+    for (const auto& [name, text] : plan.side_files) put_side_file(files[0].metadata, name, text);
   }
   for (size_t i = 0; i < ents.size(); ++i)
     if (plan.keep[i]) files[to_dir ? ents[i].file : 0].entries.push_back(i);

@@ -2,9 +2,11 @@
 #include "libst/format/checkpoint.hpp"
 #include "libst/core/paths.hpp"
 #include "libst/format/foreign.hpp"
+#include "libst/core/base64.hpp"
 #include "libst/format/json.hpp"
 #include "libst/format/names.hpp"
 #include "libst/format/parts.hpp"
+#include "libst/format/side_files.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -68,14 +70,6 @@ const char* layout_name(Layout l) {
   return "?";
 }
 
-const std::vector<std::string>& side_file_names() {
-  static const std::vector<std::string> names = {
-      "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-      "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
-      "added_tokens.json", "chat_template.jinja", kDescriptionFile};
-  return names;
-}
-
 Metadata carried_metadata(const Checkpoint& c) {
   Metadata out;
   for (size_t f = 0; f < c.files().size(); ++f)
@@ -124,9 +118,9 @@ void Checkpoint::pair_block_scales() {
 }
 
 Status Checkpoint::load_side_files_from_dir(const std::string& dir) {
-  for (const auto& name : side_file_names()) {
+  for (const auto& name : list_directory(dir)) {
     const std::string p = dir + "/" + name;
-    if (!is_regular_file(p)) continue;
+    if (!is_side_file_name(name) || !is_regular_file(p)) continue;
     ST_ASSIGN(side_files_[name], read_file_text(p));
     side_file_modes_[name] = file_mode(p);
   }
@@ -138,14 +132,32 @@ unsigned Checkpoint::side_file_mode(const std::string& name) const {
   return it == side_file_modes_.end() ? 0644 : it->second;
 }
 
+void put_side_file(Metadata& m, const std::string& name, const std::string& bytes) {
+  bool text = true;
+  try {
+    (void)nlohmann::json(bytes).dump();  // throws on bytes that are not UTF-8
+  } catch (const nlohmann::json::exception&) {
+    text = false;
+  }
+  if (text) m[std::string(kSideFilePrefix) + name] = bytes;
+  else m[std::string(kSideFileBase64Prefix) + name] = base64_encode(bytes);
+}
+
 Status Checkpoint::load_side_files_from_metadata(const Metadata& m) {
+  const std::string& file = file_names_.empty() ? path_ : file_names_[0];
   for (const auto& [key, value] : m) {
-    if (key.compare(0, kSideFilePrefix.size(), kSideFilePrefix) != 0) continue;
-    const std::string name = key.substr(kSideFilePrefix.size());
+    const bool b64 = key.compare(0, kSideFileBase64Prefix.size(), kSideFileBase64Prefix) == 0;
+    if (!b64 && key.compare(0, kSideFilePrefix.size(), kSideFilePrefix) != 0) continue;
+    const std::string name = key.substr((b64 ? kSideFileBase64Prefix : kSideFilePrefix).size());
     if (Status ok = check_plain_name(name); !ok)
-      return make_error(Errc::format, std::string("side file in __metadata__ (") + std::string(kSideFilePrefix) + "NAME): " + ok.error().message,
-                        file_names_.empty() ? path_ : file_names_[0]);
-    side_files_[name] = value;
+      return make_error(Errc::format, "side file in __metadata__ (" + key + "): " + ok.error().message, file);
+    if (!b64) {
+      side_files_[name] = value;
+    } else if (auto bytes = base64_decode(value)) {
+      side_files_[name] = std::move(*bytes);
+    } else {
+      return make_error(Errc::format, "side file in __metadata__ (" + key + ") is not base64", file);
+    }
   }
   return Status{};
 }
@@ -260,8 +272,9 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& path, Op
         ST_ASSIGN(auto part, open(dir + "/" + p.name, options));
         c->parts_.push_back(std::move(part));
       }
-      const std::string& first_dir = dir + "/" + parts.front().name;
-      ST_CHECK(c->load_side_files_from_dir(first_dir));
+      // Rank 0's files (the description), then the root's: what MindIE reads (config, tokenizer).
+      ST_CHECK(c->load_side_files_from_dir(dir + "/" + parts.front().name));
+      ST_CHECK(c->load_side_files_from_dir(dir));
       ST_CHECK(c->parse_side_files());
       return c;
     } else {

@@ -2,9 +2,10 @@
 // sharded with model.safetensors.index.json), a quantized directory, a directory of
 // part{i}-of-{n}/ folders, or "-" for a safetensors stream on stdin.
 //
-// Small side files (config.json, tokenizer files, quant_model_description.json) travel with the
-// checkpoint: from the directory, or, in a stream or a bare file, from __metadata__ entries
-// "st.file.<name>" holding the file's text.
+// The side files (every non-weight file: config.json, tokenizer files, LICENSE, *.py of auto_map,
+// quant_model_description.json, ...; libst/format/side_files.hpp is_side_file_name) travel with
+// the checkpoint: from the directory, or, in a stream or a bare file, from __metadata__ entries
+// "st.file.<name>" holding the file's text ("st.file64.<name>": its base64, for binary files).
 #pragma once
 
 #include <functional>
@@ -27,8 +28,12 @@ namespace st {
 enum class Layout { file, hf_single, hf_sharded, quantized, parts, stream };
 const char* layout_name(Layout l);
 
-// __metadata__ key prefix under which a stream carries a side file's text.
+// __metadata__ key prefixes under which a stream carries a side file: its text, or, for bytes that
+// are not UTF-8 (a JSON string cannot hold them: tokenizer.model), their base64.
 constexpr std::string_view kSideFilePrefix = "st.file.";
+constexpr std::string_view kSideFileBase64Prefix = "st.file64.";
+// Adds side file `name` to a stream's __metadata__ under the prefix its bytes need.
+void put_side_file(Metadata& m, const std::string& name, const std::string& bytes);
 constexpr const char* kDescriptionFile = "quant_model_description.json";
 // __metadata__ key of the weight files naming the attention blocks st-quant-w8a8 --fa-fallback kept
 // float (comma-separated prefixes): their attention scales are absent on purpose.
@@ -124,8 +129,5 @@ class Checkpoint {
 // The weight files' __metadata__ entries an output keeps ("format": "pt" and the like): all but
 // st-tools' own "st."-prefixed keys (side files, checksums, shard recipes).
 Metadata carried_metadata(const Checkpoint& c);
-
-// Names of the side files copied along with weights, in the order they are looked for.
-const std::vector<std::string>& side_file_names();
 
 }  // namespace st

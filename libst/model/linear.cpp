@@ -153,10 +153,13 @@ Result<Linear> Linear::load(const Checkpoint& ck, const std::string& prefix) {
   }
   if (l.kind_ == LinearKind::floating) return l;
 
-  ST_ASSIGN(const TensorEntry* wse, need(ck, prefix + ".weight_scale"));
-  ST_CHECK(check_numel(ck, *wse, uint64_t(l.out_)));
-  ST_ASSIGN(l.weight_scale_, ck.read_f32(*wse));
-  ST_CHECK(check_finite(ck, wse->name(), l.weight_scale_));
+  // W8A8S has no weight_scale (msModelSlim's layout): it is derived below from deq_scale.
+  if (const TensorEntry* wse = ck.find(prefix + ".weight_scale"); wse || !static_q) {
+    ST_ASSIGN(wse, need(ck, prefix + ".weight_scale"));
+    ST_CHECK(check_numel(ck, *wse, uint64_t(l.out_)));
+    ST_ASSIGN(l.weight_scale_, ck.read_f32(*wse));
+    ST_CHECK(check_finite(ck, wse->name(), l.weight_scale_));
+  }
   if (!static_q) return l;
 
   ST_ASSIGN(const TensorEntry* ise, need(ck, prefix + ".input_scale"));
@@ -175,6 +178,8 @@ Result<Linear> Linear::load(const Checkpoint& ck, const std::string& prefix) {
   ST_ASSIGN(l.deq_scale_, read_deq_scale(ck, *dse));
   ST_CHECK(check_finite(ck, dse->name(), l.deq_scale_));
   ST_ASSIGN(l.quant_bias_, read_i32(ck, *qbe));
+  if (l.weight_scale_.empty())  // libst/quant/w8a8.hpp: weight_scale = f32(deq_scale / input_scale)
+    for (float d : l.deq_scale_) l.weight_scale_.push_back(d / l.input_scale_);
   return l;
 }
 

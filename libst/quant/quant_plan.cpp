@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libst/format/description.hpp"
+#include "libst/format/side_files.hpp"
 #include "libst/quant/smooth.hpp"
 
 namespace st {
@@ -20,12 +21,15 @@ uint64_t spec_bytes(const TensorSpec& s) {
   return n * dtype_bits(s.dtype) / 8;
 }
 
-// Output tensors of a quantized linear, in the order they are written.
+// Output tensors of a quantized linear, in the order they are written. W8A8S has no weight_scale /
+// weight_offset: msModelSlim writes none, and a reader derives weight_scale = deq_scale / input_scale.
 std::vector<TensorSpec> linear_specs(const LinearInfo& l, LinearScheme scheme, DType model) {
   const int64_t n = l.out_features, k = l.in_features;
-  std::vector<TensorSpec> v = {{l.prefix + ".weight", DType::I8, {n, k}},
-                               {l.prefix + ".weight_scale", DType::F32, {n, 1}},
-                               {l.prefix + ".weight_offset", DType::F32, {n, 1}}};
+  std::vector<TensorSpec> v = {{l.prefix + ".weight", DType::I8, {n, k}}};
+  if (scheme != LinearScheme::w8a8s) {
+    v.push_back({l.prefix + ".weight_scale", DType::F32, {n, 1}});
+    v.push_back({l.prefix + ".weight_offset", DType::F32, {n, 1}});
+  }
   if (scheme_is_static(scheme)) {
     v.push_back({l.prefix + ".input_scale", model, {1}});
     v.push_back({l.prefix + ".input_offset", model, {1}});
@@ -128,7 +132,7 @@ void plan_outputs(const Checkpoint& ckpt, const Architecture& arch, QuantPlan& p
     const PlannedLinear* p = plan.linear_of(i);
     if (ents[i].is_block_scale()) continue;  // consumed by its FP8 weight
     if (!p || !p->quantized()) plan.outputs.push_back({{t.name, ckpt.value_dtype(ents[i]), t.shape}, "FLOAT"});
-    else if (i == p->bias && !scheme_is_static(p->scheme)) plan.outputs.push_back({{t.name, t.dtype, t.shape}, scheme_type(p->scheme)});
+    else if (i == p->bias) plan.outputs.push_back({{t.name, t.dtype, t.shape}, "FLOAT"});
     if (p && p->quantized() && p->emit_at == i)
       for (auto& s : linear_specs(p->linear, p->scheme, plan.model)) plan.outputs.push_back({std::move(s), scheme_type(p->scheme)});
   }
@@ -136,7 +140,8 @@ void plan_outputs(const Checkpoint& ckpt, const Architecture& arch, QuantPlan& p
 }
 
 // The description and the side files: config.json gains "quantize" and, for a DeepSeek mix,
-// "mla_quantize" / "moe_quantize" (MindIE picks each module's loader by them).
+// "mla_quantize" / "moe_quantize" (MindIE picks each module's loader by them), "torch_dtype" the output's
+// float dtype, and loses the input's quantization_config (DeepSeek's fp8: the weights are no longer in it).
 Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const QuantizeOptions& o, QuantPlan& plan) {
   Description desc;
   desc.set_top("model_quant_type", plan.types.model_quant_type);
@@ -151,16 +156,10 @@ Status plan_texts(const Checkpoint& ckpt, const Architecture& arch, const Quanti
   plan.side_files = ckpt.side_files();
   plan.side_files.erase(kDescriptionFile);
   if (auto it = plan.side_files.find("config.json"); it != plan.side_files.end()) {
-    try {
-      auto cfg = nlohmann::ordered_json::parse(it->second);
-      cfg.erase("quantization_config");  // the input's (DeepSeek's fp8): the weights are no longer in it
-      cfg["quantize"] = plan.types.quantize;
-      if (!plan.types.mla_quantize.empty()) cfg["mla_quantize"] = plan.types.mla_quantize;
-      if (!plan.types.moe_quantize.empty()) cfg["moe_quantize"] = plan.types.moe_quantize;
-      it->second = cfg.dump(2) + "\n";
-    } catch (const nlohmann::json::exception& e) {
-      return make_error(Errc::format, std::string("config.json is not valid JSON: ") + e.what(), ckpt.path());
-    }
+    nlohmann::ordered_json patch = {{"quantization_config", nullptr}, {"quantize", plan.types.quantize}};
+    if (!plan.types.mla_quantize.empty()) patch["mla_quantize"] = plan.types.mla_quantize;
+    if (!plan.types.moe_quantize.empty()) patch["moe_quantize"] = plan.types.moe_quantize;
+    ST_ASSIGN(it->second, output_config(it->second, patch, plan.model, ckpt.path()));
   }
   return Status{};
 }
@@ -191,8 +190,8 @@ void plan_files(const Checkpoint& ckpt, const QuantizeOptions& o, const std::str
   for (const auto& [key, value] : carried_metadata(ckpt)) md.emplace(key, value);  // "format": "pt"
   if (to_stdout) {
     PlannedFile f{"-", groups[0], md};
-    f.metadata[std::string(kSideFilePrefix) + kDescriptionFile] = plan.description;
-    for (const auto& [name, text] : plan.side_files) f.metadata[std::string(kSideFilePrefix) + name] = text;
+    put_side_file(f.metadata, kDescriptionFile, plan.description);
+    for (const auto& [name, text] : plan.side_files) put_side_file(f.metadata, name, text);
     plan.files.push_back(std::move(f));
     return;
   }

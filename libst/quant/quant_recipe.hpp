@@ -32,7 +32,8 @@
 namespace st {
 
 // What one linear becomes. W8A8 and W8A8S (static) store input_scale, input_offset, deq_scale and
-// quant_bias with the float bias folded in; W8A8_DYNAMIC keeps its float bias; FLOAT copies it.
+// quant_bias with the float bias folded in. Every scheme keeps the float bias as msModelSlim
+// writes it (`.bias`, typed FLOAT): the loaders' model classes, built with a bias, load it.
 enum class LinearScheme { floating, w8a8, w8a8_dynamic, w8a8s };
 const char* scheme_type(LinearScheme s);  // the description type: "FLOAT", "W8A8", ...
 bool scheme_is_static(LinearScheme s);

@@ -101,7 +101,10 @@ Status StreamQuantizer::visit(size_t i, ByteView bytes, bool from_map) {
   const PlannedLinear* p = plan_.linear_of(i);
   ST_ASSIGN(const std::vector<float>* over, replacement(t));
   const bool bias = p && i == p->bias;
-  const bool copied = !p || !p->quantized() || (bias && !scheme_is_static(p->scheme));
+  // A bias is kept as the float tensor msModelSlim writes (typed FLOAT); a static linear also
+  // folds it into its quant_bias.
+  const bool copied = !p || !p->quantized() || bias;
+  if (bias && p->quantized() && scheme_is_static(p->scheme)) ST_CHECK(hold_bias(i, bytes, over));
   // A linear kept float still gets the smoothing of the norm before it.
   const bool rescaled = copied && p && !bias && o_.weight_scales && o_.weight_scales->has(p->linear.prefix);
   if (ckpt_.tensors()[i].is_block_scale()) {
@@ -112,7 +115,7 @@ Status StreamQuantizer::visit(size_t i, ByteView bytes, bool from_map) {
   } else if (copied) {
     ST_CHECK(copy(i, bytes, from_map));
   } else {
-    Status s = bias ? hold_bias(i, bytes, over) : quantize_weight(i, bytes, over);
+    Status s = quantize_weight(i, bytes, over);
     release(i, from_map);
     ST_CHECK(s);
   }
@@ -213,8 +216,10 @@ Status StreamQuantizer::emit_linear(size_t li) {
   Pending& p = pending_[li];
   Job job;
   job.pieces.push_back(piece(P + ".weight", p.q));
-  job.pieces.push_back(piece(P + ".weight_scale", owned_copy(p.scale.data(), p.scale.size() * sizeof(float))));
-  job.pieces.push_back(piece(P + ".weight_offset", owned_zeros(p.scale.size() * 4)));
+  if (pl.scheme != LinearScheme::w8a8s) {
+    job.pieces.push_back(piece(P + ".weight_scale", owned_copy(p.scale.data(), p.scale.size() * sizeof(float))));
+    job.pieces.push_back(piece(P + ".weight_offset", owned_zeros(p.scale.size() * 4)));
+  }
   if (scheme_is_static(pl.scheme)) {
     const DType model = plan_.model;
     const int64_t n = pl.linear.out_features;

@@ -9,16 +9,17 @@
 //   quant_model_description.json               every tensor typed; model_quant_type first
 //   config.json (+ "quantize": "w8a8" | "w8a8_dynamic", as MindIE's loader expects; a DeepSeek
 //     mix also "mla_quantize": "w8a8", the attention's loader),
-//   generation_config.json and tokenizer files copied from the input.
+//     and "torch_dtype" (libst/format/side_files.hpp output_config),
+//   every other non-weight file of the input (tokenizer, generation config, LICENSE, auto_map code...).
 // A stream ("-") is one safetensors file whose __metadata__ carries those files as
-// "st.file.<name>" entries (checkpoint.hpp).
+// "st.file.<name>" entries (checkpoint.hpp put_side_file).
 //
 // Tensors, in input storage order; a quantized linear P (weight W [n,k], model dtype D) becomes
-//   P.weight I8 [n,k]; P.weight_scale F32 [n,1]; P.weight_offset F32 [n,1] (zeros)
+//   P.weight I8 [n,k]; P.weight_scale F32 [n,1]; P.weight_offset F32 [n,1] (zeros; not for W8A8S)
 //   static only: P.input_scale D [1]; P.input_offset D [1]; P.deq_scale I64 [n] (D = F16) or
-//                F32 [n] (D = BF16); P.quant_bias I32 [n]  (the float bias is folded in, not stored)
-//   dynamic: P.bias, when present, stays float (D [n]) and is typed W8A8_DYNAMIC
-// typed W8A8 / W8A8_DYNAMIC. weight_scale is F32: msModelSlim's weight-format document gives
+//                F32 [n] (D = BF16); P.quant_bias I32 [n]  (the float bias folded in)
+//   P.bias, when present, stays float (D [n]) and is typed FLOAT, as msModelSlim writes it
+// typed W8A8 / W8A8S / W8A8_DYNAMIC. weight_scale is F32: msModelSlim's weight-format document gives
 // fp32 for weight_scale and the same dtype for weight_offset; vllm-ascend casts on load.
 // Every other tensor is copied unchanged and typed FLOAT: embeddings, lm_head, norms, the MoE
 // router (mlp.gate) and its bias, MLA's kv_b_proj, and every linear kept float by a rule or glob. A fused group

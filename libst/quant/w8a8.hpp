@@ -18,6 +18,10 @@
 //     int32 (b = 0 without a bias; out of int32 range is an error)
 // So with x_q = clamp(nearbyint(x / s + input_offset), -128, 127) a consumer computes
 //   y = (x_q . W_q^T + quant_bias) * deq_scale  ~=  x . W^T + b.
+// W8A8S (msModelSlim's layout) stores no weight_scale / weight_offset; a reader takes
+//   weight_scale[n] = f32(deq_scale[n] / s)
+// which is within one ulp of the quantizer's (deq_scale is a rounded product): about one row in
+// ten differs by that ulp. The integer arithmetic above uses only deq_scale, so it is unaffected.
 // W8A8_DYNAMIC stores only weight, weight_scale and weight_offset (activations are quantized
 // per token at run time); a bias stays float.
 #pragma once

@@ -41,8 +41,9 @@ std::map<std::string, std::string> index_files(const Checkpoint& in) {
 
 // An FP8 weight splits only along its 128x128 scale blocks: a rank's piece that ends inside a
 // block would need scales the checkpoint does not have.
-Status check_block_split(const Checkpoint& in, const TensorEntry& w, const TpConfig& cfg, const ShardOptions& opt) {
-  auto rule = split_rule(w.name(), w.info->shape, cfg, opt.tp, opt.rules);
+Status check_block_split(const Checkpoint& in, const TensorEntry& w, const TpConfig& cfg, const ShardOptions& opt,
+                         const TpOptions& rules) {
+  auto rule = split_rule(w.name(), w.info->shape, cfg, opt.tp, rules);
   if (!rule || rule->kind != SplitKind::split) return Status{};  // the weight's own rule reports
   const int64_t n = w.info->shape[rule->dim], piece = n / rule->chunks;
   if (piece % kFp8Block == 0) return Status{};
@@ -125,15 +126,19 @@ Result<ShardPlan> plan_shard(const Checkpoint& in, const ShardOptions& opt) {
   plan.tp = opt.tp;
   plan.pack = opt.pack;
   plan.quantized = desc.has_value();
+  // W8A8S parts are on their way to W8A8SC, whose MindIE model classes read embed_tokens whole
+  // (models/llama/modeling_llama.py FlashLlamaModel, qwen2/modeling_qwen2.py: TensorEmbedding).
+  TpOptions rules;
+  rules.replicate_embeddings = opt.replicate_embeddings.value_or(desc && desc->model_quant_type() == "W8A8S");
   for (const auto& e : in.tensors()) {
     if (const TensorEntry* w = e.is_block_scale() ? e.scales : e.scale_inv ? &e : nullptr)
-      ST_CHECK(check_block_split(in, *w, cfg, opt));
+      ST_CHECK(check_block_split(in, *w, cfg, opt, rules));
     ShardSource s;
     s.name = e.name();
     s.file = e.file;
     s.dtype = e.info->dtype;
     s.shape = e.info->shape;
-    auto rule = split_rule(s.name, s.shape, cfg, opt.tp, opt.rules);
+    auto rule = split_rule(s.name, s.shape, cfg, opt.tp, rules);
     if (!rule) return std::move(rule.error()).in_file(in.path()).in_tensor(s.name);
     s.rule = std::move(rule.value());
     if (s.rule.kind == SplitKind::split && elem_bytes(s.dtype) == 0)

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,9 @@ namespace st {
 struct ShardOptions {
   int tp = 1;
   bool pack = true;  // q/k/v -> query_key_value, gate/up -> gate_up_proj
-  TpOptions rules;
+  // model.embed_tokens whole on every rank (true) or cut by vocabulary (false); unset: whole for a
+  // W8A8S input (the W8A8SC flow: MindIE reads it whole), cut otherwise.
+  std::optional<bool> replicate_embeddings;
   ProgressFn progress;
   // st.shard.recipe / st.shard.source values longer than this are stored zstd-compressed.
   size_t compress_metadata_above = 1 << 20;

@@ -64,6 +64,9 @@ Result<ShardSummary> shard(const Checkpoint& in, Output& out, const ShardOptions
 
   std::vector<TensorSpec> specs;
   for (const auto& o : plan.outputs) specs.push_back(TensorSpec{o.name, o.dtype, o.shape});
+  // MindIE reads config.json and the tokenizer from the model root (models/base/router.py), the
+  // weights of W8A8SC from part{rank}-of-{world}/: the side files go to both.
+  ST_CHECK(write_side_files(in, dir));
   std::vector<std::unique_ptr<SafetensorsWriter>> writers;
   for (int r = 0; r < plan.tp; ++r) {
     const std::string pdir = dir + "/" + part_name(r, plan.tp);

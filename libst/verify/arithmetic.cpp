@@ -72,18 +72,22 @@ void UnitChecker::check_linear_values(Linear& l) {
   auto weight = int8_weight(u_, l.prefix, l.type, l.n, l.k, decoded);
   if (!weight) return problem("integrity", P + "weight", "tile stream does not decode: " + weight.error().message);
   const int8_t* wq = *weight;
-  // weight_scale > 0 and finite; weight_offset zero (symmetric).
-  const std::vector<float> ws = read_f32(u_, *l.get("weight_scale"));
+  // weight_scale > 0 and finite; weight_offset zero (symmetric). W8A8S / W8A8SC store neither: the
+  // weight scale is derived from deq_scale below (libst/quant/w8a8.hpp).
+  const bool stored_ws = l.get("weight_scale") != nullptr;
+  std::vector<float> ws = stored_ws ? read_f32(u_, *l.get("weight_scale")) : std::vector<float>();
   int bad = 0;
-  for (size_t i = 0; i < n; ++i)
+  for (size_t i = 0; i < ws.size(); ++i)
     if (!(std::isfinite(ws[i]) && ws[i] > 0) && bad++ < kMaxListed)
       problem("arithmetic", P + "weight_scale", "row " + std::to_string(i) + " is " + fmt(ws[i]) + ", expected finite > 0");
-  const std::vector<float> wo = read_f32(u_, *l.get("weight_offset"));
-  bad = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (wo[i] != 0 && bad++ < kMaxListed)
-      problem("arithmetic", P + "weight_offset", "row " + std::to_string(i) + " is " + fmt(wo[i]) + ", expected 0 (symmetric)");
-  const DType ws_dt = l.get("weight_scale")->info->dtype;
+  if (const Loc* wol = l.get("weight_offset")) {
+    const std::vector<float> wo = read_f32(u_, *wol);
+    bad = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (wo[i] != 0 && bad++ < kMaxListed)
+        problem("arithmetic", P + "weight_offset", "row " + std::to_string(i) + " is " + fmt(wo[i]) + ", expected 0 (symmetric)");
+  }
+  const DType ws_dt = stored_ws ? l.get("weight_scale")->info->dtype : DType::F32;
 
   if (!dynamic) {
     const float s_in = read_f32(u_, *l.get("input_scale"))[0];
@@ -106,6 +110,13 @@ void UnitChecker::check_linear_values(Linear& l) {
         deq[i] = bits_to_float(static_cast<uint32_t>(raw));
       } else {
         std::memcpy(&deq[i], dv.data + 4 * i, 4);
+      }
+      if (!stored_ws) {  // derived: weight_scale = f32(deq_scale / input_scale), finite and > 0
+        ws.push_back(deq[i] / s_in);
+        if (!(std::isfinite(ws[i]) && ws[i] > 0) && bad++ < kMaxListed)
+          problem("arithmetic", P + "deq_scale", "row " + std::to_string(i) + " is " + fmt(deq[i]) +
+                                                     ": deq_scale / input_scale must be finite > 0");
+        continue;
       }
       const double want = static_cast<double>(s_in) * ws[i];
       const double tol = (roundoff(l.get("input_scale")->info->dtype) + roundoff(ws_dt) + std::ldexp(1.0, -22)) * std::fabs(want);

@@ -2,6 +2,7 @@
 // unit is checked.
 #include "libst/verify/checker.hpp"
 
+#include "libst/format/side_files.hpp"
 #include "libst/w8a8sc/codec.hpp"
 
 #include <cmath>
@@ -41,21 +42,9 @@ int64_t config_int(const nlohmann::json& c, const char* key, int64_t fallback) {
   return it != c.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
 }
 
-std::optional<DType> dtype_from_config(const nlohmann::json& c) {
-  for (const char* key : {"torch_dtype", "dtype"}) {
-    const auto it = c.find(key);
-    if (it == c.end() || !it->is_string()) continue;
-    const std::string v = it->get<std::string>();
-    if (v == "float16") return DType::F16;
-    if (v == "bfloat16") return DType::BF16;
-    if (v == "float32") return DType::F32;
-  }
-  return std::nullopt;
-}
-
 // The float dtype of the model the checkpoint was quantized from.
 DType model_dtype(const Unit& u) {
-  if (auto d = dtype_from_config(u.config)) return *d;
+  if (auto d = config_dtype(u.config)) return *d;
   for (const auto& name : u.order)
     if (split_last(name).second == "input_scale" && dtype_is_float(u.find(name)->info->dtype)) return u.find(name)->info->dtype;
   for (const auto& name : u.order)

@@ -27,7 +27,6 @@ std::string fmt(double v);                              // %.7g
 double roundoff(DType t);  // half an ulp, relative, of a value stored in t (F32 for the others)
 // config.json values, tolerant of a key of the wrong type (treated as absent).
 int64_t config_int(const nlohmann::json& c, const char* key, int64_t fallback);
-std::optional<DType> dtype_from_config(const nlohmann::json& c);
 // The float dtype of the model the checkpoint was quantized from.
 DType model_dtype(const Unit& u);
 // A tensor as fp32 (empty when its dtype is not a number type).

@@ -77,7 +77,9 @@ void UnitChecker::collect_linears() {
 
 void UnitChecker::check_linear_layout(Linear& l) {
   const bool dynamic = l.type == "W8A8_DYNAMIC", sc = l.type == "W8A8SC";
-  std::vector<const char*> required = {"weight", "weight_scale", "weight_offset"};
+  // W8A8S / W8A8SC store no weight_scale / weight_offset (msModelSlim's layout; arithmetic.cpp derives it).
+  std::vector<const char*> required = {"weight"};
+  if (l.type == "W8A8" || dynamic) required.insert(required.end(), {"weight_scale", "weight_offset"});
   if (!dynamic) for (const char* s : {"deq_scale", "quant_bias", "input_scale", "input_offset"}) required.push_back(s);
   if (sc) for (const char* s : {"index", "info"}) required.push_back(s);
   for (const char* s : required)

@@ -231,10 +231,11 @@ void parse_description(Unit& u, const std::string& text, Sink& sink) {
 void load_side_files_from_metadata(Unit& u, Sink& sink) {
   if (u.files.empty()) return;
   const Metadata& m = u.files[0]->header().metadata;
+  for (const std::string_view p : {kSideFilePrefix, kSideFileBase64Prefix})
+    for (auto it = m.lower_bound(std::string(p)); it != m.end() && it->first.compare(0, p.size(), p) == 0; ++it)
+      if (Status ok = check_plain_name(it->first.substr(p.size())); !ok)
+        sink.add("structure", u.file_names[0], "", "side file in __metadata__: " + ok.error().message);
   const std::string prefix(kSideFilePrefix);
-  for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
-    if (Status ok = check_plain_name(it->first.substr(prefix.size())); !ok)
-      sink.add("structure", u.file_names[0], "", "side file in __metadata__: " + ok.error().message);
   if (auto it = m.find(prefix + "config.json"); it != m.end()) parse_config(u, it->second, u.file_names[0], sink);
   if (auto it = m.find(prefix + kDescriptionFile); it != m.end()) {
     u.desc_file = u.file_names[0];

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -17,6 +18,7 @@
 #include "libst/format/output.hpp"
 #include "libst/format/parts.hpp"
 #include "libst/format/safetensors.hpp"
+#include "libst/format/side_files.hpp"
 
 namespace st::w8a8sc {
 namespace {
@@ -40,16 +42,14 @@ std::string retag_config(const std::string& text, const char* from_q, const char
   return m.prefix().str() + m[1].str() + "\"" + to_q + "\"" + m.suffix().str();
 }
 
-// Copies the regular files of `from` to `to`, except weight files, their checksums and the
-// description (which the caller writes); config.json is retagged (see retag_config).
+// Copies the side files of `from` to `to` (is_side_file_name), except the description (which the
+// caller writes); config.json is retagged (see retag_config).
 Status copy_side_files(const std::string& from, const std::string& to, const char* from_q, const char* to_q) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(from, ec)) {
     if (!entry.is_regular_file()) continue;
     const std::string name = entry.path().filename().string();
-    if (name == kDescriptionFile || (name.rfind("quant_model_weight", 0) == 0 &&
-                                     (ends_with(name, ".safetensors") || ends_with(name, ".xxh3"))))
-      continue;
+    if (name == kDescriptionFile || !is_side_file_name(name)) continue;
     if (name == "config.json") {
       ST_ASSIGN(const std::string text, read_file_text(entry.path().string()));
       ST_CHECK(write_file(to + "/" + name, retag_config(text, from_q, to_q), file_mode(entry.path().string())));
@@ -83,9 +83,27 @@ WriterOptions writer_options(bool checksums) {
   return o;
 }
 
+// The float dtype of the model a W8A8S checkpoint came from: config.json's torch_dtype (or dtype),
+// else its input_scale's dtype (the model dtype, w8a8.hpp).
+std::optional<DType> model_dtype(const Checkpoint& ck) {
+  if (auto d = config_dtype(ck.config())) return d;
+  for (const auto& e : ck.tensors())
+    if (ends_with(e.name(), ".input_scale")) return e.info->dtype;
+  return std::nullopt;
+}
+
+// A single W8A8S directory compressed into part0-of-1/ says so, for -d to restore it flat.
+constexpr const char* kFlatSourceKey = "st.w8a8sc.flat_source";
+
 Status compress_part(const std::string& in_dir, const std::string& out_dir, const std::string& part,
                      const DirOptions& opt, DirSummary& sum) {
   ST_ASSIGN(auto ck, open_part(in_dir, "W8A8S"));
+  // MindIE-LLM common_op_builders/linear/atb_quant_linear_common_op_builder.py is_match: no W8A8SC
+  // linear for a bfloat16 model.
+  if (model_dtype(*ck) == DType::BF16 && !opt.allow_bf16)
+    return make_error(Errc::unsupported,
+                      "a bfloat16 model: MindIE's W8A8SC linear does not take bf16 (quantize the float16 model, or "
+                      "--allow-bf16 to write it anyway)", in_dir);
   const Description& desc = *ck->description();
   const std::string file = ck->files()[0];
   struct Item {
@@ -141,6 +159,7 @@ Status compress_part(const std::string& in_dir, const std::string& out_dir, cons
   md.erase(kTensorChecksumKey);
   md[kCodecKey] = kCodecName;
   md[kSourceChecksumsKey] = had_checksums ? "1" : "0";
+  if (opt.flat_source) md[kFlatSourceKey] = "1";
   ST_ASSIGN(auto w, SafetensorsWriter::create(out_dir + "/" + kW8A8SCFile, plan, md, writer_options(true)));
   for (auto& it : items) {
     if (it.c) {
@@ -243,6 +262,7 @@ Status decompress_part(const std::string& in_dir, const std::string& out_dir, co
   const bool checksums = md.count(kSourceChecksumsKey) ? md[kSourceChecksumsKey] == "1" : true;
   md.erase(kCodecKey);
   md.erase(kSourceChecksumsKey);
+  md.erase(kFlatSourceKey);
   md.erase(kTensorChecksumKey);
   ST_ASSIGN(auto w, SafetensorsWriter::create(out_dir + "/" + kW8A8SFile, plan, md, writer_options(checksums)));
   std::vector<int8_t> buf;
@@ -298,15 +318,27 @@ uint64_t weights_typed(const std::string& dir, const char* type) {
   return n;
 }
 
+// Whether a W8A8SC part was compressed from a single W8A8S directory (kFlatSourceKey).
+bool from_flat_source(const std::string& part_dir) {
+  auto ck = Checkpoint::open(part_dir);
+  if (!ck || (*ck)->files().empty()) return false;
+  const Metadata& md = (*ck)->header(0).metadata;
+  return md.count(kFlatSourceKey) > 0;
+}
+
+// Compressing, the output is always part{i}-of-{n}/ folders (MindIE's Weights opens
+// part{rank}-of-{world}/ for w8a8sc, also at TP 1) under the input's side files; restoring, a
+// part0-of-1 compressed from one directory becomes that directory again.
 Result<DirSummary> run_dir(const std::string& in, Output& out, const DirOptions& opt, PartFn fn) {
   std::error_code ec;
   if (!fs::is_directory(in, ec)) return make_error(Errc::io, "not a directory", in);
   if (out.is_stdout()) return make_error(Errc::usage, "the output is a directory: name one, not '-'", "-");
   ST_ASSIGN(const auto parts, part_folders(in));  // the one rule for a part set (libst/format/parts.hpp)
+  const bool compressing = fn == compress_part;
   const std::string& dir = out.directory();
   DirOptions o = opt;  // its progress knows the total
   if (opt.progress) {
-    const char* type = fn == compress_part ? "W8A8S" : "W8A8SC";
+    const char* type = compressing ? "W8A8S" : "W8A8SC";
     uint64_t total = parts.empty() ? weights_typed(in, type) : 0;
     for (const auto& p : parts) total += weights_typed(in + "/" + p.name, type);
     o.progress = [&opt, total](Progress p) {
@@ -315,17 +347,23 @@ Result<DirSummary> run_dir(const std::string& in, Output& out, const DirOptions&
     };
   }
   DirSummary sum;
-  if (parts.empty()) {
+  const bool to_flat = !compressing && parts.size() == 1 && from_flat_source(in + "/" + parts[0].name);
+  if (parts.empty() && !compressing) {
     ST_CHECK(fn(in, dir, "", o, sum));
+  } else if (to_flat) {
+    ST_CHECK(fn(in + "/" + parts[0].name, dir, "", o, sum));
   } else {
-    sum.parts = static_cast<int>(parts.size());
-    for (const auto& p : parts) {
-      const std::string to = dir + "/" + p.name;
+    std::vector<std::string> names;
+    for (const auto& p : parts) names.push_back(p.name);
+    if (parts.empty()) names.push_back("part0-of-1");
+    o.flat_source = parts.empty();
+    sum.parts = static_cast<int>(names.size());
+    for (const auto& name : names) {
+      const std::string to = dir + "/" + name;
       ST_CHECK(make_directory(to));
-      ST_CHECK(fn(in + "/" + p.name, to, p.name, o, sum));
+      ST_CHECK(fn(o.flat_source ? in : in + "/" + name, to, name, o, sum));
     }
-    ST_CHECK(fn == compress_part ? copy_side_files(in, dir, "w8a8s", "w8a8sc")
-                                 : copy_side_files(in, dir, "w8a8sc", "w8a8s"));
+    ST_CHECK(compressing ? copy_side_files(in, dir, "w8a8s", "w8a8sc") : copy_side_files(in, dir, "w8a8sc", "w8a8s"));
   }
   ST_CHECK(out.commit());
   return sum;

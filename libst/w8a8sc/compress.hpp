@@ -3,7 +3,11 @@
 //
 // Input of compress(): a directory of part{i}-of-{n}/ folders (each a W8A8S quantized
 // directory: quant_model_weight_w8a8s.safetensors + quant_model_description.json), or one W8A8S
-// quantized directory (TP = 1). The output mirrors the input's layout; per part:
+// quantized directory (TP = 1). The output is MindIE's W8A8SC layout: part{i}-of-{n}/ folders,
+// part0-of-1/ for one directory (atb_llm/utils/weights.py Weights.__init__ opens
+// part{rank}-of-{world} for w8a8sc at every TP), under the input's side files (config.json,
+// tokenizer: models/base/router.py reads them from the root). A bfloat16 model is refused unless
+// allowed (MindIE's W8A8SC linear does not take bf16). Per part:
 //   - every tensor described "W8A8S" whose name ends in ".weight" (I8 [n, k]) becomes
 //       P.weight  I8 [S]      the tile records          described "W8A8SC"
 //       P.index   I8 [T * 8]  T = ceil(k/256) * ceil(n/128)   "W8A8SC"
@@ -16,10 +20,11 @@
 //   - __metadata__ keeps the input's entries and adds "st.w8a8sc.codec" = "st-tile-v1" and
 //     "st.w8a8sc.source_checksums" = "1" or "0" (whether the input carried per-tensor hashes),
 //     so that decompress() can write the W8A8S file exactly as it was.
-// Other files of each part folder and of the top-level directory (config, tokenizer) are copied;
-// weight checksum files (*.xxh3) are written fresh for the new weight files.
+// The side files of each part folder and of the top-level directory (config, tokenizer, ...) are
+// copied; weight checksum files (*.xxh3) are written fresh for the new weight files.
 //
-// decompress() inverts it: .weight/.index/.info become the I8 [n, k] weight again, typed "W8A8S",
+// decompress() inverts it (part0-of-1 compressed from one directory becomes that directory again):
+// .weight/.index/.info become the I8 [n, k] weight again, typed "W8A8S",
 // model_quant_type "W8A8S", file quant_model_weight_w8a8s.safetensors. Tensor order,
 // description order and metadata are restored, so a W8A8S file that st-tools wrote comes back
 // byte for byte.
@@ -53,10 +58,12 @@ struct TensorReport {
 struct DirOptions {
   EncodeOptions codec;
   ProgressFn progress;  // weights compressed or restored, their int8 bytes
+  bool allow_bf16 = false;  // compress a bfloat16 model although MindIE's W8A8SC linear refuses it
+  bool flat_source = false;  // set by compress_dir: the input is one W8A8S directory
 };
 
 struct DirSummary {
-  int parts = 0;  // 0 for a single directory
+  int parts = 0;  // part folders written or read (0: a single directory restored)
   std::vector<TensorReport> tensors;
   uint64_t raw_bytes = 0, compressed_bytes = 0;
 };

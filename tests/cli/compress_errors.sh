@@ -1,6 +1,6 @@
 # st-compress refuses bad input with one line and exit 2, leaving no output behind: an existing
 # output without -f, a checkpoint of the wrong type for the direction, a missing directory,
-# and a corrupted W8A8SC stream (named down to the tensor).
+# a corrupted W8A8SC stream (named down to the tensor), and a bfloat16 model unless --allow-bf16.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/compress_helpers.bash"
 
@@ -37,7 +37,7 @@ expect_no_file "$TMP/y"
 
 # A flipped byte inside one compressed weight: -d names the tensor and the tile, and writes nothing.
 cp -r "$TMP/sc" "$TMP/bad"
-target=$(python3 - "$TMP/bad/quant_model_weight_w8a8sc.safetensors" <<'EOF'
+target=$(python3 - "$TMP/bad/part0-of-1/quant_model_weight_w8a8sc.safetensors" <<'EOF'
 import json, struct, sys
 path = sys.argv[1]
 f = open(path, "r+b")
@@ -61,7 +61,7 @@ expect_no_file "$TMP/bad-out"
 
 # A truncated index.
 cp -r "$TMP/sc" "$TMP/bad2"
-python3 - "$TMP/bad2/quant_model_weight_w8a8sc.safetensors" <<'EOF'
+python3 - "$TMP/bad2/part0-of-1/quant_model_weight_w8a8sc.safetensors" <<'EOF'
 import json, struct, sys
 path = sys.argv[1]
 f = open(path, "r+b")
@@ -76,3 +76,15 @@ expect_stderr_one_line
 expect_stderr_contains "model.layers.0.self_attn.q_proj.weight"
 expect_stderr_contains "index offset"
 expect_no_file "$TMP/bad2-out"
+
+# A bfloat16 model: MindIE's W8A8SC linear refuses it, so st-compress does unless --allow-bf16.
+MB=$ST_FIXTURES/llama-4m-bf16
+make_stats "$MB" "$TMP/bf16.st"
+expect_exit 0 "$ST_BIN/st-sparsify" "$MB" --stats "$TMP/bf16.st" -o "$TMP/sb" -q
+expect_exit 2 "$ST_BIN/st-compress" "$TMP/sb" -o "$TMP/scb"
+expect_stderr_one_line
+expect_stderr_contains "bfloat16 model: MindIE's W8A8SC linear does not take bf16"
+expect_stderr_contains "--allow-bf16"
+expect_no_file "$TMP/scb"
+expect_exit 0 "$ST_BIN/st-compress" "$TMP/sb" -o "$TMP/scb" --allow-bf16 -q
+expect_file "$TMP/scb/part0-of-1/quant_model_weight_w8a8sc.safetensors"

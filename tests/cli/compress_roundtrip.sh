@@ -20,14 +20,16 @@ for model in llama-4m-fp16 deepseekv3-mla-6m-fp16; do
   ratio=$(json_query 'd["ratio"]')
   python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 0.70 else 1)" "$ratio" || fail "ratio $ratio > 0.70"
   expect_stderr_contains "compressed"
-  expect_file "$W/sc/quant_model_weight_w8a8sc.safetensors"
-  expect_no_file "$W/sc/quant_model_weight_w8a8s.safetensors"
+  # MindIE's layout: part0-of-1/ also at TP 1, config.json (quantize w8a8sc) at the root.
+  expect_file "$W/sc/part0-of-1/quant_model_weight_w8a8sc.safetensors"
+  expect_no_file "$W/sc/quant_model_weight_w8a8sc.safetensors"
+  expect_no_file "$W/sc/part0-of-1/quant_model_weight_w8a8s.safetensors"
   grep -q '"quantize": "w8a8sc"' "$W/sc/config.json" || fail "config.json quantize is not w8a8sc"
-  read -r count comp raw < <(check_w8a8sc_part "$W/sc" "$W/s") || fail "W8A8SC layout check failed"
+  read -r count comp raw < <(check_w8a8sc_part "$W/sc/part0-of-1" "$W/s") || fail "W8A8SC layout check failed"
   python3 -c "import sys; c, r = int(sys.argv[1]), int(sys.argv[2]); sys.exit(0 if c <= 0.70 * r else 1)" "$comp" "$raw" ||
     fail "weights + index take $comp of $raw int8 bytes (> 0.70)"
   note "TP1: $count weights, $comp / $raw bytes"
-  ! command -v xxhsum >/dev/null || (cd "$W/sc" && xxhsum -c quant_model_weight_w8a8sc.safetensors.xxh3 >/dev/null 2>&1) || fail "checksum file does not verify"
+  ! command -v xxhsum >/dev/null || (cd "$W/sc/part0-of-1" && xxhsum -c quant_model_weight_w8a8sc.safetensors.xxh3 >/dev/null 2>&1) || fail "checksum file does not verify"
 
   expect_exit 0 "$ST_BIN/st-compress" -d "$W/sc" -o "$W/back"
   expect_same_dir "$W/s" "$W/back"

@@ -37,8 +37,10 @@ base d_fak "$DS" "$B/st-quant-w8a8" "$DS" --stats "$W/ds.st" --fa-quant --float 
 CHECK=(python3 "$CONF/check_consumers.py")
 expect_exit 0 "${CHECK[@]}" "$W/q_dyn" --consumer vllm-ascend
 expect_stdout_empty
-expect_exit 1 "${CHECK[@]}" "$W/q_sc2" --consumer mindie
-expect_stdout_matches '^mindie sc-[a-z0-9-]+: .*: .*: '
+expect_exit 0 "${CHECK[@]}" "$W/q_sc2" --consumer mindie  # st-compress's W8A8SC layout loads as it is
+expect_stdout_empty
+expect_exit 1 "${CHECK[@]}" "$W/l_fa" --consumer vllm-ascend  # FAQuant on a non-MLA model
+expect_stdout_matches '^vllm-ascend fa-[a-z-]+: .*: .*: '
 expect_exit 2 "${CHECK[@]}" "$W/nonexistent"
 expect_stderr_one_line
 expect_stderr_contains "$W/nonexistent: not a directory"

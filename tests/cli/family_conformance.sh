@@ -13,15 +13,6 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3  # Debian's, with python3-numpy (scripts/install-deps.sh)
 
 EXPECTED="
-glm_w8a8 both float-model-missing          # issue 14 e: static W8A8 drops the float q/k/v .bias
-glm_w8a8 vllm-ascend missing-tensor        # issue 14 e
-glm_parts both float-model-missing         # issue 14 e
-glm4_w8a8 both float-model-missing         # issue 14 e
-glm4_w8a8 vllm-ascend missing-tensor       # issue 14 e
-glm4_parts both float-model-missing        # issue 14 e
-chatglm_w8a8 both float-model-missing      # issue 14 e (query_key_value.bias)
-chatglm_w8a8 vllm-ascend missing-tensor    # issue 14 e
-chatglm_parts both float-model-missing     # issue 14 e
 "
 for f in qwen3_moe mixtral glm glm4 chatglm baichuan2-7b baichuan2-13b; do
   EXPECTED+="${f}_parts vllm-ascend layout  # vllm-ascend has no part{i}-of-{n}/ loader

@@ -44,14 +44,19 @@ for p in lin:
     h = dst[1]
     n, k = h[p + ".weight"]["shape"]
     assert h[p + ".weight"]["dtype"] == "I8"
-    assert h[p + ".weight_scale"]["shape"] == [n, 1] and h[p + ".deq_scale"]["dtype"] == "I64"
+    # msModelSlim's W8A8S tensors, no weight_scale / weight_offset
+    assert {t for t in h if t.startswith(p + ".")} == {p + "." + s for s in (
+        "weight", "input_scale", "input_offset", "quant_bias", "deq_scale")}, p
+    assert h[p + ".deq_scale"]["shape"] == [n] and h[p + ".deq_scale"]["dtype"] == "I64"
     assert h[p + ".input_scale"]["dtype"] == "F16" and h[p + ".quant_bias"]["dtype"] == "I32"
     q = read(dst, p + ".weight", "b")
     for r in range(n):
         assert q[r * k:(r + 1) * k].count(0) >= k // 2, (p, r)
 for p in ("model.layers.0.self_attn.q_proj", "model.layers.3.mlp.down_proj"):
     n, k = dst[1][p + ".weight"]["shape"]
-    w = read(src, p + ".weight", "e"); q = read(dst, p + ".weight", "b"); s = read(dst, p + ".weight_scale", "f")
+    w = read(src, p + ".weight", "e"); q = read(dst, p + ".weight", "b")
+    s_in = read(dst, p + ".input_scale", "e")[0]  # weight_scale = deq_scale / input_scale
+    s = [struct.unpack("<f", struct.pack("<I", d))[0] / s_in for d in read(dst, p + ".deq_scale", "q")]
     for r in range(0, n, 7):
         row, qr = w[r * k:(r + 1) * k], q[r * k:(r + 1) * k]
         kept = [j for j in range(k) if qr[j] != 0]

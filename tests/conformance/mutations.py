@@ -77,15 +77,6 @@ def to_parts(d):
     shutil.copy(os.path.join(d, "part0-of-1", "config.json"), os.path.join(d, "config.json"))
 
 
-def sc_root(d):
-    """Repair of today's W8A8SC parts (issue 14 c): root config.json (quantize w8a8sc, float16) and tokenizer."""
-    p0 = os.path.join(d, "part0-of-2")
-    for n in os.listdir(p0):
-        if n.startswith("tokenizer") or n == "config.json":
-            shutil.copy(os.path.join(p0, n), d)
-    cfg(d, lambda c: c.update(quantize="w8a8sc", torch_dtype="float16"))
-
-
 def flatten_part(d):
     p0 = os.path.join(d, "part0-of-2")
     for n in os.listdir(d):
@@ -226,7 +217,6 @@ MUTATIONS = [
     ("mindie", "sc-head", "q_sc2", lambda d, f: edit_tensors(os.path.join(d, P1), lambda t: t.t["lm_head.weight"]
                                                              .__setitem__(1, [32, 8])), "lm_head.weight"),
 ]
-REPAIRS = {"q_sc2": sc_root}
 
 
 def copy_base(src, dst):
@@ -243,8 +233,6 @@ def main(argv):
         d, fd = os.path.join(work, f"m{i}"), os.path.join(work, f"m{i}_float")
         copy_base(path, d)
         shutil.copytree(float_dir, fd, symlinks=False)
-        if base in REPAIRS:
-            REPAIRS[base](d)
         before = run({"output": d, "consumer": "both", "float": fd})
         mutate(d, fd)
         after = run({"output": d, "consumer": "both", "float": fd})
