@@ -1,6 +1,7 @@
 # st-compress on the real fixtures: W8A8S (50 % Wanda) -> W8A8SC -> W8A8S is bit for bit, for one
 # directory and for shard -> compress -> decompress -> merge; index and info follow the MindIE
-# formula; the weights take at most 0.70 of their int8 bytes.
+# formula; the weights take at most 0.70 of their int8 bytes; W8A8S parts keep embed_tokens whole
+# unless --split-embeddings.
 # ctest: slow
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/compress_helpers.bash"
@@ -33,6 +34,15 @@ for model in llama-4m-fp16 deepseekv3-mla-6m-fp16; do
 
   expect_exit 0 "$ST_BIN/st-compress" -d "$W/sc" -o "$W/back"
   expect_same_dir "$W/s" "$W/back"
+
+  # W8A8S parts keep embed_tokens whole (MindIE's W8A8SC classes read it whole), unless asked.
+  expect_exit 0 "$ST_BIN/st-shard" "$W/s" --tp 2 --dry-run
+  expect_stdout_matches '^model\.embed_tokens\.weight +replicate '
+  expect_exit 0 "$ST_BIN/st-shard" "$W/s" --tp 2 --dry-run --split-embeddings
+  expect_stdout_matches '^model\.embed_tokens\.weight +split dim 0 /2 '
+  expect_exit 2 "$ST_BIN/st-shard" "$W/s" --tp 2 --dry-run --split-embeddings --replicate-embeddings
+  expect_stderr_one_line
+  expect_stderr_contains "exclude each other"
 
   # Tensor parallel: shard -> compress -> decompress -> merge.
   expect_exit 0 "$ST_BIN/st-shard" "$W/s" --tp 2 -o "$W/parts" -q
