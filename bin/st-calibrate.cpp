@@ -66,7 +66,7 @@ int calibrate(const Options& o) {
   if ((*ck)->description())
     return st::cli::report(st::make_error(st::Errc::usage, "calibrate the float model, not a quantized one", o.model_path));
   st::cli::ProgressLine progress(o.quiet);
-  auto model = st::model::Model::load(**ck, progress.callback());
+  auto model = st::model::Model::open(std::move(*ck));  // layer by layer: one layer's weights in memory
   if (!model) return st::cli::report(model.error());
 
   const auto start = std::chrono::steady_clock::now();

@@ -21,13 +21,14 @@ namespace {
 using st::Result;
 using st::model::Model;
 
-// A directory of part{i}-of-{n}/ folders is merged back (st-shard's rules) before loading.
-Result<std::unique_ptr<Model>> open_model(const std::string& path, const st::ProgressFn& progress) {
+// A directory of part{i}-of-{n}/ folders is merged back (st-shard's rules). The model is
+// streamed: read layer by layer as the evaluation runs.
+Result<std::unique_ptr<Model>> open_model(const std::string& path) {
   ST_ASSIGN(auto ck, st::Checkpoint::open(path));
   if (ck->layout() == st::Layout::parts) {
     ST_ASSIGN(ck, st::open_merged(path, st::cli::warn));
   }
-  return Model::load(*ck, progress);
+  return Model::open(std::move(ck));
 }
 
 }  // namespace
@@ -71,11 +72,11 @@ int main(int argc, char** argv) {
         data_path, {seq_len, samples, tokenizer.empty() ? st::model::model_tokenizer(model_path) : tokenizer, st::cli::warn});
     if (!data) return st::cli::report(data.error());
     st::cli::ProgressLine progress(quiet);
-    auto model = open_model(model_path, progress.callback());
+    auto model = open_model(model_path);
     if (!model) return st::cli::report(model.error());
     std::unique_ptr<Model> quant;
     if (!quant_path.empty()) {
-      auto q = open_model(quant_path, progress.callback());
+      auto q = open_model(quant_path);
       if (!q) return st::cli::report(q.error());
       quant = std::move(q.value());
     }

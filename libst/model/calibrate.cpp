@@ -4,10 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <mutex>
-#include <optional>
 
 #include "libst/core/parallel.hpp"
+#include "libst/model/layer_stream.hpp"
 #include "libst/format/stats_merge.hpp"
 
 namespace st::model {
@@ -123,28 +122,12 @@ void StatsCollector::on_attention(const std::string& block, const char* what, fl
 }
 
 Result<ActivationStats> calibrate(Model& model, const TokenData& data, const ProgressFn& progress) {
-  ST_CHECK(check_tokens(data, model.config()));
+  std::vector<StatsCollector> collectors(size_t(layer_run_workers(data)));
+  LayerRun run;
+  for (auto& c : collectors) run.observers.push_back(&c);
+  ST_CHECK(run_layers(model, data, run, progress));
   int64_t longest = 0;
-  for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, int64_t(s.size()));
-  model.prepare(longest);
-  const int64_t n = int64_t(data.seqs.size());
-  std::vector<StatsCollector> collectors(static_cast<size_t>(threads()));
-  std::vector<std::vector<float>> logits(static_cast<size_t>(threads()));
-  std::mutex mu;
-  std::optional<std::pair<int64_t, Error>> failure;
-  uint64_t done = 0, tokens = 0;
-  if (progress) progress({"sequences", 0, uint64_t(n), 0, "tokens"});
-  for_each_item(n, [&](int w, int64_t i) {
-    const auto& seq = data.seqs[size_t(i)];
-    auto& lg = logits[size_t(w)];
-    lg.resize(seq.size() * size_t(model.config().vocab));
-    Status st = model.forward(seq.data(), int64_t(seq.size()), lg.data(), &collectors[size_t(w)]);
-    std::lock_guard<std::mutex> lock(mu);
-    if (!st && (!failure || failure->first > i)) failure = {i, st.error()};
-    ++done, tokens += seq.size();
-    if (progress) progress({"sequences", done, uint64_t(n), tokens, "tokens"});
-  });
-  if (failure) return failure->second;
+  for (const auto& seq : data.seqs) longest = std::max<int64_t>(longest, int64_t(seq.size()));
   ActivationStats s;
   for (auto& c : collectors) ST_CHECK(merge_stats(s, std::move(c.stats())));
   s.metadata["st.stats.samples"] = std::to_string(data.seqs.size());

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "libst/core/parallel.hpp"
+#include "libst/model/layer_stream.hpp"
 #include "libst/model/vexp.hpp"
 
 namespace st::model {
@@ -59,45 +60,58 @@ Result<EvalResult> evaluate(Model& model, const TokenData& data, Model* referenc
     return make_error(Errc::usage, "the two models have different vocabulary sizes");
   ST_CHECK(check_tokens(data, model.config()));
   if (reference) ST_CHECK(check_tokens(data, reference->config()));
-  int64_t longest = 0;
-  for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, int64_t(s.size()));
-  model.prepare(longest);
-  if (reference) reference->prepare(longest);
 
-  const int64_t n_seqs = int64_t(data.seqs.size());
+  // Both models layer by layer up to their last hidden states, then both heads at once: each
+  // sequence's two sets of logits are scored together.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::vector<float>> ref_h;
+  if (reference) {
+    ST_ASSIGN(ref_h, run_layers(*reference, data, {}, progress));
+  }
+  const auto f0 = std::chrono::steady_clock::now();
+  ST_ASSIGN(std::vector<std::vector<float>> h, run_layers(model, data, {}, progress));
+  const double layer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+  ST_CHECK(model.load_head());
+  if (reference) ST_CHECK(reference->load_head());
+
+  const int64_t n_seqs = int64_t(data.seqs.size()), H = model.config().hidden;
   std::vector<SeqResult> results(static_cast<size_t>(n_seqs));
   std::vector<std::vector<float>> logits(static_cast<size_t>(threads())), ref_logits(static_cast<size_t>(threads()));
+  std::vector<std::vector<float>> xs(static_cast<size_t>(threads()));
   std::mutex mu;
-  std::optional<std::pair<int64_t, Error>> failure;
   uint64_t done = 0, tokens_done = 0;
-  std::vector<double> forward_secs(static_cast<size_t>(threads()), 0.0);
-  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<double> head_secs(static_cast<size_t>(threads()), 0.0);
   if (progress) progress({"sequences", 0, uint64_t(n_seqs), 0, "tokens"});
   const int workers = for_each_item(n_seqs, [&](int w, int64_t i) {
     const auto& seq = data.seqs[size_t(i)];
     const int64_t n = int64_t(seq.size());
     auto& lg = logits[size_t(w)];
     auto& rg = ref_logits[size_t(w)];
+    auto& x = xs[size_t(w)];
     lg.resize(size_t(n * V));
-    const auto f0 = std::chrono::steady_clock::now();
-    Status st = model.forward(seq.data(), n, lg.data());
-    forward_secs[size_t(w)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
-    if (st && reference) {
+    x.resize(size_t(n * H));
+    const auto f1 = std::chrono::steady_clock::now();
+    model.head(h[size_t(i)].data(), n, x.data(), lg.data());
+    head_secs[size_t(w)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - f1).count();
+    std::vector<float>().swap(h[size_t(i)]);
+    if (reference) {
       rg.resize(size_t(n * V));
-      st = reference->forward(seq.data(), n, rg.data());
+      reference->head(ref_h[size_t(i)].data(), n, x.data(), rg.data());
+      std::vector<float>().swap(ref_h[size_t(i)]);
     }
-    if (st) score(seq, V, lg.data(), reference ? rg.data() : nullptr, results[size_t(i)]);
+    score(seq, V, lg.data(), reference ? rg.data() : nullptr, results[size_t(i)]);
     std::lock_guard<std::mutex> lock(mu);
-    if (!st && (!failure || failure->first > i)) failure = {i, st.error()};
     ++done, tokens_done += uint64_t(n);
     if (progress) progress({"sequences", done, uint64_t(n_seqs), tokens_done, "tokens"});
   });
-  if (failure) return failure->second;
+  model.drop_head();
+  if (reference) reference->drop_head();
 
   EvalResult r;
   r.compared = reference != nullptr;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (double f : forward_secs) r.forward_seconds += f / workers;
+  r.forward_seconds = layer_seconds;
+  for (double f : head_secs) r.forward_seconds += f / workers;
   double nll = 0, ref_nll = 0, kl = 0;
   int64_t agree = 0;
   std::vector<double> kls;

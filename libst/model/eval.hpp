@@ -20,7 +20,7 @@ struct EvalResult {
   double perplexity = 0;  // exp(nll)
   double seconds = 0;     // wall time of the whole evaluation (forward passes and scoring)
   double tokens_per_second = 0;  // tokens / seconds (with a reference, both models ran)
-  double forward_seconds = 0;    // wall time in the judged model's forward passes (per worker, averaged)
+  double forward_seconds = 0;    // wall time of the judged model: its layers, then its head (per worker, averaged)
   double forward_flops = 0;      // Model::forward_flops summed over the sequences
   // Only with a reference model:
   bool compared = false;

@@ -112,6 +112,7 @@ void Model::head(const float* h, int64_t n, float* x, float* logits) const {
 }
 
 Status Model::forward(const int32_t* tokens, int64_t n, float* logits, Observer* obs) {
+  if (source_) return make_error(Errc::usage, "a streamed model runs through run_layers", path_);
   ST_CHECK(check_tokens(tokens, n));
   {
     std::lock_guard<std::mutex> lock(rope_mutex_);  // tables only grow; readers need them complete

@@ -240,6 +240,12 @@ void Linear::forward(const float* x, int64_t rows, float* y) const {
   }
 }
 
+void Linear::set_weight(const std::vector<float>& w) {
+  w_dec_ = *FloatDecoder::plain(DType::F32, {out_, in_});
+  w_.resize(w.size() * 4);
+  std::memcpy(w_.data(), w.data(), w_.size());
+}
+
 std::vector<float> Linear::float_weight() const {
   std::vector<float> w(size_t(out_ * in_));
   weight_rows(0, out_, w.data());

@@ -32,6 +32,9 @@ class Linear {
   void forward(const float* x, int64_t rows, float* y) const;
   // The weight as float [out, in] (dequantized for the int8 kinds).
   std::vector<float> float_weight() const;
+  // Replaces a FLOAT linear's weight by fp32 values [out, in] (SparseGPT's pruned weight, which
+  // the rest of the run then uses); the bias stays.
+  void set_weight(const std::vector<float>& w);
 
  private:
   std::string name_;

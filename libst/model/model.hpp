@@ -58,15 +58,31 @@ struct Layer {
 
 class Model {
  public:
-  // progress: "layers loaded" of the decoder's (weights read and converted to fp32).
+  // Every weight in memory. progress: "layers loaded" of the decoder's (weights read and
+  // converted to fp32).
   static Result<std::unique_ptr<Model>> load(const Checkpoint& ck, const ProgressFn& progress = {});
+  // A streamed model: the config only; the embeddings, each decoder layer and the head are read
+  // from ck when load_*() asks and freed by drop_*() (libst/model/layer_stream.hpp runs it).
+  static Result<std::unique_ptr<Model>> open(std::shared_ptr<const Checkpoint> ck);
+  bool streamed() const { return source_ != nullptr; }
+  // On a streamed model: read a part's weights (checking shapes and values as load() does), or
+  // free them. No-ops on a loaded model, and load_*() on a part already in memory.
+  Status load_embed();
+  Status load_layer(size_t li);
+  Status load_head();  // the final norm and lm_head
+  void drop_embed();
+  void drop_layer(size_t li);
+  void drop_head();
 
   const ModelConfig& config() const { return cfg_; }
   const std::string& path() const { return path_; }
   // Names of every linear in the decoder layers, in execution order (experts included).
   std::vector<std::string> linear_names() const;
+  // The linear `name` of decoder layer li (loaded), or null.
+  Linear* linear(size_t li, const std::string& name);
 
-  // Floating-point operations of one forward pass over n tokens: 2 per multiply-add of every
+  // Floating-point operations of one forward pass over n tokens (of a streamed model: once each
+  // layer has been loaded): 2 per multiply-add of every
   // linear (MoE: the routed experts' share, experts_per_tok / n_routed_experts) and of the causal
   // attention products (q·k over n(n+1)/2 pairs, and p·v).
   double forward_flops(int64_t n) const;
@@ -86,12 +102,18 @@ class Model {
   // (prepare(n) first): check the tokens, embed them into h[n, hidden], run decoder layer li on
   // h in place, then the final norm into x[n, hidden] and lm_head into logits[n, vocab].
   Status check_tokens(const int32_t* tokens, int64_t n) const;
+  size_t layers() const { return layers_.size(); }
   void embed(const int32_t* tokens, int64_t n, float* h) const;
   void run_layer(size_t li, float* h, int64_t n, Observer* obs);
   void head(const float* h, int64_t n, float* x, float* logits) const;
 
  private:
   Model(ModelConfig cfg);
+  static Result<std::unique_ptr<Model>> make(const Checkpoint& ck);
+  Status read_embed(const Checkpoint& ck);
+  Status read_layer(const Checkpoint& ck, size_t li);
+  Status read_head(const Checkpoint& ck);
+  double layer_macs(const Layer& l) const;
   void attention(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
   void project_qkv(const Attention& at, const float* x, int64_t n, float* q, float* k, float* v, Observer* obs) const;
   void attention_mla(const Layer& l, const float* x, int64_t n, float* y, Observer* obs);
@@ -101,6 +123,8 @@ class Model {
 
   ModelConfig cfg_;
   std::string path_;
+  std::shared_ptr<const Checkpoint> source_;  // a streamed model's weights
+  std::vector<double> layer_macs_;            // multiply-adds per token of each layer, once read
   Rope rope_;
   std::mutex rope_mutex_;
   std::vector<float> embed_;  // [vocab, hidden]

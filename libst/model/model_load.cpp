@@ -158,7 +158,7 @@ Result<Linear> load_lm_head(const Checkpoint& ck, const ModelConfig& c, const st
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck, const ProgressFn& progress) {
+Result<std::unique_ptr<Model>> Model::make(const Checkpoint& ck) {
   if (!ck.has_config()) return make_error(Errc::format, "no config.json beside the weights", ck.path());
   ST_ASSIGN(const ModelConfig c, read_config(ck));
   if (Status runs = c.runnable(); !runs) return std::move(runs).error().in_file(config_origin(ck));
@@ -166,75 +166,144 @@ Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck, const ProgressF
     return make_error(Errc::unsupported, "rotary dimension must be even and at most 1024", ck.path());
   std::unique_ptr<Model> m(new Model(c));
   m->path_ = ck.path();
-  const TensorNames& n = c.names();
-  const uint64_t H = uint64_t(c.hidden);
-  const uint64_t layers = uint64_t(c.layers);
-  if (progress) progress({"layers loaded", 0, layers, 0, "layers"});
-  ST_ASSIGN(m->embed_, read_vec(ck, n.embed, uint64_t(c.vocab) * H));
-  for (int i = 0; i < c.layers; ++i) {
-    const std::string p = n.layer(i);
-    Layer l;
-    ST_ASSIGN(l.input_norm, read_vec(ck, p + "." + n.input_norm + ".weight", H));
-    ST_ASSIGN(l.post_norm, read_vec(ck, p + "." + n.post_norm + ".weight", H));
-    if (c.sandwich_norms) {
-      ST_ASSIGN(l.attn_out_norm, read_vec(ck, p + ".post_self_attn_layernorm.weight", H));
-      ST_ASSIGN(l.mlp_out_norm, read_vec(ck, p + ".post_mlp_layernorm.weight", H));
-    }
-    l.attn.prefix = p + "." + n.attn;
-    ST_CHECK(load_attention(ck, c, l.attn));
-    ST_CHECK(load_fa(ck, c, l.attn));
-    l.moe = c.is_moe_layer(i);
-    if (l.moe) {
-      ST_CHECK(load_moe(ck, c, p + "." + n.moe, l.experts));
-    } else {
-      ST_ASSIGN(l.mlp, dense_mlp(ck, c, p + "." + n.mlp));
-    }
-    m->layers_.push_back(std::move(l));
-    if (progress) progress({"layers loaded", uint64_t(i + 1), layers, uint64_t(i + 1), "layers"});
-  }
-  ST_ASSIGN(m->final_norm_, read_vec(ck, n.final_norm, H));
-  ST_ASSIGN(m->lm_head_, load_lm_head(ck, c, m->embed_));
+  m->layers_.resize(size_t(c.layers));
+  m->layer_macs_.assign(size_t(c.layers), 0.0);
   return m;
 }
 
+Result<std::unique_ptr<Model>> Model::load(const Checkpoint& ck, const ProgressFn& progress) {
+  ST_ASSIGN(auto m, make(ck));
+  const uint64_t layers = m->layers_.size();
+  if (progress) progress({"layers loaded", 0, layers, 0, "layers"});
+  ST_CHECK(m->read_embed(ck));
+  for (size_t i = 0; i < layers; ++i) {
+    ST_CHECK(m->read_layer(ck, i));
+    if (progress) progress({"layers loaded", uint64_t(i + 1), layers, uint64_t(i + 1), "layers"});
+  }
+  ST_CHECK(m->read_head(ck));
+  return m;
+}
+
+Result<std::unique_ptr<Model>> Model::open(std::shared_ptr<const Checkpoint> ck) {
+  ST_ASSIGN(auto m, make(*ck));
+  m->source_ = std::move(ck);
+  return m;
+}
+
+Status Model::read_embed(const Checkpoint& ck) {
+  ST_ASSIGN(embed_, read_vec(ck, cfg_.names().embed, uint64_t(cfg_.vocab) * uint64_t(cfg_.hidden)));
+  return {};
+}
+
+Status Model::read_layer(const Checkpoint& ck, size_t li) {
+  const ModelConfig& c = cfg_;
+  const TensorNames& n = c.names();
+  const uint64_t H = uint64_t(c.hidden);
+  const int i = int(li);
+  const std::string p = n.layer(i);
+  Layer l;
+  ST_ASSIGN(l.input_norm, read_vec(ck, p + "." + n.input_norm + ".weight", H));
+  ST_ASSIGN(l.post_norm, read_vec(ck, p + "." + n.post_norm + ".weight", H));
+  if (c.sandwich_norms) {
+    ST_ASSIGN(l.attn_out_norm, read_vec(ck, p + ".post_self_attn_layernorm.weight", H));
+    ST_ASSIGN(l.mlp_out_norm, read_vec(ck, p + ".post_mlp_layernorm.weight", H));
+  }
+  l.attn.prefix = p + "." + n.attn;
+  ST_CHECK(load_attention(ck, c, l.attn));
+  ST_CHECK(load_fa(ck, c, l.attn));
+  l.moe = c.is_moe_layer(i);
+  if (l.moe) {
+    ST_CHECK(load_moe(ck, c, p + "." + n.moe, l.experts));
+  } else {
+    ST_ASSIGN(l.mlp, dense_mlp(ck, c, p + "." + n.mlp));
+  }
+  layer_macs_[li] = layer_macs(l);
+  layers_[li] = std::move(l);
+  return {};
+}
+
+Status Model::read_head(const Checkpoint& ck) {
+  ST_ASSIGN(final_norm_, read_vec(ck, cfg_.names().final_norm, uint64_t(cfg_.hidden)));
+  if (cfg_.tie_embeddings && !ck.find(cfg_.names().lm_head + ".weight") && embed_.empty()) {
+    ST_CHECK(read_embed(ck));  // a streamed model's tied head: the embeddings again, then only the head
+    ST_ASSIGN(lm_head_, load_lm_head(ck, cfg_, embed_));
+    std::vector<float>().swap(embed_);
+    return {};
+  }
+  ST_ASSIGN(lm_head_, load_lm_head(ck, cfg_, embed_));
+  return {};
+}
+
+Status Model::load_embed() { return !source_ || !embed_.empty() ? Status{} : read_embed(*source_); }
+Status Model::load_layer(size_t li) { return !source_ || layers_[li].attn.prefix.size() ? Status{} : read_layer(*source_, li); }
+Status Model::load_head() { return !source_ || !final_norm_.empty() ? Status{} : read_head(*source_); }
+
+void Model::drop_embed() {
+  if (source_) std::vector<float>().swap(embed_);
+}
+void Model::drop_layer(size_t li) {
+  if (source_) layers_[li] = Layer{};
+}
+void Model::drop_head() {
+  if (!source_) return;
+  std::vector<float>().swap(final_norm_);
+  lm_head_ = Linear{};
+}
+
+namespace {
+
+// Every linear of a layer, in execution order (unused slots have no name).
+template <class L, class Fn>
+void visit_linears(L& l, Fn&& fn) {
+  auto& a = l.attn;
+  for (auto* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.qkv, &a.o}) fn(*x);
+  auto mlp = [&](auto& m) {
+    for (auto* x : {&m.gate, &m.up, &m.gate_up, &m.down}) fn(*x);
+  };
+  if (!l.moe) return mlp(l.mlp);
+  for (auto& e : l.experts.experts) mlp(e);
+  if (l.experts.shared) mlp(*l.experts.shared);
+}
+
+}  // namespace
+
 std::vector<std::string> Model::linear_names() const {
   std::vector<std::string> out;
-  auto add = [&](const Linear& l) {
-    if (!l.name().empty()) out.push_back(l.name());
-  };
-  auto add_mlp = [&](const Mlp& m) { add(m.gate), add(m.up), add(m.gate_up), add(m.down); };
-  for (const auto& l : layers_) {
-    const auto& a = l.attn;
-    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.qkv, &a.o}) add(*x);
-    if (l.moe) {
-      for (const auto& e : l.experts.experts) add_mlp(e);
-      if (l.experts.shared) add_mlp(*l.experts.shared);
-    } else {
-      add_mlp(l.mlp);
-    }
-  }
+  for (const auto& l : layers_)
+    visit_linears(l, [&](const Linear& x) {
+      if (!x.name().empty()) out.push_back(x.name());
+    });
   return out;
+}
+
+Linear* Model::linear(size_t li, const std::string& name) {
+  Linear* found = nullptr;
+  visit_linears(layers_[li], [&](Linear& x) {
+    if (x.name() == name) found = &x;
+  });
+  return found;
+}
+
+double Model::layer_macs(const Layer& l) const {
+  const ModelConfig& c = cfg_;
+  auto lin = [](const Linear& x) { return x.name().empty() ? 0.0 : double(x.in()) * double(x.out()); };
+  auto mlp = [&](const Mlp& m) { return lin(m.gate) + lin(m.up) + lin(m.gate_up) + lin(m.down); };
+  const auto& a = l.attn;
+  double macs = 0;
+  for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.qkv, &a.o}) macs += lin(*x);
+  if (!l.moe) return macs + mlp(l.mlp);
+  double e = 0;
+  for (const auto& x : l.experts.experts) e += mlp(x);
+  macs += e * c.experts_per_tok / std::max(1, c.n_routed_experts);
+  macs += double(c.n_routed_experts) * c.hidden;  // router
+  if (l.experts.shared) macs += mlp(*l.experts.shared);
+  return macs;
 }
 
 double Model::forward_flops(int64_t n) const {
   const ModelConfig& c = cfg_;
-  auto lin = [](const Linear& l) { return l.name().empty() ? 0.0 : double(l.in()) * double(l.out()); };
-  auto mlp = [&](const Mlp& m) { return lin(m.gate) + lin(m.up) + lin(m.gate_up) + lin(m.down); };
-  double macs = 0;
-  for (const auto& l : layers_) {
-    const auto& a = l.attn;
-    for (const Linear* x : {&a.q_a, &a.q_b, &a.q, &a.kv_a, &a.kv_b, &a.k, &a.v, &a.qkv, &a.o}) macs += lin(*x);
-    if (l.moe) {
-      double e = 0;
-      for (const auto& x : l.experts.experts) e += mlp(x);
-      macs += e * c.experts_per_tok / std::max(1, c.n_routed_experts);
-      macs += double(c.n_routed_experts) * c.hidden;  // router
-      if (l.experts.shared) macs += mlp(*l.experts.shared);
-    } else {
-      macs += mlp(l.mlp);
-    }
-  }
-  macs += lin(lm_head_);
+  double macs = double(c.vocab) * double(c.hidden);  // lm_head
+  for (double m : layer_macs_) macs += m;
   const double pairs = double(n) * double(n + 1) / 2;
   const double dv = c.mla ? c.v_head_dim : c.head_dim;
   const double attn = double(c.layers) * c.heads * pairs * (c.qk_head_dim() + dv);

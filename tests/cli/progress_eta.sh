@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The time left on a terminal: every long phase of st-calibrate, st-quant-w8a8 (the default
+# The time left on a terminal: every long phase of st-calibrate (the layer passes: every
+# sequence through one layer, then the next), st-quant-w8a8 (the default
 # static quantization: smoothing search, then the tensors), st-sparsify (SparseGPT: the Gram
-# matrices' forward pass, smoothing, the pruned tensors) and st-eval shows its total from its
+# matrices' forward pass, smoothing, the pruned tensors) and st-eval (layer passes, then the
+# head's logits per sequence) shows its total from its
 # first line and ", M:SS left" within 3 s of its start, on script(1)'s pseudo-terminal. The model
 # is generated (8 layers, hidden 512) and the tools run on one thread, so that each phase lasts.
 # --progress=json gives the same as one JSON object per line on stderr, terminal or not.
@@ -29,7 +31,7 @@ eta_early() {
 
 note "st-calibrate"
 on_tty calibrate "$ST_BIN/st-calibrate" "$M" "${DATA[@]}" -o "$TMP/stats.st" -j 1
-eta_early calibrate st-calibrate sequences
+eta_early calibrate st-calibrate "layer passes"
 
 note "st-quant-w8a8, the default static quantization"
 on_tty quant "$ST_BIN/st-quant-w8a8" "$M" --stats "$TMP/stats.st" -o "$TMP/q" -j 1
@@ -44,6 +46,7 @@ eta_early sparsify st-sparsify tensors
 
 note "st-eval"
 on_tty eval "$ST_BIN/st-eval" "$M" "${DATA[@]}" -j 1
+eta_early eval st-eval "layer passes"
 eta_early eval st-eval sequences
 
 note "--progress=json: JSON lines on stderr, not a terminal, even with -q"
@@ -53,12 +56,11 @@ import json, sys
 every = [json.loads(l) for l in open(sys.argv[1])]
 assert all(r["tool"] == "st-calibrate" for r in every)
 phases = [r["what"] for i, r in enumerate(every) if i == 0 or every[i - 1]["what"] != r["what"]]
-assert phases == ["layers loaded", "sequences"], phases
-assert [r["total"] for r in every if r["what"] == "layers loaded"][0] == 8
-rows = [r for r in every if r["what"] == "sequences"]
-assert all(r["total"] == 24 for r in rows), rows
+assert phases == ["layer passes"], phases
+rows = [r for r in every if r["what"] == "layer passes"]
+assert all(r["total"] == 8 * 24 for r in rows), rows
 assert rows[0]["done"] == 0 and rows[0]["left_s"] is None
-assert rows[-1]["done"] == 24 and rows[-1]["unit"] == "tokens" and rows[-1]["amount"] == 24 * 64
+assert rows[-1]["done"] == 8 * 24 and rows[-1]["unit"] == "tokens" and rows[-1]["amount"] == 8 * 24 * 64
 assert any(r["left_s"] is not None for r in rows), "no line with the time left"
 assert all(set(r) == {"tool", "what", "done", "total", "amount", "unit", "elapsed_s", "rate", "left_s"} for r in every)
 assert all(r["left_s"] is None or r["left_s"] >= 0 for r in rows)

@@ -27,7 +27,7 @@ expect_line verify '^st-verify: linears checked 28/28 '
 
 note "st-calibrate, st-sparsify, st-compress"
 on_tty calibrate "$ST_BIN/st-calibrate" "$L" --data "$ST_FIXTURES/data/calib_ids.jsonl" --samples 2 --seq-len 64 -o "$TMP/s.st"
-expect_line calibrate '^st-calibrate: sequences 2/2  [0-9]+ tokens/s  '
+expect_line calibrate '^st-calibrate: layer passes 8/8  [0-9]+ tokens/s  '  # 4 layers x 2 sequences
 on_tty sparsify "$ST_BIN/st-sparsify" "$L" --stats "$TMP/s.st" --method magnitude -o "$TMP/sp"
 expect_line sparsify '^st-sparsify: tensors 39/39  '
 on_tty compress "$ST_BIN/st-compress" "$TMP/sp" -o "$TMP/sc"
