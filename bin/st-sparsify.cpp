@@ -102,18 +102,15 @@ st::Result<std::string> recorded_data(const st::ActivationStats& stats, const st
   return r.path;
 }
 
-// SparseGPT's Gram matrices grow with the square of the widths. The default refuses what would
+// SparseGPT's Gram matrices grow with the square of the widths; one layer's are alive at a time
+// (with one layer's weights and the sequences' hidden states). The default refuses what would
 // not fit in the memory this machine has free; an explicit --method sparsegpt (forced) only warns.
-st::Status check_gram_memory(const st::Checkpoint& ckpt, const st::Architecture& arch, bool forced) {
-  uint64_t weights = 0;  // the forward pass holds the weights as stored
-  for (const auto& e : ckpt.tensors()) weights += e.info->nbytes();
+st::Status check_gram_memory(const st::Architecture& arch, bool forced) {
   const uint64_t need = st::gram_bytes(arch, st::threads()), avail = available_memory();
-  if (need + weights <= avail / 5 * 4) return {};
+  if (need <= avail / 5 * 4) return {};
   char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "SparseGPT would hold %.1f GiB of input Gram matrices beside %.1f GiB of weights; %.1f GiB of memory "
-                "is free",
-                need / 1073741824.0, weights / 1073741824.0, avail / 1073741824.0);
+  std::snprintf(buf, sizeof buf, "SparseGPT would hold %.1f GiB of one layer's input Gram matrices; %.1f GiB of memory is free",
+                need / 1073741824.0, avail / 1073741824.0);
   if (!forced)
     return st::make_error(st::Errc::usage,
                           std::string(buf) + ": give --method wanda, fewer -j threads, or --method sparsegpt to run it anyway");
@@ -231,14 +228,11 @@ int main(int argc, char** argv) {
     auto arch = st::Architecture::of(**ckpt);
     if (!arch) return st::cli::report(arch.error());
     st::cli::ProgressLine progress(quiet);
-    std::optional<st::GramSet> gram;
+    st::SparseGptData gpt_data{data, data_options};
     if (sparsegpt) {
-      auto fits = check_gram_memory(**ckpt, *arch, /*forced=*/method_option->count() > 0);
+      auto fits = check_gram_memory(*arch, /*forced=*/method_option->count() > 0);
       if (!fits) return st::cli::report(fits.error());
-      if (data_options.tokenizer.empty()) data_options.tokenizer = st::model::model_tokenizer(model);
-      auto g = st::collect_gram(**ckpt, *arch, data, data_options, progress.callback());
-      if (!g) return st::cli::report(g.error());
-      gram = std::move(*g);
+      if (gpt_data.options.tokenizer.empty()) gpt_data.options.tokenizer = st::model::model_tokenizer(model);
     }
     st::SparsifyOptions o;
     o.prune = spec;
@@ -246,7 +240,7 @@ int main(int argc, char** argv) {
     o.stats_path = stats_path;
     o.float_globs = float_globs;
     o.scheme_rules = *rules;
-    if (gram) o.gram = &*gram;
+    if (sparsegpt) o.sparsegpt_data = &gpt_data;
     o.output = out->get();
     auto prep_opts = st::cli::static_prep_options(static_flags);
     if (!prep_opts) return st::cli::report(prep_opts.error());

@@ -2,15 +2,20 @@
 #include "libst/sparse/sparsegpt.hpp"
 
 #include <cblas.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
-#include <mutex>
-#include <optional>
 #include <set>
+#include <utility>
 
+#include "libst/model/layer_stream.hpp"
 #include "libst/model/model.hpp"
 #include "libst/core/parallel.hpp"
 #include "libst/data/tokens.hpp"
@@ -34,10 +39,8 @@ class GramObserver : public model::Observer {
                 static_cast<int>(cols), 0.f, tmp_.data(), static_cast<int>(cols));
     for (int64_t i = 0; i < cols; ++i)
       for (int64_t j = i; j < cols; ++j) acc[i * cols + j] += tmp_[i * cols + j];
-    dim[l->group] = cols;
   }
   std::map<std::string, std::vector<double>> gram;
-  std::map<std::string, int64_t> dim;
 
  private:
   const Architecture& arch_;
@@ -115,56 +118,106 @@ uint64_t prune_row_obs(float* wr, int64_t k, const std::vector<double>& u, const
 }  // namespace
 
 uint64_t gram_bytes(const Architecture& arch, int workers) {
-  uint64_t bytes = 0;
+  std::map<int, uint64_t> per_layer;
   std::set<std::string> seen;
   for (const auto& l : arch.linears())
     if (!l.float_by_default && seen.insert(l.group).second)
-      bytes += static_cast<uint64_t>(l.in_features) * static_cast<uint64_t>(l.in_features) * sizeof(double);
+      per_layer[l.layer] += static_cast<uint64_t>(l.in_features) * static_cast<uint64_t>(l.in_features) * sizeof(double);
+  uint64_t bytes = 0;
+  for (const auto& [layer, b] : per_layer) bytes = std::max(bytes, b);
   return bytes * static_cast<uint64_t>(std::max(1, workers));
 }
 
-Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
-                             const model::DataOptions& data_options, const ProgressFn& progress) {
-  ST_ASSIGN(auto m, model::Model::load(ckpt, progress));
-  ST_ASSIGN(model::TokenData data, model::load_tokens(data_path, data_options));
-  ST_CHECK(model::check_tokens(data, m->config()));
-  int64_t longest = 0;
-  for (const auto& s : data.seqs) longest = std::max<int64_t>(longest, static_cast<int64_t>(s.size()));
-  m->prepare(longest);
-  std::vector<GramObserver> obs(static_cast<size_t>(std::max(1, threads())), GramObserver(arch));
-  std::vector<std::vector<float>> logits(obs.size());
-  std::mutex mu;
-  std::optional<Error> failure;
-  const int64_t n = static_cast<int64_t>(data.seqs.size());
-  uint64_t done = 0, tokens = 0;
-  if (progress) progress({"sequences", 0, uint64_t(n), 0, "tokens"});
-  for_each_item(n, [&](int w, int64_t i) {
-    const auto& seq = data.seqs[static_cast<size_t>(i)];
-    auto& lg = logits[static_cast<size_t>(w)];
-    lg.resize(seq.size() * static_cast<size_t>(m->config().vocab));
-    Status st = m->forward(seq.data(), static_cast<int64_t>(seq.size()), lg.data(), &obs[static_cast<size_t>(w)]);
-    std::lock_guard<std::mutex> lock(mu);
-    if (!st && !failure) failure = st.error();
-    ++done, tokens += seq.size();
-    if (progress) progress({"sequences", done, uint64_t(n), tokens, "tokens"});
-  });
-  if (failure) return *failure;
-  GramSet g;
-  g.sequences = n;
-  g.tokens = data.total_tokens();
-  g.data_name = std::filesystem::path(data_path).filename().string();
-  g.data_hash = data.data_hash;
-  g.tokenizer_hash = data.tokenizer.empty() ? 0 : data.tokenizer_hash;
-  g.packed = data.packed;
-  for (auto& o : obs)
-    for (auto& [group, acc] : o.gram) {
-      auto& dst = g.by_group[group];
-      if (dst.empty()) dst = std::move(acc);
-      else
-        for (size_t i = 0; i < dst.size(); ++i) dst[i] += acc[i];
-      g.dim[group] = o.dim[group];
+Result<PrunedWeights> PrunedWeights::create(const std::string& dir) {
+  std::string path = dir + "/.st-sparsegpt-XXXXXX";
+  const int fd = mkstemp(path.data());
+  if (fd < 0) return make_error(Errc::io, std::string("cannot create a temporary file: ") + std::strerror(errno), dir);
+  unlink(path.c_str());  // gone with the process, whatever happens
+  return PrunedWeights(fd, dir);
+}
+
+PrunedWeights::PrunedWeights(PrunedWeights&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), dir_(std::move(o.dir_)), end_(o.end_), where_(std::move(o.where_)) {}
+
+PrunedWeights& PrunedWeights::operator=(PrunedWeights&& o) noexcept {
+  std::swap(fd_, o.fd_), std::swap(dir_, o.dir_), std::swap(end_, o.end_), std::swap(where_, o.where_);
+  return *this;
+}
+
+PrunedWeights::~PrunedWeights() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Status PrunedWeights::put(const std::string& prefix, const std::vector<float>& w, uint64_t pruned) {
+  const auto* p = reinterpret_cast<const char*>(w.data());
+  for (uint64_t done = 0, bytes = w.size() * sizeof(float); done < bytes;) {
+    const ssize_t n = pwrite(fd_, p + done, bytes - done, off_t(end_ + done));
+    if (n <= 0) return make_error(Errc::io, std::string("cannot write pruned weights to a temporary file: ") +
+                                                std::strerror(n < 0 ? errno : ENOSPC), dir_, prefix);
+    done += uint64_t(n);
+  }
+  where_[prefix] = {end_, w.size(), pruned};
+  end_ += w.size() * sizeof(float);
+  return {};
+}
+
+Status PrunedWeights::get(const std::string& prefix, std::vector<float>& w) const {
+  const Place& at = where_.at(prefix);
+  w.resize(at.count);
+  auto* p = reinterpret_cast<char*>(w.data());
+  for (uint64_t done = 0, bytes = at.count * sizeof(float); done < bytes;) {
+    const ssize_t n = pread(fd_, p + done, bytes - done, off_t(at.offset + done));
+    if (n <= 0) return make_error(Errc::io, "cannot read pruned weights back from a temporary file", dir_, prefix);
+    done += uint64_t(n);
+  }
+  return {};
+}
+
+Result<SparseGptRun> sparsegpt_layers(const Checkpoint& ckpt, const Architecture& arch, const SparseGptData& data,
+                                      const PruneSpec& spec, const std::function<bool(const LinearInfo&)>& prune_it,
+                                      const std::string& temp_dir, const ProgressFn& progress) {
+  // The checkpoint outlives the model: a non-owning handle.
+  ST_ASSIGN(auto m, model::Model::open(std::shared_ptr<const Checkpoint>(&ckpt, [](const Checkpoint*) {})));
+  ST_ASSIGN(model::TokenData tokens, model::load_tokens(data.path, data.options));
+  ST_ASSIGN(PrunedWeights store, PrunedWeights::create(temp_dir));
+  std::vector<GramObserver> obs(static_cast<size_t>(model::layer_run_workers(tokens)), GramObserver(arch));
+  model::LayerRun run;
+  for (auto& o : obs) run.observers.push_back(&o);
+  run.revise = [&](size_t li) -> Status {
+    // The workers' sums, added in worker order, then freed with the layer.
+    auto gram = std::move(obs.front().gram);
+    for (size_t w = 1; w < obs.size(); ++w)
+      for (auto& [group, acc] : obs[w].gram) {
+        auto& dst = gram[group];
+        if (dst.empty()) dst = std::move(acc);
+        else
+          for (size_t i = 0; i < dst.size(); ++i) dst[i] += acc[i];
+      }
+    for (auto& o : obs) o.gram.clear();
+    for (const auto& l : arch.linears()) {
+      if (l.layer != static_cast<int>(li) || l.float_by_default || !prune_it(l)) continue;
+      const auto g = gram.find(l.group);
+      if (g == gram.end()) continue;  // a routed expert no token reached
+      model::Linear* lin = m->linear(li, l.prefix);
+      if (!lin || lin->in() != l.in_features || lin->out() != l.out_features)
+        return make_error(Errc::format, "the model runs no linear of this name and shape", ckpt.path(), l.prefix);
+      std::vector<float> w = lin->float_weight();
+      auto pruned = sparsegpt_prune(w.data(), l.out_features, l.in_features, g->second.data(), spec);
+      if (!pruned) return std::move(pruned.error()).in_file(ckpt.path()).in_tensor(l.weight_name());
+      ST_CHECK(store.put(l.prefix, w, *pruned));
+      lin->set_weight(w);
     }
-  return g;
+    return {};
+  };
+  ST_CHECK(model::run_layers(*m, tokens, run, progress));
+  SparseGptRun r(std::move(store));
+  r.sequences = static_cast<int64_t>(tokens.seqs.size());
+  r.tokens = tokens.total_tokens();
+  r.data_name = std::filesystem::path(data.path).filename().string();
+  r.data_hash = tokens.data_hash;
+  r.tokenizer_hash = tokens.tokenizer.empty() ? 0 : tokens.tokenizer_hash;
+  r.packed = tokens.packed;
+  return r;
 }
 
 Result<uint64_t> sparsegpt_prune(float* w, int64_t n, int64_t k, const double* gram, const PruneSpec& spec) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,12 +28,45 @@
 
 namespace st {
 
-// Gram matrices (k x k, row-major, double) of every quantized linear's input, one per fused
-// group (keyed by group id: members share their input), from running the float model on the
-// first `samples` sequences of a token file (see libst/data/tokens.hpp; seq_len for raw ids).
-struct GramSet {
-  std::map<std::string, std::vector<double>> by_group;
-  std::map<std::string, int64_t> dim;  // k per group
+// The damping (0.01, times the mean of diag H) and the column block (128) above.
+constexpr double kSparseGptDamp = 0.01;
+constexpr int64_t kSparseGptBlock = 128;
+
+// Pruned fp32 weights by linear prefix, kept in an unlinked temporary file until the output
+// is written (a model's worth of fp32 weights need not fit in memory).
+class PrunedWeights {
+ public:
+  // A new store in directory dir.
+  static Result<PrunedWeights> create(const std::string& dir);
+  PrunedWeights(PrunedWeights&& o) noexcept;
+  PrunedWeights& operator=(PrunedWeights&& o) noexcept;
+  ~PrunedWeights();
+  Status put(const std::string& prefix, const std::vector<float>& w, uint64_t pruned);
+  bool has(const std::string& prefix) const { return where_.count(prefix) > 0; }
+  // The weight put under prefix (has(prefix) first), and how many of its weights were zeroed.
+  Status get(const std::string& prefix, std::vector<float>& w) const;
+  uint64_t pruned(const std::string& prefix) const { return where_.at(prefix).pruned; }
+
+ private:
+  PrunedWeights(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+  struct Place {
+    uint64_t offset = 0, count = 0, pruned = 0;
+  };
+  int fd_ = -1;
+  std::string dir_;
+  uint64_t end_ = 0;
+  std::map<std::string, Place> where_;
+};
+
+// SparseGPT over a whole float model, as the paper runs it: the calibration sequences go through
+// the model one decoder layer at a time (libst/model/layer_stream.hpp); each layer's input Gram
+// matrices (one per fused group: members share their input) are summed over every token, the
+// layer's linears are pruned with them, and the pruned layer gives the next layer its input. One
+// layer's Gram matrices (per worker thread) are alive at a time. Linears for which prune_it is
+// false keep their weights; a routed expert no token reached is left for the caller.
+struct SparseGptRun {
+  explicit SparseGptRun(PrunedWeights w) : weights(std::move(w)) {}
+  PrunedWeights weights;
   int64_t sequences = 0, tokens = 0;
   // Which data: the file's name and XXH3-64, and for text the tokenizer's XXH3-64 and the
   // packing length (recorded in the output's __metadata__ by sparsify).
@@ -40,16 +74,18 @@ struct GramSet {
   uint64_t data_hash = 0, tokenizer_hash = 0;
   int64_t packed = 0;
 };
-// The damping (0.01, times the mean of diag H) and the column block (128) above.
-constexpr double kSparseGptDamp = 0.01;
-constexpr int64_t kSparseGptBlock = 128;
-// Bytes collect_gram holds at its peak: one k x k double matrix per quantizable fused group, per
-// worker thread of the forward pass (their sums are merged at the end).
+struct SparseGptData {
+  std::string path;              // token file (libst/data/tokens.hpp)
+  model::DataOptions options;    // seq_len for raw ids, samples, tokenizer for text
+};
+// Bytes of Gram matrices held at the peak: the largest layer's k x k double matrices, one per
+// quantizable fused group, per worker thread of the forward pass.
 uint64_t gram_bytes(const Architecture& arch, int workers);
 
-// progress: "layers loaded" (the float model), then "sequences" of the forward pass with their tokens.
-Result<GramSet> collect_gram(const Checkpoint& ckpt, const Architecture& arch, const std::string& data_path,
-                             const model::DataOptions& data_options, const ProgressFn& progress = {});
+// progress: "layer passes" (each layer runs every sequence twice: observed, then pruned).
+Result<SparseGptRun> sparsegpt_layers(const Checkpoint& ckpt, const Architecture& arch, const SparseGptData& data,
+                                      const PruneSpec& spec, const std::function<bool(const LinearInfo&)>& prune_it,
+                                      const std::string& temp_dir, const ProgressFn& progress = {});
 
 // Prunes W (fp32 [n, k]) in place as above. H: k x k Gram (not modified). Returns the number of
 // weights zeroed. Errors: H not positive definite even after damping (Errc::numeric).

@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "libst/arch/architecture.hpp"
 #include "libst/format/checksum.hpp"
 #include "libst/quant/quant_plan.hpp"
 #include "libst/quant/quantize.hpp"
+#include "libst/quant/smooth.hpp"
 #include "libst/sparse/sparsegpt.hpp"
 
 namespace st {
@@ -17,7 +20,7 @@ namespace {
 
 // SparseGPT's parameters and data in the output's __metadata__: the same method on the same
 // tokens gives the same weights.
-void record_gram(const GramSet& g, Metadata& md) {
+void record_gram(const SparseGptRun& g, Metadata& md) {
   md["st.sparsify.damp"] = std::to_string(kSparseGptDamp);
   md["st.sparsify.block"] = std::to_string(kSparseGptBlock);
   md["st.sparsify.data"] = g.data_name;
@@ -36,7 +39,7 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   ST_CHECK(check_prune_spec(o.prune));
   if (!o.stats) return make_error(Errc::usage, "W8A8S needs activation statistics (st-calibrate)");
   const bool sparsegpt = o.prune.method == SparsifyMethod::sparsegpt;
-  if (sparsegpt && !o.gram) return make_error(Errc::usage, "sparsegpt needs calibration data (--data)");
+  if (sparsegpt && !o.sparsegpt_data) return make_error(Errc::usage, "sparsegpt needs calibration data (--data)");
   ST_ASSIGN(Architecture arch, Architecture::of(ckpt));
 
   // Wanda / N:M column norms ||x_j||_2 from the float model's statistics, taken before smoothing
@@ -76,6 +79,17 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
   prep_options.static_groups = schemes.static_groups();
   ST_ASSIGN(StaticPrep prep, prepare_static(ckpt, arch, stats, prep_options));
 
+  // SparseGPT prunes the float model layer by layer now: the groups the schemes make static, less
+  // those a fallback keeps float (with their whole group); the others keep their weights.
+  std::optional<SparseGptRun> gpt;
+  if (sparsegpt) {
+    std::set<std::string> pruned_groups = schemes.static_groups();
+    for (const auto& l : arch.linears())
+      if (prep.float_linears.count(l.prefix)) pruned_groups.erase(l.group);
+    auto prune_it = [&](const LinearInfo& l) { return pruned_groups.count(l.group) > 0; };
+    ST_ASSIGN(gpt, sparsegpt_layers(ckpt, arch, *o.sparsegpt_data, o.prune, prune_it, o.output->directory(), o.progress));
+  }
+
   SparsifySummary sum;
   sum.notes = prep.notes;
   std::map<std::string, LinearSparsity> done;
@@ -91,13 +105,25 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
                                           : std::to_string(o.prune.ratio);
   q.metadata["st.sparsify.protect"] = std::to_string(o.prune.protect);
   q.metadata["st.sparsify.weights_updated"] = sparsegpt ? "1" : "0";
-  if (sparsegpt) record_gram(*o.gram, q.metadata);
+  if (sparsegpt) record_gram(*gpt, q.metadata);
   q.transform_weight = [&](const LinearInfo& l, std::vector<float>& w) -> Status {
     const int64_t n = l.out_features, k = l.in_features;
     for (float x : w)
       if (!std::isfinite(x)) return make_error(Errc::numeric, "weight has NaN or Inf", ckpt.path(), l.weight_name());
+    LinearSparsity ls;
+    ls.prefix = l.prefix;
+    ls.layer = l.layer;
+    ls.n = n;
+    ls.k = k;
+    if (sparsegpt && gpt->weights.has(l.prefix)) {  // pruned on the float W: now W' as smoothing makes it
+      ST_CHECK(gpt->weights.get(l.prefix, w));
+      apply_weight_scales(prep.weight_scales, l.prefix, n, k, w.data());
+      ls.pruned = gpt->weights.pruned(l.prefix);
+      done[l.prefix] = std::move(ls);
+      return Status{};
+    }
     // Back to the float weights when smoothing scaled the columns (W' = W diag(s)).
-    // (A row scale, up_proj's, changes no row's ranking and no SparseGPT update direction.)
+    // (A row scale, up_proj's, changes no row's ranking.)
     const auto cs = prep.weight_scales.column.find(l.prefix);
     std::vector<float> unscaled;
     float* target = w.data();
@@ -107,15 +133,8 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
         for (int64_t j = 0; j < k; ++j) unscaled[r * k + j] = w[r * k + j] / cs->second[j];
       target = unscaled.data();
     }
-    LinearSparsity ls;
-    ls.prefix = l.prefix;
-    ls.layer = l.layer;
-    ls.n = n;
-    ls.k = k;
-    const auto g = sparsegpt ? o.gram->by_group.find(l.group) : std::map<std::string, std::vector<double>>::const_iterator{};
-    const bool have_gram = sparsegpt && g != o.gram->by_group.end() && o.gram->dim.at(l.group) == k;
     const auto nv = norms.find(l.prefix);
-    const bool fallback = sparsegpt ? !have_gram : need_norm && nv == norms.end();
+    const bool fallback = sparsegpt || (need_norm && nv == norms.end());
     if (fallback) {
       if (l.expert < 0)
         return make_error(Errc::format,
@@ -126,20 +145,13 @@ Result<SparsifySummary> sparsify(Checkpoint& ckpt, const SparsifyOptions& o) {
       PruneSpec mag = o.prune;
       if (mag.method != SparsifyMethod::nm) mag.method = SparsifyMethod::magnitude;
       ls.pruned = prune_rows(target, n, k, nullptr, mag);
-    } else if (sparsegpt) {
-      auto pr = sparsegpt_prune(target, n, k, g->second.data(), o.prune);
-      if (!pr) return std::move(pr.error()).in_file(ckpt.path()).in_tensor(l.weight_name());
-      ls.pruned = *pr;
     } else {
       ls.pruned = prune_rows(target, n, k, need_norm ? nv->second.data() : nullptr, o.prune);
     }
-    if (target != w.data()) {
-      // SparseGPT changed the kept weights: scale them back; the other methods only zeroed.
+    if (target != w.data()) {  // the rule only zeroed: zero the same weights of W'
       for (int64_t r = 0; r < n; ++r)
-        for (int64_t j = 0; j < k; ++j) {
-          float& x = w[r * k + j];
-          x = sparsegpt ? target[r * k + j] * cs->second[j] : target[r * k + j] == 0.f ? 0.f : x;
-        }
+        for (int64_t j = 0; j < k; ++j)
+          if (target[r * k + j] == 0.f) w[r * k + j] = 0.f;
     }
     done[l.prefix] = std::move(ls);
     return Status{};

@@ -4,10 +4,11 @@
 // Pruning works per output row (libst/sparse/prune.hpp: magnitude, Wanda, N:M, protection);
 //   sparsegpt (libst/sparse/sparsegpt.hpp): the mask per row and block of 128 columns from
 //       w^2 / [H^-1]_jj and the kept weights updated to compensate (OBS), from each linear's
-//       input Gram matrix H over calibration tokens (SparsifyOptions::gram).
+//       input Gram matrix H over calibration tokens (SparsifyOptions::sparsegpt_data), layer by
+//       layer on the pruned model's own activations.
 // The pruning scores are always those of the float weights W: when smoothing (below) has scaled
-// the columns, W' = W diag(s), the mask is chosen on W' diag(1/s) and applied to W' (SparseGPT's
-// updated W is scaled back by s).
+// the columns, W' = W diag(s), the mask is chosen on W' diag(1/s) and applied to W'; SparseGPT
+// prunes W itself and its result gets the smoothing's scales.
 //
 // Which linears are pruned: every one but those kept float by --float globs, FLOAT scheme rules
 // (quant_recipe.hpp; a W8A8S checkpoint takes W8A8S or FLOAT rules) or the loaders (routers,
@@ -44,11 +45,11 @@
 
 namespace st {
 
-struct GramSet;  // libst/sparse/sparsegpt.hpp
+struct SparseGptData;  // libst/sparse/sparsegpt.hpp
 
 struct SparsifyOptions {
   PruneSpec prune;
-  const GramSet* gram = nullptr;  // required for SparsifyMethod::sparsegpt
+  const SparseGptData* sparsegpt_data = nullptr;  // calibration tokens, required for SparsifyMethod::sparsegpt
   const ActivationStats* stats = nullptr;  // required (activation ranges; Wanda norms)
   std::string stats_path;                  // names the statistics in errors
   std::vector<std::string> float_globs;    // fnmatch(3) globs on linear prefixes or weight names:
@@ -56,7 +57,9 @@ struct SparsifyOptions {
   std::vector<SchemeRule> scheme_rules;    // W8A8S / FLOAT per linear (quant_recipe.hpp), first match
   Output* output = nullptr;                // open_output(): the directory to write (committed)
   StaticPrepOptions static_prep;  // smoothing, activation ranges, fallback (default: search, auto)
-  ProgressFn progress;  // smoothing pairs (unless static_prep has its own), then input tensors and bytes
+  // Smoothing pairs (unless static_prep has its own), SparseGPT's layer passes, then input tensors
+  // and bytes.
+  ProgressFn progress;
   WarnFn warn;
 };
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The time left on a terminal: every long phase of st-calibrate (the layer passes: every
 # sequence through one layer, then the next), st-quant-w8a8 (the default
-# static quantization: smoothing search, then the tensors), st-sparsify (SparseGPT: the Gram
-# matrices' forward pass, smoothing, the pruned tensors) and st-eval (layer passes, then the
+# static quantization: smoothing search, then the tensors), st-sparsify (smoothing, SparseGPT's
+# layer passes, the pruned tensors) and st-eval (layer passes, then the
 # head's logits per sequence) shows its total from its
 # first line and ", M:SS left" within 3 s of its start, on script(1)'s pseudo-terminal. The model
 # is generated (8 layers, hidden 512) and the tools run on one thread, so that each phase lasts.
@@ -40,7 +40,7 @@ eta_early quant st-quant-w8a8 tensors
 
 note "st-sparsify, SparseGPT (the default) on the data the statistics name"
 on_tty sparsify "$ST_BIN/st-sparsify" "$M" --stats "$TMP/stats.st" -o "$TMP/sp" -j 1
-eta_early sparsify st-sparsify sequences
+eta_early sparsify st-sparsify "layer passes"
 eta_early sparsify st-sparsify "smoothing pairs"
 eta_early sparsify st-sparsify tensors
 
