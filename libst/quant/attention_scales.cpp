@@ -57,8 +57,13 @@ void add_tensors(const Branch& br, DType dtype, std::vector<AttentionTensor>& ou
   for (int64_t h = 0; h < br.rows; ++h)
     v[size_t(h)] = w8a8::round_to(dtype, std::max((*br.magnitude)[size_t(h)] / 127.0f, w8a8::kEps));
   from_f32(dtype, v.data(), scale.bytes.data(), size_t(br.rows));
+  // The offset copies the scale's spec: a second braced shape here trips GCC 12's
+  // -Wmaybe-uninitialized (a false positive, but -Werror in CI).
+  AttentionTensor offset{scale.spec, std::vector<uint8_t>(size_t(br.rows), 0)};
+  offset.spec.name = br.name + ".offset";
+  offset.spec.dtype = DType::I8;
   out.push_back(std::move(scale));
-  out.push_back({{br.name + ".offset", DType::I8, {br.rows, 1}}, std::vector<uint8_t>(size_t(br.rows), 0)});
+  out.push_back(std::move(offset));
 }
 
 }  // namespace
