@@ -31,6 +31,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Writes the statistics and moves them to their final name (the calibrate and merge tails).
+st::Status save_committed(const st::ActivationStats& stats, st::Output& out) {
+  ST_CHECK(st::save_stats(stats, out.file()));
+  return out.commit();
+}
+
 // --json: what was written (the caller adds the samples and the part or merge).
 nlohmann::ordered_json summary_json(const Options& o, const st::ActivationStats& stats, double seconds) {
   nlohmann::ordered_json j;
@@ -73,9 +79,7 @@ int calibrate(const Options& o) {
   auto stats = st::model::calibrate(**model, *data, progress.callback());
   progress.finish();
   if (!stats) return st::cli::report(stats.error());
-  auto saved = st::save_stats(*stats, (*out)->file());
-  if (saved) saved = (*out)->commit();
-  if (!saved) return st::cli::report(saved.error());
+  if (auto saved = save_committed(*stats, **out); !saved) return st::cli::report(saved.error());
   const double seconds = seconds_since(start);
   if (!o.quiet)
     std::fprintf(stderr, "%s: %s%zu samples, %lld tokens, %zu linears, %zu attention tensors in %.1f s -> %s\n",
@@ -101,9 +105,7 @@ int merge(const Options& o) {
   const auto start = std::chrono::steady_clock::now();
   auto stats = st::merge_stats_parts(o.merge);
   if (!stats) return st::cli::report(stats.error());
-  auto saved = st::save_stats(*stats, (*out)->file());
-  if (saved) saved = (*out)->commit();
-  if (!saved) return st::cli::report(saved.error());
+  if (auto saved = save_committed(*stats, **out); !saved) return st::cli::report(saved.error());
   const double seconds = seconds_since(start);
   if (!o.quiet)
     std::fprintf(stderr, "%s: merged %zu parts: %s samples, %zu linears, %zu attention tensors in %.1f s -> %s\n",
