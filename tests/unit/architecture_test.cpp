@@ -4,17 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "libst/format/checkpoint.hpp"
+#include "st_test_util.hpp"
 
 namespace st {
 namespace {
 
-Architecture open_arch(const std::string& model) {
-  auto c = Checkpoint::open(std::string(ST_FIXTURES) + "/" + model);
-  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().str());
-  auto a = Architecture::of(**c);
-  EXPECT_TRUE(a.ok()) << (a.ok() ? "" : a.error().str());
-  return std::move(a).value();
-}
+using st_test::open_arch;
 
 TEST(Architecture, LlamaFixture) {
   const Architecture a = open_arch("llama-4m-fp16");

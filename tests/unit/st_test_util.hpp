@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "libst/arch/architecture.hpp"
 #include "libst/core/parallel.hpp"
+#include "libst/format/checkpoint.hpp"
 #include "libst/format/output.hpp"
 #include "libst/format/safetensors.hpp"
 
@@ -128,6 +130,15 @@ inline std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
     b = static_cast<uint8_t>(x);
   }
   return v;
+}
+
+// The architecture of a fixture model (tests/fixtures/MODEL); a failure to open it fails the test.
+inline st::Architecture open_arch(const std::string& model) {
+  auto c = st::Checkpoint::open(fixtures() + "/" + model);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().str());
+  auto a = st::Architecture::of(**c);
+  EXPECT_TRUE(a.ok()) << (a.ok() ? "" : a.error().str());
+  return std::move(a).value();
 }
 
 }  // namespace st_test
