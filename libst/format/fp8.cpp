@@ -109,18 +109,30 @@ void FloatDecoder::rows(const uint8_t* tensor, int64_t r0, int64_t r1, float* ds
     to_f32(stored_, tensor + static_cast<size_t>(r0) * row_bytes, dst, static_cast<size_t>((r1 - r0) * cols_));
     return;
   }
+  tile(tensor, r0, r1, 0, cols_, dst);
+}
+
+void FloatDecoder::tile(const uint8_t* tensor, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* dst) const {
+  const int64_t width = c1 - c0;
+  if (!block_scaled()) {
+    const size_t bits = dtype_bits(stored_);
+    for (int64_t r = r0; r < r1; ++r)
+      to_f32(stored_, tensor + static_cast<size_t>(r * cols_ + c0) * bits / 8, dst + (r - r0) * width,
+             static_cast<size_t>(width));
+    return;
+  }
   const float* table = f8_table(stored_);
   const int64_t bc = blocks(cols_);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* src = tensor + r * cols_;
-    float* out = dst + (r - r0) * cols_;
+    float* out = dst + (r - r0) * width - c0;
     const float* scale = scale_inv_.data() + (r / kFp8Block) * bc;
-    for (int64_t b = 0; b < bc; ++b) {
-      const int64_t c1 = std::min(cols_, (b + 1) * kFp8Block);
+    for (int64_t b = c0 / kFp8Block; b * kFp8Block < c1; ++b) {
+      const int64_t b0 = std::max(c0, b * kFp8Block), b1 = std::min(c1, (b + 1) * kFp8Block);
       const float s = scale[b];
-      for (int64_t c = b * kFp8Block; c < c1; ++c) out[c] = table[src[c]] * s;
+      for (int64_t c = b0; c < b1; ++c) out[c] = table[src[c]] * s;
     }
-    round_to(logical_, out, cols_);
+    round_to(logical_, out + c0, width);
   }
 }
 

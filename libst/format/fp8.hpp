@@ -68,6 +68,9 @@ class FloatDecoder {
 
   // Rows [r0, r1) of the tensor whose bytes begin at `tensor`, into dst ((r1 - r0) * cols values).
   void rows(const uint8_t* tensor, int64_t r0, int64_t r1, float* dst) const;
+  // Rows [r0, r1), columns [c0, c1) into dst ((r1 - r0) * (c1 - c0) values, row-major): the same
+  // values as rows() gives there.
+  void tile(const uint8_t* tensor, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* dst) const;
   // All of it, into dst (rows() * cols() values) or a new vector; rows in parallel (weights are the
   // big tensors).
   void all(const uint8_t* tensor, float* dst) const;

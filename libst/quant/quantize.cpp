@@ -194,16 +194,27 @@ Status StreamQuantizer::quantize_weight(size_t i, ByteView bytes, const std::vec
   DType src_dtype = over ? DType::F32 : t.dtype;
   const void* src = over ? static_cast<const void*>(over->data()) : bytes.data;
   std::vector<float>& changed = scratch_;
-  const bool scaled = o_.weight_scales && o_.weight_scales->has(l.prefix);
-  if (o_.transform_weight || scaled || ckpt_.tensors()[i].scale_inv) {
-    ST_CHECK(f32_values(ckpt_, ckpt_.tensors()[i], bytes, over, changed));
-    if (scaled) apply_weight_scales(*o_.weight_scales, l.prefix, n, k, changed.data());
-    if (o_.transform_weight) ST_CHECK(o_.transform_weight(l, changed));
-    src_dtype = DType::F32;
-    src = changed.data();
-  }
+  const LinearScales scales = o_.weight_scales ? o_.weight_scales->of(l.prefix) : LinearScales{};
+  const bool decoded = scales || ckpt_.tensors()[i].scale_inv;
   auto* q = reinterpret_cast<int8_t*>(p.q->data());
-  Status s = w8a8::quantize_rows(src_dtype, src, n, k, q, p.scale.data(), p.row_sum.data());
+  Status s;
+  if (decoded && !over && !o_.transform_weight) {  // a few rows at a time, never the whole weight in fp32
+    ST_ASSIGN(const FloatDecoder dec, ckpt_.decoder(ckpt_.tensors()[i]));
+    const auto rows = [&](int64_t r0, int64_t r1, float* dst) {
+      dec.rows(bytes.data, r0, r1, dst);
+      scales.apply(r0, r1, 0, k, dst);
+    };
+    s = w8a8::quantize_rows(rows, n, k, q, p.scale.data(), p.row_sum.data());
+  } else {
+    if (decoded || o_.transform_weight) {
+      ST_CHECK(f32_values(ckpt_, ckpt_.tensors()[i], bytes, over, changed));
+      if (scales) apply_weight_scales(*o_.weight_scales, l.prefix, n, k, changed.data());
+      if (o_.transform_weight) ST_CHECK(o_.transform_weight(l, changed));
+      src_dtype = DType::F32;
+      src = changed.data();
+    }
+    s = w8a8::quantize_rows(src_dtype, src, n, k, q, p.scale.data(), p.row_sum.data());
+  }
   if (!s) return std::move(s).error().in_file(ckpt_.path()).in_tensor(t.name);
   summary_.weight_zeros[l.prefix] = static_cast<uint64_t>(std::count(q, q + n * k, int8_t{0}));
   return Status{};

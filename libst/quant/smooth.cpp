@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "libst/core/parallel.hpp"
+#include "libst/quant/smooth_scan.hpp"
 
 namespace st {
 namespace {
@@ -14,34 +15,25 @@ namespace {
 constexpr float kMinScale = 1e-4f, kMaxScale = 1e4f;
 constexpr float kTiny = 1e-8f;
 
+// A consumer's weight, read where it lies (mapped) a tile at a time, with the scales earlier
+// pairs gave it: the search never holds a weight-sized fp32 copy.
 struct Consumer {
-  const LinearInfo* info;
-  std::vector<float> w;       // [n, k] fp32, with the scales earlier pairs gave it
+  const LinearInfo* info = nullptr;
+  FloatDecoder dec;
+  const uint8_t* bytes = nullptr;
+  LinearScales scales;        // what earlier pairs gave it
   std::vector<double> colsq;  // [k]: sum over rows of w^2
+
+  // W[r0:r1, c0:c1] as fp32 into dst, with those scales.
+  void tile(int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* dst) const {
+    dec.tile(bytes, r0, r1, c0, c1, dst);
+    scales.apply(r0, r1, c0, c1, dst);
+  }
 };
 
-// max_j |row[j] * s[j]| over one row, in 8 independent lanes so that it vectorises.
-float row_absmax(const float* row, const float* s, int64_t k) {
-  float lane[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= k; j += 8)
-    for (int l = 0; l < 8; ++l) lane[l] = std::max(lane[l], std::fabs(row[j + l] * s[j + l]));
-  float m = 0;
-  for (; j < k; ++j) m = std::max(m, std::fabs(row[j] * s[j]));
-  for (float v : lane) m = std::max(m, v);
-  return m;
-}
-
-// row_absmax for every candidate scale vector, reading the row once: a block of columns stays in
-// L1 while every candidate scans it (a maximum is exact in any order).
-void row_absmax_each(const float* row, const std::vector<std::vector<float>>& cands, int64_t k, float* out) {
-  constexpr int64_t kBlock = 512;
-  std::fill(out, out + cands.size(), 0.0f);
-  for (int64_t j0 = 0; j0 < k; j0 += kBlock) {
-    const int64_t nb = std::min(kBlock, k - j0);
-    for (size_t c = 0; c < cands.size(); ++c) out[c] = std::max(out[c], row_absmax(row + j0, cands[c].data() + j0, nb));
-  }
-}
+// Tiles of a few rows by a block of columns: with a block of every candidate's scales they stay
+// in L1 while the weight streams past.
+constexpr int64_t kTileRows = 8, kTileCols = 512;
 
 // Estimated quantized output error of the consumers after scaling by each candidate s: per-row
 // weight rounding (step^2/12 times E[x'^2]) plus per-tensor activation rounding (step^2/12 times
@@ -65,13 +57,25 @@ std::vector<double> estimate_errors(const std::vector<Consumer>& cons, const std
     }
     da[c] = double(mx - mn) / 255.0;
   }
+  std::vector<const float*> sp(nc);
+  for (size_t c = 0; c < nc; ++c) sp[c] = cands[c].data();
   std::vector<float> rmax;  // [row][candidate]
   for (const auto& con : cons) {
     const int64_t n = con.info->out_features;
-    rmax.resize(size_t(n) * nc);
+    rmax.assign(size_t(n) * nc, 0.0f);
     parallel_for(
         n, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) row_absmax_each(con.w.data() + r * k, cands, k, rmax.data() + r * nc);
+          std::vector<float> tile(size_t(kTileRows * kTileCols));
+          std::vector<const float*> sb(nc);
+          for (int64_t t0 = r0; t0 < r1; t0 += kTileRows) {
+            const int64_t t1 = std::min(r1, t0 + kTileRows);
+            for (int64_t j0 = 0; j0 < k; j0 += kTileCols) {
+              const int64_t nb = std::min(kTileCols, k - j0);
+              con.tile(t0, t1, j0, j0 + nb, tile.data());
+              for (size_t c = 0; c < nc; ++c) sb[c] = sp[c] + j0;
+              scan_rows(tile.data(), t1 - t0, nb, nb, sb.data(), int(nc), rmax.data() + t0 * nc);
+            }
+          }
         },
         16);
     for (size_t c = 0; c < nc; ++c) {
@@ -121,41 +125,40 @@ std::optional<PairInputs> pair_inputs(const ActivationStats& stats, const std::v
   return in;
 }
 
-// The consumers' fp32 weights with the scales earlier pairs gave them, and the largest |W[:, j]|
-// over all of them.
-// Weight-sized fp32 buffers reused from pair to pair: a fresh one would cost a page fault and a
-// zeroing per 4 KiB.
-using BufferPool = std::vector<std::vector<float>>;
-
+// The consumers (their weights mapped until release_consumers), each column's sum of squares,
+// and the largest |W[:, j]| over all of them.
 Result<std::vector<Consumer>> load_consumers(const Checkpoint& ckpt, const std::vector<const LinearInfo*>& members,
-                                             const WeightScales& scales, std::vector<float>& wmax, BufferPool& pool) {
+                                             const WeightScales& scales, std::vector<float>& wmax) {
   const int64_t k = members.front()->in_features;
   wmax.assign(size_t(k), 0.0f);
   std::vector<Consumer> cons;
   for (const auto* l : members) {
     const TensorEntry* e = ckpt.find(l->weight_name());
-    ST_ASSIGN(const FloatDecoder dec, ckpt.decoder(*e));
-    std::vector<float> w;
-    if (!pool.empty()) w = std::move(pool.back()), pool.pop_back();
-    w.resize(size_t(dec.rows() * dec.cols()));
-    dec.all(ckpt.data(*e).data, w.data());
-    ckpt.release(*e);  // the quantizer reads it again; do not keep the pages mapped meanwhile
-    apply_weight_scales(scales, l->prefix, l->out_features, k, w.data());
-    std::vector<double> colsq(size_t(k), 0.0);
+    Consumer con;
+    con.info = l;
+    con.bytes = ckpt.data(*e).data;
+    ST_ASSIGN(con.dec, ckpt.decoder(*e));
+    con.scales = scales.of(l->prefix);
+    con.colsq.assign(size_t(k), 0.0);
     // Columns in parallel, each summed in row order: the same sums for any thread count.
     parallel_for(
         k, [&](int64_t j0, int64_t j1) {
-          for (int64_t r = 0; r < l->out_features; ++r)
-            for (int64_t j = j0; j < j1; ++j) {
-              const float v = w[r * k + j];
-              wmax[j] = std::max(wmax[j], std::fabs(v));
-              colsq[j] += double(v) * v;
-            }
+          std::vector<float> tile(size_t(kTileRows * (j1 - j0)));
+          for (int64_t r0 = 0; r0 < l->out_features; r0 += kTileRows) {
+            const int64_t r1 = std::min(l->out_features, r0 + kTileRows);
+            con.tile(r0, r1, j0, j1, tile.data());
+            scan_columns(tile.data(), r1 - r0, j1 - j0, j1 - j0, wmax.data() + j0, con.colsq.data() + j0);
+          }
         },
         64);
-    cons.push_back({l, std::move(w), std::move(colsq)});
+    cons.push_back(std::move(con));
   }
   return cons;
+}
+
+// The quantizer reads the weights again: do not keep their pages mapped meanwhile.
+void release_consumers(const Checkpoint& ckpt, const std::vector<Consumer>& cons) {
+  for (const auto& c : cons) ckpt.release(*ckpt.find(c.info->weight_name()));
 }
 
 // The pair's scales s: o.alpha's, or with o.search the alpha in {0, 0.2, ..., 0.8} (and o.alpha)
@@ -223,7 +226,7 @@ Result<std::vector<float>*> rewritten(const Checkpoint& ckpt, SmoothResult& res,
 // Applies one pair: chooses s, folds 1/s into its source (the norm vector [k], or the source
 // linear's rows and bias) and s into the consumers' columns, rewrites their statistics.
 Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats& stats, const SmoothOptions& o,
-                   SmoothResult& res, BufferPool& pool) {
+                   SmoothResult& res) {
   const auto& members = p.members;
   if (members.empty()) return Status{};
   const int64_t k = members.front()->in_features;
@@ -245,9 +248,9 @@ Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats&
                         p.source);
   }
   std::vector<float> wmax, s;
-  ST_ASSIGN(auto cons, load_consumers(ckpt, members, res.scales, wmax, pool));
+  ST_ASSIGN(auto cons, load_consumers(ckpt, members, res.scales, wmax));
   const float alpha = choose_scales(cons, *in, wmax, o, s);
-  for (auto& c : cons) pool.push_back(std::move(c.w));
+  release_consumers(ckpt, cons);
   res.alpha[p.source] = alpha;
   if (norm) {
     for (int64_t j = 0; j < k; ++j) (*norm)[j] /= s[j];
@@ -273,23 +276,29 @@ Status smooth_pair(const Checkpoint& ckpt, const SmoothPair& p, ActivationStats&
 
 }  // namespace
 
+void LinearScales::apply(int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* w) const {
+  const int64_t width = c1 - c0;
+  for (int64_t r = r0; r < r1; ++r) {
+    float* x = w + (r - r0) * width;
+    if (column)
+      for (int64_t j = 0; j < width; ++j) x[j] *= column[c0 + j];
+    if (row)
+      for (int64_t j = 0; j < width; ++j) x[j] /= row[r];
+  }
+}
+
+LinearScales WeightScales::of(const std::string& prefix) const {
+  LinearScales s;
+  if (const auto c = column.find(prefix); c != column.end()) s.column = c->second.data();
+  if (const auto r = row.find(prefix); r != row.end()) s.row = r->second.data();
+  return s;
+}
+
 void apply_weight_scales(const WeightScales& scales, const std::string& prefix, int64_t n, int64_t k, float* w) {
-  const auto c = scales.column.find(prefix);
-  const auto d = scales.row.find(prefix);
-  const float* col = c == scales.column.end() ? nullptr : c->second.data();
-  const float* row = d == scales.row.end() ? nullptr : d->second.data();
-  if (!col && !row) return;
+  const LinearScales s = scales.of(prefix);
+  if (!s) return;
   parallel_for(
-      n, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          float* x = w + r * k;
-          if (col)
-            for (int64_t j = 0; j < k; ++j) x[j] *= col[j];
-          if (row)
-            for (int64_t j = 0; j < k; ++j) x[j] /= row[r];
-        }
-      },
-      16);
+      n, [&](int64_t r0, int64_t r1) { s.apply(r0, r1, 0, k, w + r0 * k); }, 16);
 }
 
 float smooth_scale(float act_absmax, float weight_absmax, float alpha) {
@@ -324,11 +333,10 @@ Result<SmoothResult> smooth(const Checkpoint& ckpt, const Architecture& arch, Ac
                             const SmoothOptions& o, const ProgressFn& progress) {
   SmoothResult res;
   const auto pairs = smoothing_pairs(arch, o);
-  BufferPool pool;
   uint64_t done = 0;
   if (progress) progress({"smoothing pairs", 0, pairs.size(), 0, "pairs"});
   for (const auto& p : pairs) {
-    ST_CHECK(smooth_pair(ckpt, p, stats, o, res, pool));
+    ST_CHECK(smooth_pair(ckpt, p, stats, o, res));
     if (progress) progress({"smoothing pairs", ++done, pairs.size(), done, "pairs"});
   }
   return res;

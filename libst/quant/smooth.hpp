@@ -58,13 +58,24 @@ struct SmoothOptions {
 // What smoothing does to linear weights, by linear prefix: W'[r, j] = W[r, j] * column[j] / row[r].
 //   column: the s of the pair whose consumer the linear is (its input column j times s_j);
 //   row:    the s of the pair whose source the linear is (up_proj: row j divided by down_proj's s_j).
+// One linear's scales: column [k] and row [n], each null where it has none.
+struct LinearScales {
+  const float* column = nullptr;
+  const float* row = nullptr;
+  explicit operator bool() const { return column || row; }
+  // Applies them to rows [r0, r1), columns [c0, c1) of W, held as the dense fp32 tile w (row r at
+  // w + (r - r0) * (c1 - c0)): W'[r, j] = W[r, j] * column[j] / row[r], in that order.
+  void apply(int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* w) const;
+};
+
 struct WeightScales {
   std::map<std::string, std::vector<float>> column, row;
   bool empty() const { return column.empty() && row.empty(); }
   bool has(const std::string& prefix) const { return column.count(prefix) || row.count(prefix); }
+  LinearScales of(const std::string& prefix) const;
 };
 
-// Applies the scales of linear `prefix` (if any) to its fp32 weight W [n, k] in place, columns first.
+// Applies the scales of linear `prefix` (if any) to its fp32 weight W [n, k] in place.
 void apply_weight_scales(const WeightScales& scales, const std::string& prefix, int64_t n, int64_t k, float* w);
 
 struct SmoothResult {

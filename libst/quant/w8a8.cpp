@@ -170,35 +170,78 @@ Result<ActivationParams> activation_params(float min_x, float max_x, DType model
   return p;
 }
 
+namespace {
+using RowFn = int64_t (*)(DType, const void*, int64_t, int64_t, int8_t*, float*, int64_t*);
+RowFn row_quantizer() {
+#if defined(__x86_64__)
+  if (have_avx2()) return quantize_row_avx2;
+#endif
+  return quantize_row_scalar;
+}
+
+// The lowest row with a NaN or Inf, over chunks that each stop at their first.
+class FirstBadWeight {
+ public:
+  explicit FirstBadWeight(int64_t n) : row_(n), n_(n) {}
+  void found(int64_t row, int64_t col, float x) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (row < row_) row_ = row, col_ = col, x_ = x;
+  }
+  Status status() const {
+    if (row_ >= n_) return Status{};
+    return make_error(Errc::numeric, std::string(std::isnan(x_) ? "NaN" : "Inf") + " weight at [" +
+                                         std::to_string(row_) + ", " + std::to_string(col_) + "]");
+  }
+
+ private:
+  std::mutex mu_;
+  int64_t row_, n_, col_ = -1;
+  float x_ = 0;
+};
+
+// Enough rows per thread to pay for starting it.
+int64_t min_rows_per_thread(int64_t k) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(k, 1)); }
+}  // namespace
+
 Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum) {
   if (src != DType::F16 && src != DType::BF16 && src != DType::F32)
     return make_error(Errc::unsupported, std::string("cannot quantize a weight of dtype ") + dtype_name(src));
   if (n <= 0) return Status{};
-  auto row_fn = quantize_row_scalar;
-#if defined(__x86_64__)
-  if (have_avx2()) row_fn = quantize_row_avx2;
-#endif
-  // The first row with a NaN or Inf (each chunk stops at its first; the lowest wins).
-  std::mutex mu;
-  int64_t bad_row = n, bad_col = -1;
+  const RowFn row_fn = row_quantizer();
+  FirstBadWeight bad(n);
   parallel_for(
       n,
       [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t c = row_fn(src, w, r, k, q, scale, row_sum);
-          if (c < 0) continue;
-          std::lock_guard<std::mutex> lock(mu);
-          if (r < bad_row) bad_row = r, bad_col = c;
-          return;
+          if (c >= 0) return bad.found(r, c, load_scalar(src, w, r * k + c));
         }
       },
-      std::max<int64_t>(1, 65536 / std::max<int64_t>(k, 1)));  // enough work per thread to pay for starting it
-  if (bad_row < n) {
-    const float x = load_scalar(src, w, bad_row * k + bad_col);
-    return make_error(Errc::numeric, std::string(std::isnan(x) ? "NaN" : "Inf") + " weight at [" +
-                                         std::to_string(bad_row) + ", " + std::to_string(bad_col) + "]");
-  }
-  return Status{};
+      min_rows_per_thread(k));
+  return bad.status();
+}
+
+Status quantize_rows(const RowSource& rows, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum) {
+  if (n <= 0) return Status{};
+  const RowFn row_fn = row_quantizer();
+  const int64_t tile = std::max<int64_t>(1, 16384 / std::max<int64_t>(k, 1));  // 64 KiB of fp32 rows
+  FirstBadWeight bad(n);
+  parallel_for(
+      n,
+      [&](int64_t r0, int64_t r1) {
+        std::vector<float> buf(static_cast<size_t>(std::min(tile, r1 - r0) * k));
+        for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+          const int64_t t1 = std::min(r1, t0 + tile);
+          rows(t0, t1, buf.data());
+          for (int64_t r = t0; r < t1; ++r) {
+            const int64_t c =
+                row_fn(DType::F32, buf.data(), r - t0, k, q + t0 * k, scale + t0, row_sum ? row_sum + t0 : nullptr);
+            if (c >= 0) return bad.found(r, c, buf[static_cast<size_t>((r - t0) * k + c)]);
+          }
+        }
+      },
+      min_rows_per_thread(k));
+  return bad.status();
 }
 
 void deq_scale(float input_scale, const float* weight_scale, int64_t n, float* out) {

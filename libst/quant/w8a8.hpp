@@ -28,6 +28,7 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -64,6 +65,10 @@ class GroupRanges {
 // when row_sum is not null, row_sum[n] = sum_k q[n,k]. Rows run in parallel (st::threads()).
 // A NaN or Inf weight is Errc::numeric naming its row and column (the caller adds the tensor).
 Status quantize_rows(DType src, const void* w, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum);
+// The same from fp32 rows that rows(r0, r1, dst) writes ((r1 - r0) * k values, called from the
+// worker threads with disjoint ranges): W is never held whole in fp32.
+using RowSource = std::function<void(int64_t r0, int64_t r1, float* dst)>;
+Status quantize_rows(const RowSource& rows, int64_t n, int64_t k, int8_t* q, float* scale, int64_t* row_sum);
 
 // deq_scale[i] = f32(input_scale * weight_scale[i]).
 void deq_scale(float input_scale, const float* weight_scale, int64_t n, float* out);

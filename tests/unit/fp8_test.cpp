@@ -3,6 +3,7 @@
 // and a tensor-parallel split whose parts decode to the rows of the whole weight.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -79,6 +80,29 @@ TEST(Fp8, BlocksCutShortByTheEdgesUseTheirBlocksScale) {
   std::vector<float> rows(size_t(3 * k));
   d.rows(w.data(), 127, 130, rows.data());
   EXPECT_EQ(0, std::memcmp(rows.data(), all.data() + 127 * k, rows.size() * 4));
+}
+
+// A tile is the same values as the whole weight there, across block edges and for a plain dtype.
+TEST(Fp8, TilesMatchTheWholeWeight) {
+  const int64_t n = 130, k = 260;
+  const auto w = fp8_bytes(n, k, 11);
+  const FloatDecoder fp8 = FloatDecoder::block_fp8(DType::F8_E5M2, n, k, scales(n, k, 0.02f), DType::F16);
+  std::vector<uint16_t> h(size_t(n * k));
+  for (size_t i = 0; i < h.size(); ++i) h[i] = f32_to_bf16(float(int(i % 977) - 488) / 64.0f);
+  auto plain = FloatDecoder::plain(DType::BF16, {n, k});
+  ASSERT_TRUE(plain);
+  for (const auto& [d, bytes] : {std::pair<const FloatDecoder*, const uint8_t*>{&fp8, w.data()},
+                                 {&*plain, reinterpret_cast<const uint8_t*>(h.data())}}) {
+    const auto all = d->all(bytes);
+    for (auto [r0, r1, c0, c1] : {std::array<int64_t, 4>{0, 130, 0, 260}, {127, 129, 100, 131}, {5, 6, 255, 260},
+                                  {128, 130, 0, 1}, {3, 9, 128, 256}}) {
+      std::vector<float> t(size_t((r1 - r0) * (c1 - c0)));
+      d->tile(bytes, r0, r1, c0, c1, t.data());
+      for (int64_t r = r0; r < r1; ++r)
+        EXPECT_EQ(0, std::memcmp(t.data() + (r - r0) * (c1 - c0), all.data() + r * k + c0, size_t(c1 - c0) * 4))
+            << r << " [" << c0 << ", " << c1 << ")";
+    }
+  }
 }
 
 class Fp8Checkpoint : public ::testing::Test {

@@ -102,6 +102,37 @@ TEST(W8A8, NonFiniteWeightNamesPosition) {
   EXPECT_FALSE(quantize_rows(DType::I8, w.data(), 1, 3, nullptr, nullptr, nullptr).ok());
 }
 
+// From fp32 rows handed over a few at a time: the same results as from the whole weight, and a
+// NaN is reported at its position in the weight, not in the tile.
+TEST(W8A8, RowSourceMatchesTheWholeWeight) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 1}, {17, 33}, {300, 100}, {9, 5000}}) {
+    std::vector<float> w(size_t(n * k));
+    for (auto& x : w) x = nd(rng);
+    std::vector<int8_t> q(w.size()), rq(w.size());
+    std::vector<float> s(n), rs(n);
+    std::vector<int64_t> sums(n), rsums(n);
+    const RowSource rows = [&](int64_t r0, int64_t r1, float* dst) {
+      std::copy(w.begin() + r0 * k, w.begin() + r1 * k, dst);
+    };
+    for (int threads : {1, 3}) {
+      st_test::ThreadCount t(threads);
+      ASSERT_TRUE(quantize_rows(DType::F32, w.data(), n, k, rq.data(), rs.data(), rsums.data()).ok());
+      ASSERT_TRUE(quantize_rows(rows, n, k, q.data(), s.data(), sums.data()).ok());
+      EXPECT_EQ(q, rq) << n << "x" << k;
+      EXPECT_EQ(0, std::memcmp(s.data(), rs.data(), size_t(n) * 4));
+      EXPECT_EQ(sums, rsums);
+    }
+    if (n < 300) continue;
+    w[size_t(250 * k + 42)] = NAN;
+    w[size_t(251 * k + 3)] = INFINITY;
+    auto st = quantize_rows(rows, n, k, q.data(), s.data(), nullptr);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("NaN weight at [250, 42]"), std::string::npos) << st.error().message;
+  }
+}
+
 TEST(W8A8, ActivationParams) {
   // Range widened to include 0; scale rounded to the model dtype; offset from the stored scale.
   auto p = activation_params(-1.0f, 3.0f, DType::F32);
