@@ -69,8 +69,8 @@ fi
 
 # Static W8A8: statistics from 2 short calibration sequences (enough to exercise every step;
 # the ranges of a random model mean nothing), then textbook and default (smoothing search +
-# act-method auto) quantization. Smoothing reads each weight twice and holds one fused group's
-# weights at a time.
+# act-method auto) quantization. The alpha search reads each smoothed weight twice more (column
+# maxima, then the row scan of every candidate), a tile at a time where it lies.
 STATS=$WORK/stats.safetensors
 [[ -f $STATS ]] || "$BUILD/st-calibrate" "$MODEL" --data "$ROOT/tests/fixtures/data/calib_ids.jsonl" --samples 2 \
   --seq-len 64 -o "$STATS" -q
