@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 L=$ST_FIXTURES/llama-4m-fp16
 
 # The shared flags each tool has: -o/-f where it writes an output, --progress where work is long,
-# --json where it has a result (st-tokenize's output is JSON lines already).
+# --json where it has a result or a summary of what was written.
 declare -A SHARED=(
   [st-calibrate]="-o -f -q -j --json --version --progress"
   [st-quant-w8a8]="-o -f -q -j --json --version --progress"
@@ -19,7 +19,7 @@ declare -A SHARED=(
   [st-eval]="-q -j --json --version --progress"
   [st-verify]="-q -j --json --version --progress"
   [st-inspect]="-q -j --json --version --progress"
-  [st-tokenize]="-q -j --version"
+  [st-tokenize]="-o -f -q -j --json --version"
 )
 declare -A LONG=([-o]=--output [-f]=--force [-q]=--quiet [-j]=--threads)
 tools=0

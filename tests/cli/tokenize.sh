@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # st-tokenize: HF's ids for the fixtures' text (file, directory, stdin, threads), plain text,
-# --count, --pack, --decode, and one-line errors for bad tokenizers and bad input.
+# --count, --pack, --decode, -o FILE (atomic, never an input, -f to replace; --json), and one-line
+# errors for bad tokenizers and bad input.
 source "$(dirname "$0")/lib.sh"
 M=$ST_FIXTURES/llama-4m-fp16
 D=$ST_FIXTURES/data
@@ -54,6 +55,34 @@ got = [json.loads(l)["text"] for l in open(sys.argv[1])]
 want = [json.loads(l)["text"] for l in open(sys.argv[2])]
 assert got == want
 PY
+
+# -o FILE: the same bytes, put in place whole; --json says what was written; an existing file
+# needs -f, an input is never the output, and a failed run leaves the old file as it was.
+expect_exit 0 "$ST_BIN/st-tokenize" "$M" "$D/calib_text.jsonl" -o "$TMP/ids.jsonl" -q
+expect_stdout_empty
+expect_same "$TMP/ids.jsonl" "$R/calib_text_hf_ids.jsonl"
+expect_exit 2 "$ST_BIN/st-tokenize" "$M" "$D/eval_text.jsonl" -o "$TMP/ids.jsonl"
+expect_stderr_contains "ids.jsonl': output already exists (use -f to replace it)"
+expect_exit 0 "$ST_BIN/st-tokenize" --pack 64 "$M" "$D/calib_text.jsonl" -o "$TMP/ids.jsonl" -f -q --json
+python3 - "$OUT_FILE" "$TMP/ids.jsonl" <<'PY' || fail "--json summary does not describe the file"
+import json, sys
+j = json.load(open(sys.argv[1]))
+lines = [json.loads(l)["input_ids"] for l in open(sys.argv[2])]
+assert j["output"].endswith("ids.jsonl") and j["mode"] == "pack" and j["seq_len"] == 64, j
+assert j["sequences"] == len(lines) and all(len(l) == 64 for l in lines), j
+assert j["tokens"] == 64 * j["sequences"] + j["dropped_tokens"] and j["documents"] == 64, j
+PY
+cp "$TMP/ids.jsonl" "$TMP/ids.before"
+printf 'fine\nbad \xff byte\n' >"$TMP/bad_late.txt"
+expect_exit 2 "$ST_BIN/st-tokenize" "$M" "$TMP/bad_late.txt" -o "$TMP/ids.jsonl" -f
+expect_same "$TMP/ids.jsonl" "$TMP/ids.before"
+[[ -z $(find "$TMP" -name '.ids.jsonl*') ]] || fail "a temporary was left: $(ls -a "$TMP")"
+cp "$D/calib_text.jsonl" "$TMP/in.jsonl"
+expect_exit 2 "$ST_BIN/st-tokenize" "$M" "$TMP/in.jsonl" -o "$TMP/in.jsonl" -f
+expect_stderr_contains "the output is the input"
+expect_same "$TMP/in.jsonl" "$D/calib_text.jsonl"
+expect_exit 2 "$ST_BIN/st-tokenize" "$M" "$D/calib_text.jsonl" --json
+expect_stderr_contains "--json and -o - would both write stdout"
 
 # Errors: one line, exit 2, nothing on stdout.
 expect_exit 2 "$ST_BIN/st-tokenize" "$TMP/nowhere" "$D/eval_text.jsonl"
