@@ -24,8 +24,9 @@
 // statistics have them; otherwise the symmetric bound +-max_j absmax'_j).
 //
 // Memory: the norm weights and up_proj biases it rewrites are returned as values; linear weights
-// are not: each pair's consumers are read, searched and dropped, and what happens to a weight is
-// returned as scales (WeightScales) that the quantizer applies as it streams the weight.
+// are not: each pair's consumers are read where they lie, a tile at a time (smooth_scan.hpp), and
+// what happens to a weight is returned as scales (WeightScales) that the quantizer applies as it
+// streams the weight.
 #pragma once
 
 #include <cstdint>
